@@ -1,0 +1,33 @@
+"""Monte Carlo risk of social investments: a programme's net result for a municipality as a distribution."""
+
+from __future__ import annotations
+
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("simulate")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+__all__ = ["run", "read_scenario", "Scenario", "ScenarioError", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy imports keep `import simulate` (and the CLI's --help) fast.
+    if name == "run":
+        from simulate.api import run
+
+        return run
+    if name == "read_scenario":
+        from simulate.io import read_scenario
+
+        return read_scenario
+    if name == "Scenario":
+        from simulate.scenario import Scenario
+
+        return Scenario
+    if name == "ScenarioError":
+        from simulate.errors import ScenarioError
+
+        return ScenarioError
+    raise AttributeError(name)

@@ -1,0 +1,319 @@
+"""Entry points: run a scenario and get a result object. Owns seeding, blocks and workers.
+
+Random streams belong to fixed-size blocks of trials (``BLOCK_TRIALS``), keyed
+by ``[stream, block, seed]``; a chunk handed to a worker is a run of whole
+blocks, and the aggregates are folded in block order. So a seed gives the same
+numbers, bit for bit, whatever the chunk size or the number of workers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from simulate.engine import MODES, Trajectories, simulate
+from simulate.errors import ScenarioError
+from simulate.metrics import (
+    ACCOUNTINGS,
+    Partial,
+    break_even_successes,
+    build_summary,
+    cumulative_nets,
+    reduce_block,
+    roi,
+    yearly_rows,
+)
+from simulate.scenario import MUNICIPALITY, TOTAL, Scenario
+
+BLOCK_TRIALS = 2**14
+DEFAULT_TRIALS = 100_000
+DEFAULT_SEED = 20_251_125
+MAX_TRIALS = 10**10
+SCHEMA_VERSION = 1
+
+
+def block_rng(seed: int, block: int, stream: int = 0) -> np.random.Generator:
+    """The generator of one block of trials: keyed by stream (scenario), block and root seed."""
+    return np.random.default_rng([stream, block, seed])
+
+
+def blocks_of(trials: int, block_trials: int = BLOCK_TRIALS) -> list[tuple[int, int]]:
+    """``(block index, trials in block)`` for a run of ``trials``."""
+    full, rest = divmod(trials, block_trials)
+    out = [(b, block_trials) for b in range(full)]
+    if rest:
+        out.append((full, rest))
+    return out
+
+
+@dataclass
+class RunResult:
+    """The result of :func:`run`: the summary document and tidy tables of it."""
+
+    scenario: Scenario
+    summary: dict
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def yearly(self):
+        """One row per year x payer x discounting (pandas DataFrame)."""
+        import pandas as pd
+
+        return pd.DataFrame(yearly_rows(self.summary))
+
+    @property
+    def claims(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.summary["claims"])
+
+    @property
+    def payback(self):
+        import pandas as pd
+
+        rows = []
+        for payer, block in self.summary["by_payer"].items():
+            for disc, sub in (("undiscounted", block), ("discounted", block["discounted"])):
+                for row in sub["payback_year"]["distribution"]:
+                    rows.append({"payer": payer, "discounting": disc, "year": row["year"],
+                                 "probability": row["probability"]})
+        return pd.DataFrame(rows)
+
+    def to_frame(self):
+        return self.yearly
+
+
+def check_options(scenario: Scenario, *, trials: int, seed: int, mode: str, accounting: str, payer: str,
+                  workers: int = 1, chunk_blocks: int = 4) -> None:
+    """Refuse bad run options with a :class:`ScenarioError` naming the option."""
+    if isinstance(trials, bool) or not isinstance(trials, (int, np.integer)) or not 1 <= trials <= MAX_TRIALS:
+        raise ScenarioError("--trials", trials, f"a whole number from 1 to {MAX_TRIALS:,}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ScenarioError("--seed", seed, "a whole number from 0 to 2**63 - 1")
+    if mode not in MODES:
+        raise ScenarioError("--mode", mode, "one of " + ", ".join(MODES))
+    if accounting not in ACCOUNTINGS:
+        raise ScenarioError("--accounting", accounting, "one of " + ", ".join(ACCOUNTINGS))
+    payers = [*scenario.payers(), TOTAL]
+    if payer not in payers:
+        raise ScenarioError("--payer", payer, "one of the scenario's payers: " + ", ".join(payers))
+    if not isinstance(workers, int) or not 1 <= workers <= 256:
+        raise ScenarioError("--workers", workers, "a whole number from 1 to 256")
+    if not isinstance(chunk_blocks, int) or chunk_blocks < 1:
+        raise ScenarioError("chunk_blocks", chunk_blocks, "a whole number >= 1")
+
+
+def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int, int]], accounting: str,
+               lifetime: bool, trial_table: Callable | None) -> tuple[Partial, list]:
+    part, tables = None, []
+    for block, n in chunk:
+        traj = simulate(scenario, n, block_rng(seed, block, stream), lifetime=lifetime)
+        p = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block)
+        part = p if part is None else part.merge(p)
+        if trial_table is not None:
+            tables.append((block, trial_table(traj, block * BLOCK_TRIALS)))
+    return part, tables
+
+
+def expected_figures(scenario: Scenario, payer: str) -> dict:
+    """The deterministic point estimate (inputs at means, counts at expectations).
+
+    Returns cumulative nets per accounting ``(n_payers + 1, 2, n_years)``, the
+    claims' expected values under each accounting, and the break-even number of
+    successes per year by year for ``payer``.
+    """
+    traj = simulate(scenario, 1, None, mode="expected", lifetime=True)
+    payers = [*traj.payers, TOTAL]
+    p = payers.index(payer)
+    nets, be, claims = {}, {}, [dict() for _ in scenario.claims]
+    for acc in ACCOUNTINGS:
+        cum_sav, cum_cost, cum_net = cumulative_nets(traj, acc)
+        nets[acc] = cum_net[..., 0]
+        be[acc] = {
+            disc: [_finite(break_even_successes(cum_sav[p, d], cum_cost[p, d], traj.successes, t)[0])
+                   for t in range(1, scenario.horizon_years + 1)]
+            for d, disc in enumerate(("undiscounted", "discounted"))
+        }
+        for i, claim in enumerate(scenario.claims):
+            q = payers.index(claim.payer)
+            t = claim.year - 1
+            if claim.metric == "cumulative_net":
+                value = cum_net[q, 0, t, 0]
+            elif claim.metric == "roi":
+                value = roi(cum_sav[q, 0, t, 0], cum_cost[q, 0, t, 0])
+            else:
+                value = break_even_successes(cum_sav[q, 0], cum_cost[q, 0], traj.successes, claim.year)[0]
+            claims[i][acc] = float(value)
+    successes = traj.successes[:, 0]
+    return {"nets": nets, "break_even": be, "claims": claims, "successes_per_year": successes.tolist(),
+            "trajectories": traj}
+
+
+def _finite(x) -> float | None:
+    x = float(x)
+    return round(x, 4) if math.isfinite(x) else None
+
+
+def run(
+    scenario: Scenario | str | Path,
+    *,
+    trials: int = DEFAULT_TRIALS,
+    seed: int = DEFAULT_SEED,
+    mode: str = "mc",
+    accounting: str = "realised",
+    payer: str = MUNICIPALITY,
+    workers: int = 1,
+    chunk_blocks: int = 4,
+    stream: int = 0,
+    trial_table: Callable[[Trajectories, int], object] | None = None,
+    on_trials: Callable[[int, object], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Run a scenario and summarise it.
+
+    Parameters
+    ----------
+    scenario : Scenario or path
+        A validated scenario, or a YAML file to read.
+    trials : int
+        Monte Carlo trials (ignored in ``expected`` mode).
+    seed : int
+        Root seed; with it, results are identical on every run, chunk size and worker count.
+    mode : {"mc", "expected"}
+    accounting : {"realised", "lifetime"}
+        ``realised`` counts only savings inside the horizon; ``lifetime`` credits
+        each cohort's full effect to its intake year.
+    payer : str
+        The payer whose figures head the summary (all payers are in ``by_payer``).
+    workers : int
+        Processes to run blocks on.
+    chunk_blocks : int
+        Blocks of ``BLOCK_TRIALS`` trials per task; changes memory and scheduling, not results.
+    stream : int
+        Random stream key (a sweep gives each scenario's key; equal keys give common random numbers).
+    trial_table, on_trials : callable, optional
+        ``trial_table(traj, first_trial)`` makes a per-trial table of each block, handed in block
+        order to ``on_trials(block, table)`` (used to save trials).
+    progress : callable, optional
+        ``progress(done_trials, total_trials)`` after each chunk.
+    """
+    if not isinstance(scenario, Scenario):
+        from simulate.io import read_scenario
+
+        scenario = read_scenario(scenario)
+    check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
+                  workers=workers, chunk_blocks=chunk_blocks)
+    expected = expected_figures(scenario, payer)
+    lifetime = accounting == "lifetime" or bool(scenario.claims)
+    if mode == "expected":
+        traj = expected["trajectories"]
+        part = reduce_block(traj, accounting=accounting, claims=scenario.claims)
+        n_trials = 1
+    else:
+        n_trials = trials
+        chunks = [blocks_of(trials)[i:i + chunk_blocks] for i in range(0, len(blocks_of(trials)), chunk_blocks)]
+        part = None
+        done = 0
+        for chunk_part, tables in _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table,
+                                              workers):
+            part = chunk_part if part is None else part.merge(chunk_part)
+            for block, table in tables:
+                if on_trials is not None:
+                    on_trials(block, table)
+            done = part.n
+            if progress is not None:
+                progress(done, trials)
+    summary = build_summary(
+        part, accounting=accounting, payer=payer,
+        expected={acc: expected["nets"][acc] for acc in ACCOUNTINGS},
+        claims=scenario.claims, claim_expected=expected["claims"],
+        break_even={acc: expected["break_even"][acc] for acc in ACCOUNTINGS},
+    )
+    warnings = degenerate_warnings(scenario, summary, payer)
+    from simulate import __version__
+
+    head = {
+        "schema_version": SCHEMA_VERSION,
+        "simulate_version": __version__,
+        "scenario": scenario.name,
+        "trials": n_trials,
+        "seed": seed if mode == "mc" else None,
+        "mode": mode,
+        "accounting": accounting,
+        "payer": payer,
+        "payers": list(part.payers),
+        "horizon_years": scenario.horizon_years,
+        "start_year": scenario.start_year,
+        "currency": "DKK",
+        "discount_rate": scenario.discounting.rate,
+        "block_trials": BLOCK_TRIALS,
+        "expected_successes_per_year": [round(x, 6) for x in expected["successes_per_year"]],
+    }
+    summary = {**head, **summary, "warnings": warnings}
+    return RunResult(scenario=scenario, summary=summary, warnings=warnings)
+
+
+def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers):
+    """Run chunks in order, on this process or on ``workers`` processes; results come in chunk order."""
+    args = (accounting, lifetime, trial_table)
+    if workers == 1 or len(chunks) == 1:
+        for chunk in chunks:
+            yield _run_chunk(scenario, seed, stream, chunk, *args)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_run_chunk, scenario, seed, stream, chunk, *args) for chunk in chunks]
+        try:
+            for fut in futures:
+                yield fut.result()
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
+def degenerate_warnings(scenario: Scenario, summary: dict, payer: str) -> list[str]:
+    """Plain-language warnings for degenerate cases."""
+    from simulate.scenario import uncertain_inputs
+
+    out = []
+    intake = scenario.intake()
+    if not intake.any():
+        out.append("intake is 0 in every year: nobody enters the programme, so there are no savings")
+    if not uncertain_inputs(scenario):
+        out.append("every input is fixed: the spread comes only from the random outcomes of individual participants")
+    block = summary["by_payer"][payer]
+    if block["roi_year1"]["value"] is None:
+        out.append(f"{payer} has no programme cost in year 1: ROI is undefined")
+    H = scenario.horizon_years
+    if all(y["savings_mean"] == 0 for y in block["years"]):
+        out.append(f"{payer} has no savings within the horizon of {H} years")
+    return out
+
+
+def trials_frame(traj: Trajectories, first_trial: int, *, accounting: str, payer: str):
+    """Per-trial table of one block: the uncertain inputs drawn and the payer's cumulative net by year."""
+    import pandas as pd
+
+    from simulate.scenario import uncertain_inputs  # noqa: F401 - the paths come from traj.inputs
+
+    n = traj.n_trials
+    cum_sav, cum_cost, cum_net = cumulative_nets(traj, accounting)
+    p = [*traj.payers, TOTAL].index(payer)
+    cols: dict[str, object] = {"trial": np.arange(first_trial, first_trial + n, dtype=np.int64)}
+    for path, value in traj.inputs.items():
+        if isinstance(value, np.ndarray):
+            cols[f"input:{path}"] = value
+    cols["successes_total"] = traj.successes.sum(axis=0)
+    H = cum_net.shape[2]
+    for t in range(H):
+        cols[f"cumulative_net_y{t + 1:02d}"] = cum_net[p, 0, t]
+    for t in range(H):
+        cols[f"cumulative_net_discounted_y{t + 1:02d}"] = cum_net[p, 1, t]
+    return pd.DataFrame(cols)

@@ -1,0 +1,298 @@
+"""The command line: a thin layer over :mod:`simulate.api`.
+
+Exit status: 0 done, 1 internal error, 2 usage or input error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from simulate.errors import ScenarioError
+from simulate.fmt import LANGS, money, number, percent
+
+EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+REPORT_LINE = "This is a bug in simulate: please report it with the command, the scenario file and the text above."
+
+
+class UserError(click.ClickException):
+    """A user's mistake: one message, exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+def handle_errors(func):
+    """Map a ScenarioError to exit 2, Ctrl-C to 130 and anything else to 1 with a report line."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ScenarioError as exc:
+            raise UserError(str(exc)) from None
+        except KeyboardInterrupt:
+            click.echo("Interrupted; nothing was written.", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception:
+            import traceback
+
+            traceback.print_exc()
+            click.echo(REPORT_LINE, err=True)
+            sys.exit(EXIT_INTERNAL)
+
+    return wrapper
+
+
+class Group(click.Group):
+    """Usage errors from click itself exit with 2 too (click's default)."""
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="simulate")
+def cli():
+    """Monte Carlo risk of a social investment: will the programme pay for itself, and what could it cost?"""
+
+
+# --- labels ----------------------------------------------------------------------------------------
+PAYER_NAMES = {
+    "da": {"municipality": "kommunen", "housing_association": "boligselskabet", "foundations": "fonde og puljer",
+           "state": "staten", "region": "regionen", "total": "alle betalere"},
+    "en": {"total": "all payers"},
+}
+TEXT = {
+    "da": {
+        "header": "{trials} simuleringer, seed {seed}, opgørelse: {accounting}, betaler: {payer}",
+        "header_expected": "Punktestimat (alle input i deres middelværdi), opgørelse: {accounting}, betaler: {payer}",
+        "realised": "realiseret", "lifetime": "livstid",
+        "cols": ["År", "Punktestimat", "Middel", "P5", "P50", "P95", "P(≥ 0)"],
+        "title": "Akkumuleret nettoresultat for {payer} (ikke tilbagediskonteret)",
+        "verdict": "Sandsynligheden for, at {payer} har tjent investeringen hjem efter {years} år, er {p}.",
+        "shortfall": "Gennemsnit af de 5 % dårligste udfald efter {years} år: {v}",
+        "payback": "Tilbagebetalingstid, median: {v}",
+        "payback_year": "år {y}", "payback_none": "ikke inden for {years} år",
+        "roi1": "ROI år 1 (forventet): {v}",
+        "discounted": "Tilbagediskonteret ({rate}): middel {mean}, P(≥ 0) {p} efter {years} år",
+        "claims": "Leverandørens løfter", "claim_cols": ["Løfte", "Lovet", "Punktestimat real./livstid", "P(opnået)"],
+        "written": "Resultater skrevet til {out}",
+        "warning": "Advarsel",
+    },
+    "en": {
+        "header": "{trials} trials, seed {seed}, accounting: {accounting}, payer: {payer}",
+        "header_expected": "Point estimate (every input at its mean), accounting: {accounting}, payer: {payer}",
+        "realised": "realised", "lifetime": "lifetime",
+        "cols": ["Year", "Point est.", "Mean", "P5", "P50", "P95", "P(≥ 0)"],
+        "title": "Cumulative net result for {payer} (undiscounted)",
+        "verdict": "The probability that {payer} has earned back the investment after {years} years is {p}.",
+        "shortfall": "Mean of the worst 5 % of outcomes after {years} years: {v}",
+        "payback": "Payback year, median: {v}",
+        "payback_year": "year {y}", "payback_none": "not within {years} years",
+        "roi1": "Year-1 ROI (expected): {v}",
+        "discounted": "Discounted ({rate}): mean {mean}, P(≥ 0) {p} after {years} years",
+        "claims": "The provider's claims", "claim_cols": ["Claim", "Claimed", "Point est. real./lifetime", "P(reached)"],
+        "written": "Results written to {out}",
+        "warning": "Warning",
+    },
+}
+
+
+def payer_name(payer: str, lang: str) -> str:
+    return PAYER_NAMES.get(lang, {}).get(payer, payer.replace("_", " "))
+
+
+def _claim_value(metric: str, value, lang: str) -> str:
+    if value is None:
+        return "-"
+    if metric == "roi":
+        return percent(value, lang)
+    if metric == "break_even_successes":
+        return number(value, lang, 2)
+    return money(value, lang)
+
+
+def render_summary(summary: dict, lang: str = "da") -> str:
+    """The short table a finance officer reads."""
+    t = TEXT[lang]
+    payer = payer_name(summary["payer"], lang)
+    acc = t[summary["accounting"]]
+    lines = [summary["scenario"]]
+    if summary["mode"] == "mc":
+        lines.append(t["header"].format(trials=number(summary["trials"], lang), seed=summary["seed"],
+                                        accounting=acc, payer=payer))
+    else:
+        lines.append(t["header_expected"].format(accounting=acc, payer=payer))
+    lines += ["", t["title"].format(payer=payer)]
+    cols = t["cols"]
+    rows = []
+    for y in summary["years"]:
+        c = y["cumulative_net"]
+        rows.append([str(y["year"]), money(y["expected_cumulative_net"], lang), money(c["mean"], lang),
+                     money(c["p5"], lang), money(c["p50"], lang), money(c["p95"], lang),
+                     percent(y["p_break_even"]["value"], lang, 0)])
+    widths = [max(len(cols[i]), *(len(r[i]) for r in rows)) for i in range(len(cols))]
+    lines.append("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    H = summary["horizon_years"]
+    last = summary["years"][-1]
+    lines.append("")
+    lines.append(t["verdict"].format(payer=payer, years=H, p=percent(last["p_break_even"]["value"], lang, 0)))
+    lines.append(t["shortfall"].format(years=H, v=money(summary["expected_shortfall_5"]["value"], lang)))
+    med = summary["payback_year"]["median"]
+    lines.append(t["payback"].format(v=t["payback_year"].format(y=med) if med else t["payback_none"].format(years=H)))
+    lines.append(t["roi1"].format(v=percent(summary["roi_year1"]["value"], lang)))
+    d = summary["discounted"]["years"][-1]
+    lines.append(t["discounted"].format(rate=percent(summary["discount_rate"], lang), mean=money(
+        d["cumulative_net"]["mean"], lang), p=percent(d["p_break_even"]["value"], lang, 0), years=H))
+    if summary.get("claims"):
+        lines += ["", t["claims"]]
+        ccols = t["claim_cols"]
+        crow = []
+        for c in summary["claims"]:
+            point = f"{_claim_value(c['metric'], c.get('expected_realised'), lang)} / " \
+                    f"{_claim_value(c['metric'], c.get('expected_lifetime'), lang)}"
+            crow.append([c["name"], _claim_value(c["metric"], c["claimed"], lang), point,
+                         percent(c["p_reached"], lang, 0)])
+        cw = [max(len(ccols[i]), *(len(r[i]) for r in crow)) for i in range(len(ccols))]
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(ccols, cw))))
+        lines += ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, cw))) for r in crow]
+    for w in summary.get("warnings", []):
+        lines.append(f"{t['warning']}: {w}")
+    return "\n".join(lines)
+
+
+# --- commands -----------------------------------------------------------------------------------------
+def _read(config: str):
+    from simulate.io import load_yaml, scenario_from_data
+
+    data, raw = load_yaml(config)
+    return scenario_from_data(data, file=config), raw
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--trials", type=int, default=100_000, show_default=True, help="Monte Carlo trials.")
+@click.option("--seed", type=int, default=None, help="Root seed [default: 20251125]; same seed, same numbers.")
+@click.option("--mode", type=click.Choice(["mc", "expected"]), default="mc", show_default=True,
+              help="mc: the distribution; expected: the point estimate with every input at its mean.")
+@click.option("--accounting", type=click.Choice(["realised", "lifetime"]), default="realised", show_default=True,
+              help="realised: savings inside the horizon only; lifetime: each cohort's full effect.")
+@click.option("--payer", default="municipality", show_default=True, help="Payer whose result heads the summary.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Output directory [default: outputs/<config name>].")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True, help="Language of the table.")
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the table.")
+@click.option("--save-trials", is_flag=True, help="Also write per-trial results to trials.parquet.")
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Processes to use.")
+@handle_errors
+def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers):
+    """Run a scenario: the distribution of the net result, year by year.
+
+    Example: simulate run configs/naerbolig.yaml --trials 100000 --out outputs/naerbolig
+    """
+    from functools import partial
+
+    from simulate import api
+    from simulate.io import OutputDir, TrialWriter, build_manifest, write_run
+
+    scenario, raw = _read(config)
+    seed = api.DEFAULT_SEED if seed is None else seed
+    api.check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
+                      workers=workers)
+    out = Path(out) if out else Path("outputs") / Path(config).stem
+    options = {"trials": trials, "seed": seed, "mode": mode, "accounting": accounting, "payer": payer,
+               "workers": workers, "save_trials": save_trials}
+    with OutputDir(out, force=force) as stage:
+        writer = TrialWriter(stage / "trials.parquet") if save_trials and mode == "mc" else None
+        try:
+            result = api.run(
+                scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer, workers=workers,
+                trial_table=partial(api.trials_frame, accounting=accounting, payer=payer) if writer else None,
+                on_trials=writer,
+            )
+        finally:
+            if writer is not None:
+                writer.close()
+        manifest = build_manifest(scenario, config_path=str(config), raw=raw, options=options)
+        write_run(stage, result, manifest)
+    if as_json:
+        click.echo(json.dumps(result.summary, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_summary(result.summary, lang))
+        click.echo("")
+        click.echo(TEXT[lang]["written"].format(out=out))
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@handle_errors
+def validate(config):
+    """Check a scenario file; exit 0 if it is valid.
+
+    Example: simulate validate configs/naerbolig.yaml
+    """
+    from simulate.scenario import uncertain_inputs
+
+    scenario, _ = _read(config)
+    click.echo(f"{config}: valid ({scenario.name}; {scenario.horizon_years} years, "
+               f"{len(uncertain_inputs(scenario))} uncertain inputs, payers: {', '.join(scenario.payers())})")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
+@handle_errors
+def describe(config, lang):
+    """Print every assumption: its distribution, 5/50/95 % values, mean and source.
+
+    Example: simulate describe configs/naerbolig.yaml --lang en
+    """
+    from simulate.distributions import describe_quantiles, source_text
+    from simulate.scenario import numeric_inputs
+
+    scenario, _ = _read(config)
+    click.echo(scenario.name)
+    if scenario.description:
+        click.echo(scenario.description.strip())
+    head = ("Input", "Distribution", "P5", "P50", "P95", "Mean") if lang == "en" else \
+        ("Input", "Fordeling", "P5", "P50", "P95", "Middel")
+    click.echo("")
+    for path, dist in numeric_inputs(scenario).items():
+        p5, p50, p95 = describe_quantiles(dist)
+        digits = 4 if abs(dist.mean()) < 10 else 0
+        vals = [number(x, lang, digits) for x in (p5, p50, p95, dist.mean())]
+        click.echo(f"{path}")
+        click.echo(f"    {head[1]}: {dist.label()}")
+        click.echo(f"    {head[2]} {vals[0]}   {head[3]} {vals[1]}   {head[4]} {vals[2]}   {head[5]} {vals[3]}")
+        src = source_text(dist.source)
+        if src:
+            click.echo(f"    {'Source' if lang == 'en' else 'Kilde'}: {src}")
+    if scenario.correlations:
+        click.echo("")
+        click.echo("Rank correlations:" if lang == "en" else "Rangkorrelationer:")
+        for c in scenario.correlations:
+            click.echo(f"    {c.between[0]} ~ {c.between[1]}: {number(c.rank_correlation, lang, 2)}"
+                       + (f"  ({source_text(c.source)})" if c.source else ""))
+    for label, model in (("programme", scenario.programme), ("participants", scenario.participants),
+                         ("counterfactual", scenario.counterfactual), ("discounting", scenario.discounting)):
+        if getattr(model, "source", None):
+            click.echo(f"{label}: {source_text(model.source)}")
+
+
+def main():  # pragma: no cover - console script
+    cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

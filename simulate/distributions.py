@@ -1,0 +1,555 @@
+"""Uncertain inputs: small frozen distribution objects, validated when built.
+
+Every numeric input of a scenario is a fixed value or one of these. YAML picks
+one with ``kind:``; a bare number is :class:`Fixed`. Each object draws with a
+NumPy ``Generator`` passed in (``sample``), and gives its exact mean, standard
+deviation and quantiles (``mean``, ``sd``, ``quantile``) for the expected mode,
+for ``describe`` and for the Gaussian copula, which draws through ``ppf``.
+
+Domains (``probability``, ``nonnegative``, ...) are checked where a distribution
+is used, by :func:`in_domain`: a distribution whose support leaves the field's
+domain is refused, and a 90 % interval with ``fit: auto`` is fitted to a shape
+that respects the domain (Beta on [0, 1], lognormal on positive values).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+from pydantic import AfterValidator, BeforeValidator, Field, FiniteFloat, PrivateAttr, model_validator
+from pydantic_core import PydanticCustomError
+
+from simulate._model import StrictModel, plain
+
+Z95 = 1.6448536269514722  # standard normal 95 % quantile
+
+
+class SourceNote(StrictModel):
+    """Where an input comes from: document, page and the reasoning."""
+
+    document: str | None = None
+    page: str | int | None = None
+    reasoning: str | None = None
+
+    def text(self) -> str:
+        parts = [self.document, f"p. {self.page}" if self.page is not None else None, self.reasoning]
+        return "; ".join(p for p in parts if p)
+
+
+Source = Union[str, SourceNote]
+
+
+def source_text(source: Source | None) -> str:
+    if source is None:
+        return ""
+    return source if isinstance(source, str) else source.text()
+
+
+def _bad(msg: str, **ctx: Any) -> PydanticCustomError:
+    return PydanticCustomError("distribution", plain(msg.format(**ctx)))
+
+
+class _Dist(StrictModel):
+    source: Source | None = None
+
+    # --- to be provided by each kind -------------------------------------------
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def frozen(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def label(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # --- shared ----------------------------------------------------------------
+    @property
+    def is_fixed(self) -> bool:
+        return False
+
+    def mean(self) -> float:
+        return float(self.frozen().mean())
+
+    def sd(self) -> float:
+        return float(self.frozen().std())
+
+    def ppf(self, u: np.ndarray) -> np.ndarray:
+        """Quantile function, vectorised: the copula draws through it."""
+        return np.asarray(self.frozen().ppf(u), dtype=float)
+
+    def quantile(self, q: float | np.ndarray) -> np.ndarray:
+        return self.ppf(np.asarray(q, dtype=float))
+
+    def support(self) -> tuple[float, float]:
+        lo, hi = self.frozen().support()
+        return float(lo), float(hi)
+
+
+class Fixed(_Dist):
+    """A known value. A bare number in YAML means this."""
+
+    kind: Literal["fixed"] = "fixed"
+    value: FiniteFloat
+
+    @property
+    def is_fixed(self) -> bool:
+        return True
+
+    def sample(self, rng, n):
+        return np.full(n, self.value)
+
+    def mean(self):
+        return float(self.value)
+
+    def sd(self):
+        return 0.0
+
+    def ppf(self, u):
+        return np.full(np.shape(u), self.value, dtype=float)
+
+    def support(self):
+        return float(self.value), float(self.value)
+
+    def label(self):
+        return f"{self.value:g}"
+
+
+class Uniform(_Dist):
+    """Uniform on [low, high]."""
+
+    kind: Literal["uniform"]
+    low: FiniteFloat
+    high: FiniteFloat
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.low < self.high:
+            raise _bad("uniform needs low < high, got low={low}, high={high}", low=self.low, high=self.high)
+        return self
+
+    def sample(self, rng, n):
+        return rng.uniform(self.low, self.high, n)
+
+    def frozen(self):
+        from scipy import stats
+
+        return stats.uniform(self.low, self.high - self.low)
+
+    def mean(self):
+        return 0.5 * (self.low + self.high)
+
+    def label(self):
+        return f"uniform({self.low:g}, {self.high:g})"
+
+
+class Triangular(_Dist):
+    """Triangular with minimum ``low``, most likely ``mode`` and maximum ``high``."""
+
+    kind: Literal["triangular"]
+    low: FiniteFloat
+    mode: FiniteFloat
+    high: FiniteFloat
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not (self.low <= self.mode <= self.high and self.low < self.high):
+            raise _bad(
+                "triangular needs low <= mode <= high and low < high, got {low}, {mode}, {high}",
+                low=self.low, mode=self.mode, high=self.high,
+            )
+        return self
+
+    def sample(self, rng, n):
+        return rng.triangular(self.low, self.mode, self.high, n)
+
+    def frozen(self):
+        from scipy import stats
+
+        width = self.high - self.low
+        return stats.triang((self.mode - self.low) / width, loc=self.low, scale=width)
+
+    def mean(self):
+        return (self.low + self.mode + self.high) / 3.0
+
+    def label(self):
+        return f"triangular({self.low:g}, {self.mode:g}, {self.high:g})"
+
+
+class Pert(_Dist):
+    """PERT: a Beta on [low, high] with its mode at ``mode``; ``lambda`` sets the peak (4 is classic)."""
+
+    kind: Literal["pert"]
+    low: FiniteFloat
+    mode: FiniteFloat
+    high: FiniteFloat
+    lambda_: FiniteFloat = Field(4.0, alias="lambda", gt=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not (self.low <= self.mode <= self.high and self.low < self.high):
+            raise _bad(
+                "pert needs low <= mode <= high and low < high, got {low}, {mode}, {high}",
+                low=self.low, mode=self.mode, high=self.high,
+            )
+        return self
+
+    @property
+    def shape(self) -> tuple[float, float]:
+        width = self.high - self.low
+        a = 1.0 + self.lambda_ * (self.mode - self.low) / width
+        b = 1.0 + self.lambda_ * (self.high - self.mode) / width
+        return a, b
+
+    def sample(self, rng, n):
+        a, b = self.shape
+        return self.low + (self.high - self.low) * rng.beta(a, b, n)
+
+    def frozen(self):
+        from scipy import stats
+
+        a, b = self.shape
+        return stats.beta(a, b, loc=self.low, scale=self.high - self.low)
+
+    def mean(self):
+        return (self.low + self.lambda_ * self.mode + self.high) / (self.lambda_ + 2.0)
+
+    def label(self):
+        return f"PERT({self.low:g}, {self.mode:g}, {self.high:g})"
+
+
+class Normal(_Dist):
+    """Normal with ``mean`` and ``sd``, optionally truncated to [low, high].
+
+    When truncated, ``mean`` and ``sd`` are those of the untruncated parent; the
+    truncated distribution's own mean is what the expected mode uses.
+    """
+
+    kind: Literal["normal"]
+    mean_: FiniteFloat = Field(alias="mean")
+    sd_: FiniteFloat = Field(alias="sd", gt=0)
+    low: FiniteFloat | None = None
+    high: FiniteFloat | None = None
+
+    @model_validator(mode="after")
+    def _check(self):
+        lo = -math.inf if self.low is None else self.low
+        hi = math.inf if self.high is None else self.high
+        if not lo < hi:
+            raise _bad("normal needs low < high, got low={low}, high={high}", low=self.low, high=self.high)
+        from scipy.special import ndtr
+
+        mass = ndtr((hi - self.mean_) / self.sd_) - ndtr((lo - self.mean_) / self.sd_)
+        if not mass > 1e-9:
+            raise _bad(
+                "normal(mean={mean}, sd={sd}) has almost no mass between {low} and {high}",
+                mean=self.mean_, sd=self.sd_, low=self.low, high=self.high,
+            )
+        return self
+
+    @property
+    def truncated(self) -> bool:
+        return self.low is not None or self.high is not None
+
+    def _bounds_z(self) -> tuple[float, float]:
+        a = -math.inf if self.low is None else (self.low - self.mean_) / self.sd_
+        b = math.inf if self.high is None else (self.high - self.mean_) / self.sd_
+        return a, b
+
+    def sample(self, rng, n):
+        if not self.truncated:
+            return rng.normal(self.mean_, self.sd_, n)
+        return self.ppf(rng.random(n))
+
+    def ppf(self, u):
+        from scipy.special import ndtr, ndtri
+
+        u = np.asarray(u, dtype=float)
+        a, b = self._bounds_z()
+        if a > 0:  # both bounds in the upper tail: invert by symmetry for accuracy
+            fa, fb = ndtr(-b), ndtr(-a)
+            z = -ndtri(fb - u * (fb - fa))
+        else:
+            fa, fb = ndtr(a), ndtr(b)
+            z = ndtri(fa + u * (fb - fa))
+        x = self.mean_ + self.sd_ * z
+        lo = -math.inf if self.low is None else self.low
+        hi = math.inf if self.high is None else self.high
+        return np.clip(x, lo, hi)
+
+    def frozen(self):
+        from scipy import stats
+
+        if not self.truncated:
+            return stats.norm(self.mean_, self.sd_)
+        a, b = self._bounds_z()
+        return stats.truncnorm(a, b, loc=self.mean_, scale=self.sd_)
+
+    def label(self):
+        base = f"normal(mean={self.mean_:g}, sd={self.sd_:g}"
+        if self.truncated:
+            base += f", truncated to [{'-inf' if self.low is None else f'{self.low:g}'}, " \
+                    f"{'inf' if self.high is None else f'{self.high:g}'}]"
+        return base + ")"
+
+
+class LogNormal(_Dist):
+    """Lognormal, by its own ``mean`` and ``sd`` or by ``mu`` and ``sigma`` of its logarithm."""
+
+    kind: Literal["lognormal"]
+    mean_: FiniteFloat | None = Field(None, alias="mean", gt=0)
+    sd_: FiniteFloat | None = Field(None, alias="sd", gt=0)
+    mu: FiniteFloat | None = None
+    sigma: FiniteFloat | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        by_moments = self.mean_ is not None and self.sd_ is not None
+        by_log = self.mu is not None and self.sigma is not None
+        if by_moments == by_log or (by_moments and (self.mu is not None or self.sigma is not None)) or (
+            by_log and (self.mean_ is not None or self.sd_ is not None)
+        ):
+            raise _bad("lognormal needs either mean and sd, or mu and sigma (not both, not one of a pair)")
+        return self
+
+    @property
+    def log_params(self) -> tuple[float, float]:
+        if self.mu is not None:
+            return float(self.mu), float(self.sigma)
+        s2 = math.log1p((self.sd_ / self.mean_) ** 2)
+        return math.log(self.mean_) - 0.5 * s2, math.sqrt(s2)
+
+    def sample(self, rng, n):
+        mu, sigma = self.log_params
+        return rng.lognormal(mu, sigma, n)
+
+    def frozen(self):
+        from scipy import stats
+
+        mu, sigma = self.log_params
+        return stats.lognorm(s=sigma, scale=math.exp(mu))
+
+    def label(self):
+        mu, sigma = self.log_params
+        return f"lognormal(median={math.exp(mu):g}, sigma_log={sigma:.3g})"
+
+
+class Beta(_Dist):
+    """Beta on [0, 1], by shape ``a`` and ``b`` or by ``mean`` and ``sd``."""
+
+    kind: Literal["beta"]
+    a: FiniteFloat | None = Field(None, gt=0)
+    b: FiniteFloat | None = Field(None, gt=0)
+    mean_: FiniteFloat | None = Field(None, alias="mean")
+    sd_: FiniteFloat | None = Field(None, alias="sd", gt=0)
+
+    @model_validator(mode="after")
+    def _check(self):
+        by_shape = self.a is not None and self.b is not None
+        by_moments = self.mean_ is not None and self.sd_ is not None
+        given = [x is not None for x in (self.a, self.b, self.mean_, self.sd_)]
+        if not (by_shape ^ by_moments) or sum(given) != 2:
+            raise _bad("beta needs either a and b, or mean and sd")
+        if by_moments:
+            m, s = self.mean_, self.sd_
+            if not 0 < m < 1:
+                raise _bad("beta mean must lie strictly between 0 and 1, got {mean}", mean=m)
+            if not s * s < m * (1 - m):
+                raise _bad(
+                    "beta with mean {mean} needs sd < sqrt(mean*(1-mean)) = {limit:.4g}, got sd={sd}",
+                    mean=m, sd=s, limit=math.sqrt(m * (1 - m)),
+                )
+        return self
+
+    @property
+    def shape(self) -> tuple[float, float]:
+        if self.a is not None:
+            return float(self.a), float(self.b)
+        m, s = self.mean_, self.sd_
+        k = m * (1 - m) / (s * s) - 1.0
+        return m * k, (1 - m) * k
+
+    def sample(self, rng, n):
+        a, b = self.shape
+        return rng.beta(a, b, n)
+
+    def frozen(self):
+        from scipy import stats
+
+        return stats.beta(*self.shape)
+
+    def mean(self):
+        a, b = self.shape
+        return a / (a + b)
+
+    def support(self):
+        return 0.0, 1.0
+
+    def label(self):
+        a, b = self.shape
+        return f"beta(a={a:.4g}, b={b:.4g})"
+
+
+class Interval90(_Dist):
+    """A 90 % interval: 5 % chance below ``low``, 5 % above ``high``; the tool fits the shape.
+
+    ``fit: auto`` picks Beta for a probability, lognormal for a positive amount
+    and normal otherwise; ``normal``, ``lognormal`` or ``beta`` forces a shape.
+    """
+
+    kind: Literal["interval90"]
+    low: FiniteFloat
+    high: FiniteFloat
+    fit: Literal["auto", "normal", "lognormal", "beta"] = "auto"
+    _fitted: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check(self):
+        if not self.low < self.high:
+            raise _bad("interval90 needs low < high, got low={low}, high={high}", low=self.low, high=self.high)
+        if self.fit == "lognormal" and self.low <= 0:
+            raise _bad("a lognormal 90 % interval needs low > 0, got low={low}", low=self.low)
+        if self.fit == "beta" and not (0 < self.low and self.high < 1):
+            raise _bad(
+                "a beta 90 % interval needs 0 < low < high < 1, got low={low}, high={high}",
+                low=self.low, high=self.high,
+            )
+        self._fitted = self._fit()
+        return self
+
+    def _fit(self) -> _Dist:
+        fit = "normal" if self.fit == "auto" else self.fit
+        if fit == "normal":
+            return Normal.model_validate(
+                {"kind": "normal", "mean": 0.5 * (self.low + self.high), "sd": (self.high - self.low) / (2 * Z95)}
+            )
+        if fit == "lognormal":
+            mu = 0.5 * (math.log(self.low) + math.log(self.high))
+            sigma = (math.log(self.high) - math.log(self.low)) / (2 * Z95)
+            return LogNormal.model_validate({"kind": "lognormal", "mu": mu, "sigma": sigma})
+        a, b = fit_beta_interval90(self.low, self.high)
+        return Beta.model_validate({"kind": "beta", "a": a, "b": b})
+
+    def resolved_for(self, domain: str) -> "Interval90":
+        """The same interval with ``fit: auto`` settled for a field's domain."""
+        if self.fit != "auto":
+            return self
+        if domain == "probability" and 0 < self.low and self.high < 1:
+            fit = "beta"
+        elif domain in ("nonnegative", "positive") and self.low > 0:
+            fit = "lognormal"
+        else:
+            fit = "normal"
+        return Interval90.model_validate(
+            {"kind": "interval90", "low": self.low, "high": self.high, "fit": fit, "source": self.source}
+        )
+
+    @property
+    def fitted(self) -> _Dist:
+        return self._fitted
+
+    def sample(self, rng, n):
+        return self._fitted.sample(rng, n)
+
+    def frozen(self):
+        return self._fitted.frozen()
+
+    def mean(self):
+        return self._fitted.mean()
+
+    def ppf(self, u):
+        return self._fitted.ppf(u)
+
+    def support(self):
+        return self._fitted.support()
+
+    def label(self):
+        return f"90 % interval [{self.low:g}, {self.high:g}] -> {self._fitted.label()}"
+
+
+def fit_beta_interval90(low: float, high: float) -> tuple[float, float]:
+    """Shape (a, b) of the Beta whose 5 % and 95 % quantiles are ``low`` and ``high``."""
+    from scipy import optimize, special
+
+    m = 0.5 * (low + high)
+    s = min((high - low) / (2 * Z95), 0.99 * math.sqrt(m * (1 - m)))
+    k = m * (1 - m) / (s * s) - 1.0
+    x0 = np.log([max(m * k, 1e-3), max((1 - m) * k, 1e-3)])
+
+    def residual(logab):
+        a, b = np.exp(logab)
+        return [special.betaincinv(a, b, 0.05) - low, special.betaincinv(a, b, 0.95) - high]
+
+    sol = optimize.least_squares(residual, x0, xtol=1e-14, ftol=1e-14, gtol=1e-14)
+    a, b = np.exp(sol.x)
+    if not np.all(np.abs(residual(sol.x)) < 1e-7 * max(1.0, high - low)):
+        raise _bad("no Beta distribution has the 90 % interval [{low}, {high}]", low=low, high=high)
+    return float(a), float(b)
+
+
+def _number_to_fixed(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("number", "a number or a distribution (with kind:), not true/false", {})
+    if isinstance(value, (int, float)):
+        return {"kind": "fixed", "value": value}
+    if isinstance(value, dict) and "kind" not in value and "value" in value:
+        return {"kind": "fixed", **value}
+    if isinstance(value, dict) and "kind" not in value:
+        raise PydanticCustomError(
+            "distribution_kind",
+            "a distribution needs kind: one of fixed, uniform, triangular, pert, normal, lognormal, beta, interval90",
+            {},
+        )
+    return value
+
+
+Distribution = Annotated[
+    Union[Fixed, Uniform, Triangular, Pert, Normal, LogNormal, Beta, Interval90],
+    Field(discriminator="kind"),
+]
+Distribution = Annotated[Distribution, BeforeValidator(_number_to_fixed)]
+
+DOMAINS = {
+    "probability": (0.0, 1.0, "a probability in [0, 1]"),
+    "nonnegative": (0.0, math.inf, "a value >= 0"),
+    "positive": (0.0, math.inf, "a value > 0"),
+    "any": (-math.inf, math.inf, "any finite value"),
+}
+
+
+def in_domain(domain: str):
+    """An after-validator: the distribution's support must lie inside ``domain``."""
+    lo_ok, hi_ok, text = DOMAINS[domain]
+
+    def check(dist: _Dist) -> _Dist:
+        if isinstance(dist, Interval90):
+            dist = dist.resolved_for(domain)
+        lo, hi = dist.support()
+        bad = lo < lo_ok or hi > hi_ok or (domain == "positive" and lo <= 0 and dist.is_fixed)
+        if bad:
+            hint = ""
+            if isinstance(dist, Normal):
+                hint = " (truncate it with low: and high:)"
+            elif isinstance(dist, Interval90):
+                hint = " (use fit: beta for a probability)"
+            raise _bad(
+                "{label} can take values in [{lo:g}, {hi:g}], but this input must be {text}{hint}",
+                label=dist.label(), lo=lo, hi=hi, text=text, hint=hint,
+            )
+        return dist
+
+    return AfterValidator(check)
+
+
+Probability = Annotated[Distribution, in_domain("probability")]
+NonNegative = Annotated[Distribution, in_domain("nonnegative")]
+Positive = Annotated[Distribution, in_domain("positive")]
+AnyValue = Annotated[Distribution, in_domain("any")]
+
+
+def describe_quantiles(dist: _Dist, qs=(0.05, 0.5, 0.95)) -> list[float]:
+    """The distribution's quantiles, exact."""
+    if dist.is_fixed:
+        return [float(dist.mean())] * len(qs)
+    return [float(x) for x in dist.quantile(np.asarray(qs))]

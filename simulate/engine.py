@@ -1,0 +1,328 @@
+"""The engine: a scenario's yearly cash flows per payer, per trial, vectorised over trials.
+
+One pure function, :func:`simulate`, from a validated scenario, a trial count and
+a NumPy ``Generator`` to :class:`Trajectories`. Trials are the vector axis;
+Python loops run only over intake cohorts and the years after intake.
+
+The model (docs/model.md gives the equations):
+
+- cohort ``c`` (programme year c+1) enrols ``N_c`` young people; drop-outs are
+  ``Bin(N_c, d)``; of the ``K_c`` who complete, ``S_c ~ Bin(K_c, q)`` succeed;
+- each success is assigned the counterfactual state it would have been in
+  (``Multinomial(S_c, pi0)``); year by year the counterfactual states move by
+  the transition probabilities and successes relapse with probability ``r``,
+  both drawn as binomial counts (the counterfactual is tracked as state counts,
+  not as an expected cost, so that with ten young people a year the chance that
+  none of the successes would have become homeless is in the distribution);
+- a success's saving in a year is its counterfactual state's cost minus its own
+  residual cost, times the effect weight (the intake-year fraction ``f`` in the
+  intake year, then 1, cut off by the effect duration ``L``), per payer;
+- the programme costs ``cost_t * overrun``, split by the financing shares.
+
+In ``expected`` mode every input is at its mean and every count at its
+expectation: the deterministic point estimate the brochure gives.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulate.sampling import child_rng, draw_inputs
+from simulate.scenario import Scenario
+
+MODES = ("mc", "expected")
+
+
+@dataclass(frozen=True)
+class Trajectories:
+    """Per-trial yearly flows of one block of trials.
+
+    Arrays are payer-, then year-major, trials last.
+
+    Attributes
+    ----------
+    payers : tuple of str
+        Payer names, the first axis of the money arrays.
+    cost_dkk : (n_payers, n_years, n_trials) array [DKK per year]
+        Programme cost borne by each payer in each programme year.
+    savings_dkk : (n_payers, n_years, n_trials) array [DKK per year]
+        Savings that fall in each programme year (``realised`` accounting).
+    lifetime_savings_dkk : (n_payers, n_years, n_trials) array or None [DKK]
+        All savings of the cohort that enters in each year, wherever they fall
+        (``lifetime`` accounting), undiscounted.
+    lifetime_savings_pv_dkk : (n_payers, n_years, n_trials) array or None [DKK]
+        The same, each saving discounted to year 1 from the year it falls in.
+    successes : (n_years, n_trials) array [young people]
+        Successes of the cohort entering in each year.
+    discount_factor : (n_years,) array [-]
+        Factor that brings a flow of each programme year to year-1 value.
+    inputs : dict
+        The input values drawn (path -> ``(n_trials,)`` array or float).
+    """
+
+    payers: tuple[str, ...]
+    cost_dkk: np.ndarray
+    savings_dkk: np.ndarray
+    lifetime_savings_dkk: np.ndarray | None
+    lifetime_savings_pv_dkk: np.ndarray | None
+    successes: np.ndarray
+    discount_factor: np.ndarray
+    inputs: dict = field(repr=False)
+
+    @property
+    def n_trials(self) -> int:
+        return self.cost_dkk.shape[-1]
+
+
+def discount_factors(rate: float, n_years: int, *, long_term_step_down: bool = True) -> np.ndarray:
+    """Year-1 value of one krone in each programme year, ``(n_years,)`` [-].
+
+    Year 1 is the base year (factor 1); year t is discounted by the product of
+    (1 + rate of year s) for s = 2..t. With the step-down, years 36-70 use
+    ``rate - 1`` percentage point and later years ``rate - 2`` (3.5 / 2.5 / 1.5 %
+    for the Finance Ministry's 3.5 %).
+    """
+    years = np.arange(1, n_years + 1)
+    rates = np.full(n_years, rate, dtype=float)
+    if long_term_step_down:
+        rates[years >= 36] = rate - 0.01
+        rates[years >= 71] = rate - 0.02
+    rates[0] = 0.0
+    return 1.0 / np.cumprod(1.0 + rates)
+
+
+class _Counts:
+    """Binomial counts, or their expectations in expected mode."""
+
+    def __init__(self, rng: np.random.Generator | None, expected: bool):
+        self.rng, self.expected = rng, expected
+
+    def binomial(self, n, p):
+        p = np.clip(p, 0.0, 1.0)
+        if self.expected:
+            return n * p
+        return self.rng.binomial(n, p)
+
+    def split(self, n, probs: list):
+        """Divide counts ``n`` over categories with probabilities ``probs`` (the last takes the rest).
+
+        Exact multinomial by sequential conditional binomials.
+        """
+        out, remaining, used = [], n, 0.0
+        for p in probs[:-1]:
+            left = 1.0 - used
+            cond = np.where(left > 1e-12, np.divide(p, np.maximum(left, 1e-12)), 0.0)
+            x = self.binomial(remaining, cond)
+            out.append(x)
+            remaining = remaining - x
+            used = used + p
+        out.append(remaining)
+        return out
+
+
+def simulate(
+    scenario: Scenario,
+    n_trials: int,
+    rng: np.random.Generator | None,
+    *,
+    mode: str = "mc",
+    lifetime: bool = True,
+    item: str | None = None,
+) -> Trajectories:
+    """Simulate ``n_trials`` trials of ``scenario``.
+
+    Parameters
+    ----------
+    scenario : Scenario
+        A validated scenario.
+    n_trials : int
+        Number of trials (the vector axis).
+    rng : numpy.random.Generator
+        The randomness; input draws, outcomes and the counterfactual use child
+        streams derived from its seed sequence (``None`` in expected mode).
+    mode : {"mc", "expected"}
+        Monte Carlo, or the deterministic point estimate (inputs at their means,
+        counts at their expectations).
+    lifetime : bool
+        Also follow each cohort's effect past the horizon (``lifetime`` accounting).
+    item : str, optional
+        Count only the savings of this cost item (for a breakdown of savings).
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    expected = mode == "expected"
+    if expected:
+        n_trials = 1
+    H = scenario.horizon_years
+    tail = scenario.lifetime_tail_years if lifetime else 0
+    n_years = H + tail
+    payers = tuple(scenario.payers())
+    P = len(payers)
+    v = draw_inputs(scenario, n_trials, rng, mode=mode)
+    outcome = _Counts(None if expected else child_rng(rng, "outcomes"), expected)
+    chain = _Counts(None if expected else child_rng(rng, "counterfactual"), expected)
+
+    disc = scenario.discounting
+    df = discount_factors(disc.rate, n_years, long_term_step_down=disc.long_term_step_down)
+    growth = (1.0 + disc.real_price_growth) ** np.arange(n_years)
+
+    # --- programme cost -----------------------------------------------------------
+    prog = scenario.programme
+    cost_paths = (
+        [f"programme.cost_per_year_dkk[{i}]" for i in range(len(prog.cost_per_year_dkk))]
+        if isinstance(prog.cost_per_year_dkk, list) else ["programme.cost_per_year_dkk"]
+    )
+    overrun = v["programme.cost_overrun"]
+    cost = np.zeros((P, H, n_trials))
+    for y, path in enumerate(scenario.per_year(cost_paths, H)):
+        gross = v[path] * overrun * growth[y]
+        for p, payer in enumerate(payers):
+            share = prog.financing.get(payer, 0.0)
+            if share:
+                cost[p, y] = gross * share
+
+    # --- unit saving per state and payer [DKK per success-year] --------------------
+    cf = scenario.counterfactual
+    states = cf.state_names
+    residual = np.zeros(P).tolist()
+    for it, by_payer in cf.success_residual_cost_per_year_dkk.items():
+        if item is None or it == item:
+            for payer, _ in by_payer.items():
+                residual[payers.index(payer)] = residual[payers.index(payer)] + v[
+                    f"counterfactual.success_residual_cost_per_year_dkk.{it}.{payer}"]
+    unit = []  # unit[s] = list of (payer index, saving per success-year)
+    for s in states:
+        per_payer = [0.0] * P
+        for it, by_payer in cf.state_costs()[s].items():
+            if item is None or it == item:
+                for payer in by_payer:
+                    per_payer[payers.index(payer)] = per_payer[payers.index(payer)] + v[cf.cost_path(s, it, payer)]
+        pairs = [(p, per_payer[p] - residual[p]) for p in range(P)]
+        unit.append([(p, u) for p, u in pairs if not (np.isscalar(u) and u == 0.0)])
+
+    # --- counterfactual start and transitions --------------------------------------
+    if cf.states is None or len(states) == 1:
+        start = [1.0]
+    else:
+        init = cf.initial_distribution
+        named = [s for s in states if s in init and init[s] != "rest"]
+        rest = [s for s in states if s not in named]
+        probs = {s: v[f"counterfactual.initial_distribution.{s}"] for s in named}
+        # states neither named nor 'rest' start empty; the 'rest' state takes what is left
+        rest_state = next((s for s in states if init.get(s) == "rest"), None)
+        order = named + ([rest_state] if rest_state else [])
+        start_probs = [probs[s] for s in named]
+        if rest_state is None:  # shares add up to 1 exactly: the last named takes the rest
+            order, start_probs = named, start_probs[:-1] + [None]
+        else:
+            start_probs = start_probs + [None]
+        start = (order, start_probs, rest)
+    moves = {
+        s: [(states.index(t), v[f"counterfactual.transitions.{s}.{t}"]) for t in cf.transitions.get(s, {})]
+        for s in states
+    }
+    has_moves = any(moves.values())
+
+    # --- effect -------------------------------------------------------------------
+    part = scenario.participants
+    d = v["participants.dropout_probability"]
+    q = v["participants.success_probability"]
+    f = v["participants.intake_year_effect_fraction"]
+    eff = part.effect
+    r = v["participants.effect.relapse_probability_per_year"] if eff.relapse_probability_per_year else None
+    L = v["participants.effect.duration_years"] if eff.duration_years else None
+    if L is not None:
+        l_hi = eff.duration_years.support()[1]
+        f_lo = part.intake_year_effect_fraction.support()[0]
+        last_offset = int(math.ceil(min(l_hi, 1e6) - f_lo)) + 1 if math.isfinite(l_hi) else n_years
+    else:
+        last_offset = n_years
+
+    savings = np.zeros((P, H, n_trials))
+    life = np.zeros((P, H, n_trials)) if lifetime else None
+    life_pv = np.zeros((P, H, n_trials)) if lifetime else None
+    successes = np.zeros((H, n_trials))
+    intake = scenario.intake()
+
+    for c in range(H):
+        n_in = _intake_counts(intake[c], n_trials, outcome)
+        completers = n_in - outcome.binomial(n_in, d)
+        s_c = outcome.binomial(completers, q)
+        successes[c] = s_c
+        if start == [1.0]:
+            m = [s_c]
+        else:
+            order, start_probs, _ = start
+            parts = chain.split(s_c, [p if p is not None else 0.0 for p in start_probs])
+            m = [0 * s_c for _ in states]
+            for s, x in zip(order, parts):
+                m[states.index(s)] = x
+        for k in range(0, min(n_years - c, last_offset + 1)):
+            y = c + k
+            if k == 0:
+                w = f if L is None else np.minimum(f, L)
+            else:
+                if has_moves:
+                    m = _transition(m, moves, chain)
+                if r is not None:
+                    m = [ms - outcome.binomial(ms, r) for ms in m]
+                w = 1.0 if L is None else np.clip(L - f - (k - 1), 0.0, 1.0)
+            flows = [0.0] * P
+            for s, pairs in enumerate(unit):
+                for p, u in pairs:
+                    flows[p] = flows[p] + m[s] * u
+            scale = w * growth[y]
+            for p in range(P):
+                if np.isscalar(flows[p]) and flows[p] == 0.0:
+                    continue
+                amount = flows[p] * scale
+                if y < H:
+                    savings[p, y] += amount
+                if lifetime:
+                    life[p, c] += amount
+                    life_pv[p, c] += amount * df[y]
+            if y >= H - 1 and not lifetime:
+                break
+            if not expected and r is not None and k % 4 == 3 and not any(np.any(ms) for ms in m):
+                break
+
+    return Trajectories(
+        payers=payers,
+        cost_dkk=cost,
+        savings_dkk=savings,
+        lifetime_savings_dkk=life,
+        lifetime_savings_pv_dkk=life_pv,
+        successes=successes,
+        discount_factor=df[:H],
+        inputs=v,
+    )
+
+
+def _intake_counts(x: float, n_trials: int, counts: _Counts):
+    """Intake of one year as counts: ``x`` exactly, or floor(x) plus a Bernoulli for the fraction."""
+    if counts.expected:
+        return np.full(n_trials, float(x))
+    whole = math.floor(x)
+    frac = x - whole
+    n = np.full(n_trials, whole, dtype=np.int64)
+    if frac > 0:
+        n += counts.rng.random(n_trials) < frac
+    return n
+
+
+def _transition(m: list, moves: dict, counts: _Counts) -> list:
+    """One year of counterfactual state changes for the state counts ``m``."""
+    states = list(moves)
+    new = list(m)
+    for s, name in enumerate(states):
+        targets = moves[name]
+        if not targets:
+            continue
+        parts = counts.split(m[s], [p for _, p in targets] + [None])
+        for (t, _), x in zip(targets, parts[:-1]):
+            new[t] = new[t] + x
+            new[s] = new[s] - x
+    return new

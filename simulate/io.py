@@ -1,0 +1,345 @@
+"""Reading scenario files safely and writing run outputs atomically.
+
+YAML is read with a safe loader that also refuses aliases (no "billion laughs"),
+deep nesting, duplicate keys, files over 1 MiB and text that is not UTF-8; every
+problem becomes a :class:`ScenarioError` naming the file, the place and what is
+allowed. Outputs are written into a staging directory beside the target and
+moved into place only when complete, so an interrupted run never leaves a
+half-written result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulate.errors import ScenarioError, ScenarioErrors
+
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 40
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without aliases, with a depth limit and refusal of duplicate keys."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in scenario files; write the value out", event.start_mark
+            )
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark
+            )
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key; the mapping constructor reports it
+                break
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(path: str | Path) -> tuple[Any, bytes]:
+    """Parse a YAML file safely. Returns the data and the raw bytes."""
+    path = Path(path)
+    name = str(path)
+    if not path.exists():
+        raise ScenarioError("file", name, "an existing YAML file")
+    if path.is_dir():
+        raise ScenarioError("file", name, "a YAML file, not a directory")
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ScenarioError("file", name, f"a readable file ({exc.strerror})") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError("file", f"{name} (over {MAX_FILE_BYTES} bytes)", "a scenario file of at most 1 MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(
+            f"byte {exc.start}", raw[exc.start:exc.start + 4], "UTF-8 text (save the file as UTF-8)", file=name
+        ) from None
+    if "\x00" in text:
+        raise ScenarioError("file", "a NUL character", "YAML text", file=name)
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        raise ScenarioError(where, problem, "valid YAML without aliases or Python tags", file=name) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError("YAML", str(exc).splitlines()[0], "valid YAML", file=name) from None
+    except RecursionError:
+        raise ScenarioError("YAML", "nesting too deep", f"at most {MAX_DEPTH} levels", file=name) from None
+    return data, raw
+
+
+def _clean_path(loc: tuple, data: Any) -> tuple[str, Any, bool]:
+    """A pydantic error location as a field path, walking the input.
+
+    Returns the path, the input value there and whether the location's union
+    branch matches the input's type (errors of other branches are dropped).
+    """
+    parts: list[str] = []
+    node, consistent = data, True
+    for step in loc:
+        if isinstance(node, dict) and step in node:
+            parts.append(str(step))
+            node = node[step]
+        elif isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+            parts[-1:] = [f"{parts[-1]}[{step}]"] if parts else [f"[{step}]"]
+            node = node[step]
+        elif isinstance(step, str):
+            is_list_branch = step.startswith("list[")
+            if is_list_branch != isinstance(node, list) and not step.startswith(("tagged-union", "dict[")):
+                if not (isinstance(node, dict) and node.get("kind") == step):
+                    consistent = False
+        # other steps are pydantic's own labels (union branches, tags): skipped
+    return ".".join(parts) or "(top level)", node, consistent
+
+
+def _allowed_text(err: dict) -> str:
+    msg = err.get("msg", "")
+    for prefix in ("Input should be ", "Value error, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix):]
+    if err.get("type") == "missing":
+        return "this required field to be present"
+    if err.get("type") == "literal_error":
+        return msg
+    return msg
+
+
+def errors_from_validation(exc, data: Any) -> ScenarioErrors:
+    """Turn a pydantic ``ValidationError`` into one :class:`ScenarioErrors`."""
+    found: dict[str, ScenarioError] = {}
+    fallback: dict[str, ScenarioError] = {}
+    for err in exc.errors(include_url=False):
+        path, value, consistent = _clean_path(tuple(err["loc"]), data)
+        if err.get("type") == "missing":
+            missing = err["loc"][-1]
+            path = f"{path}.{missing}" if path != "(top level)" else str(missing)
+            value = None
+        elif err.get("type") == "unknown_key":
+            ctx = err.get("ctx") or {}
+            key = ctx.get("key")
+            if key is not None:
+                path = f"{path}.{key}" if path != "(top level)" else str(key)
+                value = value.get(key) if isinstance(value, dict) else value
+        target = found if consistent else fallback
+        if path not in target:
+            target[path] = ScenarioError(path, value, _allowed_text(err))
+    chosen = found or fallback
+    return ScenarioErrors(list(chosen.values()))
+
+
+def read_scenario(path: str | Path):
+    """Read and validate a scenario file."""
+    from pydantic import ValidationError
+
+    from simulate.scenario import Scenario
+
+    data, _ = load_yaml(path)
+    return scenario_from_data(data, file=str(path))
+
+
+def scenario_from_data(data: Any, *, file: str | None = None):
+    """Validate already-parsed scenario data."""
+    from pydantic import ValidationError
+
+    from simulate.scenario import Scenario
+
+    if not isinstance(data, dict):
+        kind = "an empty file" if data is None else type(data).__name__
+        raise ScenarioError("(top level)", kind, "a mapping of scenario fields (name:, intake_per_year:, ...)",
+                            file=file)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise errors_from_validation(exc, data).in_file(file) if file else errors_from_validation(exc, data) from None
+    except RecursionError:
+        raise ScenarioError("(top level)", "nesting too deep", "a scenario file", file=file) from None
+
+
+def config_hash(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# --- outputs --------------------------------------------------------------------------------------
+def check_output_dir(out: str | Path, *, force: bool) -> Path:
+    """Refuse an output directory before any work: an existing file, an existing directory without
+    ``force``, or a place that cannot be written."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ScenarioError("--out", str(out), "a directory path, not an existing file")
+    if out.exists() and not force:
+        raise ScenarioError("--out", str(out), "a directory that does not exist yet (or --force to replace it)")
+    parent = out.resolve().parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ScenarioError("--out", str(out), f"a place this user can write ({probe} is not writable)")
+    return out
+
+
+class OutputDir:
+    """Stage outputs in a hidden sibling directory; move them into place only on success.
+
+    ``with OutputDir(out, force=True) as stage: ...`` writes into ``stage``; on
+    leaving without an exception, an existing ``out`` is replaced (renamed aside,
+    the new one renamed in, the old one removed). On an exception, or when the
+    process dies, the previous outputs are left as they were.
+    """
+
+    def __init__(self, out: str | Path, *, force: bool):
+        self.out = check_output_dir(out, force=force)
+        self.force = force
+        self.stage: Path | None = None
+
+    def __enter__(self) -> Path:
+        parent = self.out.resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        self.stage = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-", dir=parent))
+        return self.stage
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+            return False
+        _fsync_dir(self.stage)
+        target = self.out.resolve()
+        if target.exists():
+            if not self.force:
+                shutil.rmtree(self.stage, ignore_errors=True)
+                raise ScenarioError("--out", str(self.out), "a directory that does not exist yet (or --force)")
+            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=target.parent))
+            os.rename(target, old / "previous")
+            os.rename(self.stage, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(self.stage, target)
+        _fsync_dir(target.parent)
+        return False
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, doc: Any) -> None:
+    write_text_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+
+
+def write_run(stage: Path, result, manifest: dict) -> None:
+    """Write summary.json, yearly.csv and manifest.json of a run into ``stage``."""
+    write_json(stage / "summary.json", result.summary)
+    write_text_atomic(stage / "yearly.csv", result.yearly.to_csv(index=False))
+    write_json(stage / "manifest.json", manifest)
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("simulate", "numpy", "scipy", "pandas", "pydantic", "PyYAML", "click", "pyarrow"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def build_manifest(scenario, *, config_path: str | None, raw: bytes | None, options: dict) -> dict:
+    import platform
+    import sys
+    from datetime import datetime, timezone
+
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config_path": config_path,
+        "config_sha256": hashlib.sha256(raw).hexdigest() if raw is not None else None,
+        "config_text": raw.decode("utf-8") if raw is not None else None,
+        "options": options,
+        "resolved_scenario": scenario.model_dump(mode="json", by_alias=True, exclude_none=True),
+        "versions": {**package_versions(), "python": sys.version.split()[0]},
+        "platform": platform.platform(),
+    }
+
+
+class TrialWriter:
+    """Append per-trial tables to a parquet file, in block order."""
+
+    def __init__(self, path: Path):
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ScenarioError(
+                "--save-trials", "pyarrow is not installed", "pip install 'simulate[parquet]'"
+            ) from None
+        self.path, self.writer = path, None
+
+    def __call__(self, block: int, table) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        t = pa.Table.from_pandas(table, preserve_index=False)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, t.schema)
+        self.writer.write_table(t)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()

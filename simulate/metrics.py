@@ -1,0 +1,438 @@
+"""From per-trial trajectories to the summary: streamed, exact or with a stated error bound.
+
+Each block of trials is reduced to a :class:`Partial` (moments, counts and
+histograms); partials merge left to right in block order, so the result for a
+seed is the same whatever the chunk size or worker count.
+
+Means, standard deviations, probabilities and the payback distribution are
+exact. Quantiles and the expected shortfall come from a histogram on a dyadic
+grid (bin width a power of two, anchored at 0): the grid is fixed by the overall
+minimum and maximum alone, so it does not depend on the order in which trials
+arrive, and each quantile is within one bin width (``quantile_error_bound``)
+of the empirical quantile of all trials.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulate.engine import Trajectories
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+QUANTILE_KEYS = ("p5", "p25", "p50", "p75", "p95")
+N_BINS = 8192
+ACCOUNTINGS = ("realised", "lifetime")
+DISCOUNTING = ("undiscounted", "discounted")
+
+
+# --- histogram on a dyadic grid ----------------------------------------------------------
+def _fit_level(lo: np.ndarray, hi: np.ndarray, n_bins: int) -> np.ndarray:
+    """Smallest k such that [lo, hi] spans fewer than ``n_bins`` bins of width 2**k.
+
+    Also keeps |x| / 2**k below 2**50 so bin indices are exact in float64.
+    """
+    mag = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-300)
+    k_min = np.ceil(np.log2(mag)).astype(np.int64) - 50
+    span = np.maximum(hi - lo, 1e-300)
+    k = np.maximum(np.floor(np.log2(span / n_bins)).astype(np.int64), k_min)
+    while True:
+        w = np.ldexp(1.0, k)
+        bad = np.floor(hi / w) - np.floor(lo / w) >= n_bins
+        if not bad.any():
+            return k
+        k = np.where(bad, k + 1, k)
+
+
+@dataclass
+class Histogram:
+    """Per-series counts and sums on a dyadic grid: bin i of series s is
+    ``[(offset[s] + i) * 2**level[s], (offset[s] + i + 1) * 2**level[s])``."""
+
+    n_bins: int
+    lo: np.ndarray
+    hi: np.ndarray
+    level: np.ndarray
+    offset: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray, n_bins: int = N_BINS) -> "Histogram":
+        """Histogram of ``x`` ``(n_series, n)``."""
+        lo, hi = x.min(axis=1), x.max(axis=1)
+        level = _fit_level(lo, hi, n_bins)
+        w = np.ldexp(1.0, level)[:, None]
+        offset = np.floor(lo / w[:, 0]).astype(np.int64)
+        idx = (np.floor(x / w).astype(np.int64) - offset[:, None])
+        np.clip(idx, 0, n_bins - 1, out=idx)
+        flat = (idx + (np.arange(x.shape[0]) * n_bins)[:, None]).ravel()
+        size = x.shape[0] * n_bins
+        counts = np.bincount(flat, minlength=size).reshape(x.shape[0], n_bins)
+        return cls(n_bins, lo, hi, level, offset, counts)
+
+    def _rebinned(self, level: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        n_series = len(level)
+        shift = level - self.level
+        src = self.offset[:, None] + np.arange(self.n_bins)[None, :]
+        dst = (src >> shift[:, None]) - offset[:, None]
+        keep = self.counts > 0
+        rows = np.broadcast_to(np.arange(n_series)[:, None], dst.shape)
+        flat = (dst + rows * self.n_bins)[keep]
+        size = n_series * self.n_bins
+        counts = np.bincount(flat, weights=self.counts[keep], minlength=size).reshape(n_series, -1)
+        return counts.astype(np.int64)
+
+    def merge(self, other: "Histogram") -> "Histogram":
+        """The histogram of both sets of values: exact, and the same in any merge order."""
+        lo, hi = np.minimum(self.lo, other.lo), np.maximum(self.hi, other.hi)
+        level = _fit_level(lo, hi, self.n_bins)
+        offset = np.floor(lo / np.ldexp(1.0, level)).astype(np.int64)
+        counts = self._rebinned(level, offset) + other._rebinned(level, offset)
+        return Histogram(self.n_bins, lo, hi, level, offset, counts)
+
+    @property
+    def width(self) -> np.ndarray:
+        return np.ldexp(1.0, self.level)
+
+    def quantiles(self, qs) -> np.ndarray:
+        """``(n_series, len(qs))`` quantiles, each within one bin width of the empirical one."""
+        n = self.counts.sum(axis=1)
+        cum = np.cumsum(self.counts, axis=1)
+        out = np.empty((len(n), len(qs)))
+        w = self.width
+        for j, q in enumerate(qs):
+            target = q * n
+            b = np.minimum((cum < target[:, None]).sum(axis=1), self.n_bins - 1)
+            before = np.where(b > 0, cum[np.arange(len(n)), b - 1], 0)
+            inside = np.maximum(self.counts[np.arange(len(n)), b], 1)
+            frac = np.clip((target - before) / inside, 0.0, 1.0)
+            out[:, j] = (self.offset + b + frac) * w
+        return np.clip(out, self.lo[:, None], self.hi[:, None])
+
+    def lower_tail_mean(self, q: float) -> np.ndarray:
+        """Mean of the lowest fraction ``q`` of values (the expected shortfall), within one bin width.
+
+        Values are taken as spread evenly inside each bin.
+        """
+        n = self.counts.sum(axis=1)
+        k = np.maximum(q * n, 1e-12)
+        cum = np.cumsum(self.counts, axis=1)
+        w = self.width
+        centres = (self.offset[:, None] + np.arange(self.n_bins)[None, :] + 0.5) * w[:, None]
+        csum = np.cumsum(self.counts * centres, axis=1)
+        rows = np.arange(len(n))
+        b = np.minimum((cum < k[:, None]).sum(axis=1), self.n_bins - 1)
+        before_n = np.where(b > 0, cum[rows, b - 1], 0)
+        before_s = np.where(b > 0, csum[rows, b - 1], 0.0)
+        part = k - before_n
+        part_mean = (self.offset + b) * w + 0.5 * w * part / np.maximum(self.counts[rows, b], 1)
+        es = (before_s + part * part_mean) / k
+        return np.clip(es, self.lo, self.hi)
+
+
+# --- moments ------------------------------------------------------------------------------
+@dataclass
+class Moments:
+    """Count, mean and sum of squared deviations per series, merged exactly (Chan et al.)."""
+
+    n: int
+    mean: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> "Moments":
+        mean = x.mean(axis=-1)
+        dev = x - mean[..., None]
+        return cls(x.shape[-1], mean, np.einsum("...i,...i->...", dev, dev))
+
+    def merge(self, other: "Moments") -> "Moments":
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        mean = self.mean + delta * (other.n / n)
+        m2 = self.m2 + other.m2 + delta * delta * (self.n * other.n / n)
+        return Moments(n, mean, m2)
+
+    @property
+    def sd(self) -> np.ndarray:
+        return np.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else np.zeros_like(self.mean)
+
+
+# --- one block's reduction ------------------------------------------------------------------
+@dataclass
+class BlockFloats:
+    """The floating-point aggregates of one block, folded strictly in block order."""
+
+    net: Moments  # cumulative net, (n_payers, 2, n_years)
+    savings: np.ndarray  # sum of savings per year, (n_payers, 2, n_years)
+    cost: np.ndarray  # sum of cost per year, (n_payers, 2, n_years)
+    roi_sum: np.ndarray  # sum of per-trial ROI at year 1 and horizon, (n_payers, 2, 2)
+
+    def fold(self, other: "BlockFloats") -> "BlockFloats":
+        return BlockFloats(self.net.merge(other.net), self.savings + other.savings,
+                           self.cost + other.cost, self.roi_sum + other.roi_sum)
+
+
+@dataclass
+class Partial:
+    """A run of blocks reduced: integer aggregates (exact in any order) and per-block floats.
+
+    Floats are kept per block and folded left to right in block order, so the
+    result does not depend on how blocks were grouped into chunks or workers.
+    """
+
+    payers: tuple[str, ...]
+    n: int
+    hist: Histogram  # cumulative net per (payer, discounting, year), flattened
+    nonneg: np.ndarray  # trials with cumulative net >= 0, (n_payers, 2, n_years)
+    payback: np.ndarray  # first year with cumulative net >= 0, (n_payers, 2, n_years + 1)
+    roi_n: np.ndarray  # trials with a defined ROI, (n_payers, 2, 2)
+    claim_hits: np.ndarray  # (n_claims, 2 accountings); -1 where an accounting was not computed
+    blocks: dict  # block index -> BlockFloats, for blocks not yet folded into the prefix
+    prefix: BlockFloats | None = None  # blocks 0 .. prefix_end - 1 folded in order
+    prefix_end: int = 0
+
+    def __post_init__(self):
+        self._compact()
+
+    def _compact(self) -> None:
+        """Fold every block that directly follows the prefix, keeping memory small."""
+        while self.prefix_end in self.blocks:
+            block = self.blocks.pop(self.prefix_end)
+            self.prefix = block if self.prefix is None else self.prefix.fold(block)
+            self.prefix_end += 1
+
+    def merge(self, other: "Partial") -> "Partial":
+        hits = np.where((self.claim_hits < 0) | (other.claim_hits < 0), -1, self.claim_hits + other.claim_hits)
+        first, second = (self, other) if self.prefix_end >= other.prefix_end else (other, self)
+        blocks = {**first.blocks, **second.blocks}
+        if second.prefix is not None:  # both hold a prefix only if one is empty of blocks
+            raise ValueError("two partials both start at block 0")
+        return Partial(
+            self.payers, self.n + other.n, self.hist.merge(other.hist), self.nonneg + other.nonneg,
+            self.payback + other.payback, self.roi_n + other.roi_n, hits, blocks, first.prefix, first.prefix_end,
+        )
+
+    def floats(self) -> BlockFloats:
+        """The per-block floats folded in block order (all blocks must be present)."""
+        if self.blocks or self.prefix is None:
+            missing = sorted(self.blocks)[:3]
+            raise ValueError(f"blocks missing before {missing}: cannot fold in order")
+        return self.prefix
+
+
+def with_total(x: np.ndarray) -> np.ndarray:
+    """Append the sum over payers (axis 0) as a last payer, ``total``."""
+    return np.concatenate([x, x.sum(axis=0, keepdims=True)], axis=0)
+
+
+def cumulative_nets(traj: Trajectories, accounting: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cumulative savings, cost and net per payer (``total`` last), undiscounted and discounted.
+
+    Returns three ``(n_payers + 1, 2, n_years, n_trials)`` arrays [DKK].
+    """
+    df = traj.discount_factor[None, :, None]
+    cost = with_total(traj.cost_dkk)
+    if accounting == "realised":
+        sav = with_total(traj.savings_dkk)
+        sav_pv = sav * df
+    else:
+        if traj.lifetime_savings_dkk is None:
+            raise ValueError("lifetime accounting needs trajectories simulated with lifetime=True")
+        sav = with_total(traj.lifetime_savings_dkk)
+        sav_pv = with_total(traj.lifetime_savings_pv_dkk)
+    savings = np.stack([sav, sav_pv], axis=1)
+    costs = np.stack([cost, cost * df], axis=1)
+    cum_sav = np.cumsum(savings, axis=2)
+    cum_cost = np.cumsum(costs, axis=2)
+    return cum_sav, cum_cost, cum_sav - cum_cost
+
+
+def roi(cum_sav: np.ndarray, cum_cost: np.ndarray) -> np.ndarray:
+    """Return on investment, savings / cost - 1; NaN where nothing was spent."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(cum_cost > 0, cum_sav / np.where(cum_cost > 0, cum_cost, 1.0) - 1.0, np.nan)
+
+
+def break_even_successes(cum_sav, cum_cost, successes, year: int) -> np.ndarray:
+    """Successes per year at which the cumulative net by ``year`` is zero, other inputs as drawn.
+
+    Savings scale with the number of successes, so the break-even is the
+    average successes per year times cost / savings (inf without savings).
+    """
+    avg = successes[:year].sum(axis=0) / year
+    sav, cost = cum_sav[..., year - 1, :], cum_cost[..., year - 1, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sav > 0, avg * cost / np.where(sav > 0, sav, 1.0), np.inf)
+
+
+def claim_reached(claim, payer_index: int, cum_sav, cum_cost, cum_net, successes) -> np.ndarray:
+    """Per trial: does the (undiscounted) model reach the provider's claimed figure?"""
+    t = claim.year
+    tol = claim.tolerance + 1e-9 * max(1.0, abs(claim.value))
+    if claim.metric == "cumulative_net":
+        return cum_net[payer_index, 0, t - 1] >= claim.value - tol
+    if claim.metric == "roi":
+        value = roi(cum_sav[payer_index, 0, t - 1], cum_cost[payer_index, 0, t - 1])
+        return np.nan_to_num(value, nan=-np.inf) >= claim.value - tol
+    be = break_even_successes(cum_sav[payer_index, 0], cum_cost[payer_index, 0], successes, t)
+    return be <= claim.value + tol
+
+
+def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int = 0) -> Partial:
+    """Reduce one block of trajectories to a :class:`Partial`."""
+    cum_sav, cum_cost, cum_net = cumulative_nets(traj, accounting)
+    n_p, _, H, n = cum_net.shape
+    flat = cum_net.reshape(-1, n)
+    nonneg = (cum_net >= 0).sum(axis=-1).astype(np.int64)
+    reached = cum_net >= 0
+    first = np.where(reached.any(axis=2), reached.argmax(axis=2), H)
+    payback = np.zeros((n_p, 2, H + 1), dtype=np.int64)
+    for p in range(n_p):
+        for d in range(2):
+            payback[p, d] = np.bincount(first[p, d], minlength=H + 1)
+    savings_year = np.diff(cum_sav, axis=2, prepend=0.0)
+    cost_year = np.diff(cum_cost, axis=2, prepend=0.0)
+    r = np.stack([roi(cum_sav[:, :, 0], cum_cost[:, :, 0]), roi(cum_sav[:, :, -1], cum_cost[:, :, -1])], axis=2)
+    finite = np.isfinite(r)
+    floats = BlockFloats(Moments.of(cum_net), savings_year.sum(axis=-1), cost_year.sum(axis=-1),
+                         np.where(finite, r, 0.0).sum(axis=-1))
+    payers = (*traj.payers, "total")
+    hits = np.full((len(claims), 2), -1, dtype=np.int64)
+    for acc_i, acc in enumerate(ACCOUNTINGS):
+        if acc == "lifetime" and traj.lifetime_savings_dkk is None:
+            continue
+        cs, cc, cn = (cum_sav, cum_cost, cum_net) if acc == accounting else cumulative_nets(traj, acc)
+        for i, claim in enumerate(claims):
+            hits[i, acc_i] = int(claim_reached(claim, payers.index(claim.payer), cs, cc, cn, traj.successes).sum())
+    return Partial(
+        payers, n, Histogram.of(flat), nonneg, payback, finite.sum(axis=-1), hits, {block: floats},
+    )
+
+
+def merge_all(partials) -> Partial:
+    """Merge partials (in any order: the floats are folded by block index)."""
+    it = iter(partials)
+    total = next(it)
+    for part in it:
+        total = total.merge(part)
+    return total
+
+
+# --- the summary ------------------------------------------------------------------------------
+def _r(x: float, nd: int = 6) -> float | None:
+    """A JSON-safe float (None for NaN or inf)."""
+    x = float(x)
+    return None if not math.isfinite(x) else round(x, nd)
+
+
+def _payer_block(part: Partial, floats: BlockFloats, p: int, d: int, expected_net: np.ndarray | None,
+                 quantiles: np.ndarray, bounds: np.ndarray, es: np.ndarray) -> dict:
+    """Yearly figures and horizon metrics of payer ``p`` under discounting ``d``."""
+    n = part.n
+    H = part.nonneg.shape[-1]
+    sd = floats.net.sd[p, d]
+    years = []
+    for t in range(H):
+        s = (p * 2 + d) * H + t
+        prob = part.nonneg[p, d, t] / n
+        years.append({
+            "year": t + 1,
+            "cumulative_net": {
+                "mean": _r(floats.net.mean[p, d, t], 2),
+                "sd": _r(sd[t], 2),
+                "mean_se": _r(sd[t] / math.sqrt(n), 2),
+                **{k: _r(quantiles[s, j], 2) for j, k in enumerate(QUANTILE_KEYS)},
+                "quantile_error_bound": _r(bounds[s], 4),
+            },
+            "p_break_even": {"value": _r(prob), "se": _r(math.sqrt(prob * (1 - prob) / n))},
+            "savings_mean": _r(floats.savings[p, d, t] / n, 2),
+            "cost_mean": _r(floats.cost[p, d, t] / n, 2),
+            "expected_cumulative_net": None if expected_net is None else _r(expected_net[t], 2),
+        })
+    counts = part.payback[p, d]
+    dist = [{"year": t + 1, "probability": _r(counts[t] / n)} for t in range(H)]
+    dist.append({"year": None, "label": "not within the horizon", "probability": _r(counts[H] / n)})
+    cum = np.cumsum(counts[:H]) / n
+    median = next((t + 1 for t in range(H) if cum[t] >= 0.5), None)
+    sav, cost = floats.savings[p, d], floats.cost[p, d]
+
+    def roi_of(i: int, t: int) -> dict:
+        c = cost[: t + 1].sum()
+        ratio = sav[: t + 1].sum() / c - 1.0 if c > 0 else float("nan")
+        m = part.roi_n[p, d, i]
+        return {"value": _r(ratio), "mean": _r(floats.roi_sum[p, d, i] / m) if m else None, "trials_defined": int(m)}
+
+    last = (p * 2 + d) * H + H - 1
+    return {
+        "years": years,
+        "roi_year1": roi_of(0, 0),
+        "roi_horizon": roi_of(1, H - 1),
+        "payback_year": {"distribution": dist, "median": median, "p_within_horizon": _r(cum[-1])},
+        "expected_shortfall_5": {"value": _r(es[last], 2), "error_bound": _r(bounds[last], 4)},
+    }
+
+
+def build_summary(part: Partial, *, accounting: str, payer: str, expected: dict | None = None,
+                  claims=(), claim_expected: list | None = None, break_even: dict | None = None) -> dict:
+    """The summary of a run for every payer; the chosen ``payer`` at the top level.
+
+    Parameters
+    ----------
+    part : Partial
+        All blocks of the run, merged.
+    expected : dict, optional
+        accounting -> ``(n_payers, 2, n_years)`` expected-mode cumulative net.
+    claim_expected : list, optional
+        Per claim, the expected-mode value under each accounting.
+    """
+    floats = part.floats()
+    quantiles = part.hist.quantiles(QUANTILES)
+    es = part.hist.lower_tail_mean(0.05)
+    bounds = part.hist.width
+    exp = None if expected is None else expected.get(accounting)
+    by_payer = {}
+    for p, name in enumerate(part.payers):
+        blocks = [_payer_block(part, floats, p, d, None if exp is None else exp[p, d], quantiles, bounds, es)
+                  for d in range(2)]
+        by_payer[name] = {**blocks[0], "discounted": blocks[1]}
+    out = {**by_payer[payer]}
+    n = part.n
+    claim_rows = []
+    for i, claim in enumerate(claims):
+        row = {
+            "name": claim.name, "metric": claim.metric, "year": claim.year, "payer": claim.payer,
+            "claimed": claim.value,
+        }
+        if claim_expected is not None:
+            row["expected_realised"] = _r(claim_expected[i]["realised"], 4)
+            row["expected_lifetime"] = _r(claim_expected[i]["lifetime"], 4)
+        for acc_i, acc in enumerate(ACCOUNTINGS):
+            hits = part.claim_hits[i, acc_i]
+            prob = hits / n if hits >= 0 else None
+            row[f"p_reached_{acc}"] = None if prob is None else _r(prob)
+            row[f"p_reached_{acc}_se"] = None if prob is None else _r(math.sqrt(prob * (1 - prob) / n))
+        row["p_reached"] = row[f"p_reached_{accounting}"]
+        claim_rows.append(row)
+    out["claims"] = claim_rows
+    if break_even is not None:
+        out["break_even_successes"] = break_even
+    out["by_payer"] = by_payer
+    return out
+
+
+def yearly_rows(summary: dict) -> list[dict]:
+    """Tidy rows: one per year x payer x discounting."""
+    rows = []
+    for payer, block in summary["by_payer"].items():
+        for disc, sub in (("undiscounted", block), ("discounted", block["discounted"])):
+            for y in sub["years"]:
+                rows.append({
+                    "year": y["year"], "payer": payer, "discounting": disc,
+                    **{f"cumulative_net_{k}": v for k, v in y["cumulative_net"].items()},
+                    "p_break_even": y["p_break_even"]["value"], "p_break_even_se": y["p_break_even"]["se"],
+                    "savings_mean": y["savings_mean"], "cost_mean": y["cost_mean"],
+                    "expected_cumulative_net": y["expected_cumulative_net"],
+                })
+    return rows
