@@ -104,7 +104,16 @@ class _Counts:
         p = np.clip(p, 0.0, 1.0)
         if self.expected:
             return n * p
-        return self.rng.binomial(n, p)
+        if np.ndim(n) == 0:
+            return self.rng.binomial(n, p)
+        # Draw only where there is someone to draw for: the same law, far fewer draws when most counts are 0.
+        idx = np.flatnonzero(n)
+        if idx.size > 0.7 * n.size:
+            return self.rng.binomial(n, p)
+        out = np.zeros(n.shape, dtype=np.int64)
+        if idx.size:
+            out[idx] = self.rng.binomial(n[idx], p[idx] if np.ndim(p) else p)
+        return out
 
     def split(self, n, probs: list):
         """Divide counts ``n`` over categories with probabilities ``probs`` (the last takes the rest).
@@ -113,6 +122,9 @@ class _Counts:
         """
         out, remaining, used = [], n, 0.0
         for p in probs[:-1]:
+            if np.isscalar(p) and p == 0.0:
+                out.append(0 * n)
+                continue
             left = 1.0 - used
             cond = np.where(left > 1e-12, np.divide(p, np.maximum(left, 1e-12)), 0.0)
             x = self.binomial(remaining, cond)
@@ -214,16 +226,17 @@ def simulate(
         # states neither named nor 'rest' start empty; the 'rest' state takes what is left
         rest_state = next((s for s in states if init.get(s) == "rest"), None)
         order = named + ([rest_state] if rest_state else [])
-        start_probs = [probs[s] for s in named]
+        start_probs = _at_most_one([probs[s] for s in named])
         if rest_state is None:  # shares add up to 1 exactly: the last named takes the rest
             order, start_probs = named, start_probs[:-1] + [None]
         else:
             start_probs = start_probs + [None]
         start = (order, start_probs, rest)
-    moves = {
-        s: [(states.index(t), v[f"counterfactual.transitions.{s}.{t}"]) for t in cf.transitions.get(s, {})]
-        for s in states
-    }
+    moves = {}
+    for s in states:
+        targets = list(cf.transitions.get(s, {}))
+        probs = _at_most_one([v[f"counterfactual.transitions.{s}.{t}"] for t in targets])
+        moves[s] = [(states.index(t), p) for t, p in zip(targets, probs)]
     has_moves = any(moves.values())
 
     # --- effect -------------------------------------------------------------------
@@ -241,53 +254,85 @@ def simulate(
     else:
         last_offset = n_years
 
+    S = len(states)
+    U = np.zeros((S, P, n_trials))  # saving per active success-year by state and payer [DKK/year]
+    for s, pairs in enumerate(unit):
+        for p, u in pairs:
+            U[s, p] += u
+    M = _keep_matrix(moves, r, S, n_trials) if lifetime else None
+    q_eff = (1.0 - d) * q  # completers then successes: Bin(Bin(N, 1-d), q) = Bin(N, (1-d) q)
     savings = np.zeros((P, H, n_trials))
-    life = np.zeros((P, H, n_trials)) if lifetime else None
-    life_pv = np.zeros((P, H, n_trials)) if lifetime else None
     successes = np.zeros((H, n_trials))
+    remaining = np.zeros((2, P, H, n_trials)) if lifetime else None  # expected value still to come
     intake = scenario.intake()
 
-    for c in range(H):
+    def enrol(c):
         n_in = _intake_counts(intake[c], n_trials, outcome)
-        completers = n_in - outcome.binomial(n_in, d)
-        s_c = outcome.binomial(completers, q)
+        s_c = outcome.binomial(n_in, q_eff)
         successes[c] = s_c
         if start == [1.0]:
-            m = [s_c]
-        else:
-            order, start_probs, _ = start
-            parts = chain.split(s_c, [p if p is not None else 0.0 for p in start_probs])
-            m = [0 * s_c for _ in states]
-            for s, x in zip(order, parts):
-                m[states.index(s)] = x
-        for k in range(0, min(n_years - c, last_offset + 1)):
-            y = c + k
-            if k == 0:
-                w = f if L is None else np.minimum(f, L)
-            else:
-                if has_moves:
-                    m = _transition(m, moves, chain)
-                if r is not None:
-                    m = [ms - outcome.binomial(ms, r) for ms in m]
-                w = 1.0 if L is None else np.clip(L - f - (k - 1), 0.0, 1.0)
-            flows = [0.0] * P
-            for s, pairs in enumerate(unit):
-                for p, u in pairs:
-                    flows[p] = flows[p] + m[s] * u
-            scale = w * growth[y]
+            return [s_c]
+        order, start_probs, _ = start
+        parts = chain.split(s_c, [p if p is not None else 0.0 for p in start_probs])
+        m = [0 * s_c for _ in states]
+        for s, x in zip(order, parts):
+            m[states.index(s)] = x
+        return m
+
+    def step(m):
+        if has_moves:
+            m = _transition(m, moves, chain)
+        if r is not None:
+            m = [ms - outcome.binomial(ms, r) for ms in m]
+        return m
+
+    def money(m, weight):
+        """Savings per payer of state counts ``m`` with effect weight ``weight`` [DKK/year]."""
+        flows = [0.0] * P
+        for s, pairs in enumerate(unit):
+            for p, u in pairs:
+                flows[p] = flows[p] + m[s] * u
+        return [fl * weight for fl in flows]
+
+    if L is None:
+        # The effect does not depend on its age: all active successes form one pool, whatever their cohort.
+        value = _future_values(M, U, growth, df, 0, n_years, weight=None, keep_until=H) if lifetime else None
+        pool = None
+        for y in range(H):
+            if pool is not None:
+                pool = step(pool)
+            new = enrol(y)
+            now = money(new, f * growth[y])
+            if pool is not None:
+                now = [a + b for a, b in zip(now, money(pool, growth[y]))]
             for p in range(P):
-                if np.isscalar(flows[p]) and flows[p] == 0.0:
-                    continue
-                amount = flows[p] * scale
-                if y < H:
-                    savings[p, y] += amount
+                savings[p, y] += now[p]
+            pool = new if pool is None else [a + b for a, b in zip(pool, new)]
+            if lifetime:
+                remaining[:, :, y] = _expected_rest(pool, (value[0], value[1][y]), P)
+    else:
+        # The effect ends after L years: follow each cohort, as the weight depends on its age.
+        for c in range(H):
+            m = enrol(c)
+            life_end = min(n_years, c + last_offset + 1)
+            weights = {c + k: (np.minimum(f, L) if k == 0 else np.clip(L - f - (k - 1), 0.0, 1.0))
+                       for k in range(life_end - c)}
+            value = _future_values(M, U, growth, df, c, life_end, weight=weights,
+                                   keep_until=H) if lifetime else None
+            for y in range(c, min(H, life_end)):
+                if y > c:
+                    m = step(m)
+                now = money(m, weights[y] * growth[y])
+                for p in range(P):
+                    savings[p, y] += now[p]
                 if lifetime:
-                    life[p, c] += amount
-                    life_pv[p, c] += amount * df[y]
-            if y >= H - 1 and not lifetime:
-                break
-            if not expected and r is not None and k % 4 == 3 and not any(np.any(ms) for ms in m):
-                break
+                    remaining[:, :, y] += _expected_rest(m, (value[0], value[1][y]), P)
+
+    life = life_pv = None
+    if lifetime:
+        before = np.concatenate([np.zeros((2, P, 1, n_trials)), remaining[:, :, :-1]], axis=2)
+        life = savings + remaining[0] - before[0]
+        life_pv = savings * df[None, :H, None] + remaining[1] - before[1]
 
     return Trajectories(
         payers=payers,
@@ -299,6 +344,65 @@ def simulate(
         discount_factor=df[:H],
         inputs=v,
     )
+
+
+def _keep_matrix(moves: dict, r, S: int, n_trials: int) -> np.ndarray:
+    """``(S, S, n_trials)``: probability that an active success in state s is active in state t a year on."""
+    T = np.zeros((S, S, n_trials))
+    for s, name in enumerate(moves):
+        out = 0.0
+        for t, p in moves[name]:
+            T[s, t] += p
+            out = out + p
+        T[s, s] += 1.0 - out
+    return T * (1.0 - (0.0 if r is None else r))
+
+
+def _future_values(M, U, growth, df, first: int, last: int, *, weight, keep_until: int) -> tuple[list, dict]:
+    """Expected future savings of one active success in each state, at the end of each year.
+
+    ``value[y][d, s, i]`` is the expected saving for payer ``paying[i]``, in years
+    y+1 .. last-1, of a success active in state s at the end of year y; d = 0
+    undiscounted, 1 discounted to year 1. Backward: ``V[y-1] = M (u_y + V[y])``
+    with ``u_y`` the unit saving in year y times its effect weight and price
+    growth. Only years before ``keep_until`` are kept; only payers with savings.
+    """
+    paying = [p for p in range(U.shape[1]) if np.any(U[:, p])]
+    U = U[:, paying]
+    S, P, n = U.shape
+    out = {}
+    X = np.zeros((2, S, P, n))
+    if last - 1 < keep_until:
+        out[last - 1] = X
+    for y in range(last - 1, first, -1):
+        w = 1.0 if weight is None else weight[y]
+        u = U * (w * growth[y])
+        X = np.einsum("stn,dtpn->dspn", M, np.stack([u, u * df[y]]) + X)
+        if y - 1 < keep_until:
+            out[y - 1] = X
+    return paying, out
+
+
+def _expected_rest(m: list, value: tuple, P: int) -> np.ndarray:
+    """``(2, P, n)``: expected future savings of the state counts ``m``."""
+    paying, by_year = value
+    part = sum(m[s] * by_year[:, s] for s in range(len(m)))
+    if len(paying) == P:
+        return part
+    out = np.zeros((2, P) + np.shape(part)[2:])
+    out[:, paying] = part
+    return out
+
+
+def _at_most_one(probs: list) -> list:
+    """Probabilities of leaving one state, scaled down in any trial where they add up to more than 1."""
+    if not probs:
+        return probs
+    total = sum(probs)
+    if np.all(np.asarray(total) <= 1.0):
+        return probs
+    scale = np.where(total > 1.0, 1.0 / np.maximum(total, 1e-300), 1.0)
+    return [p * scale for p in probs]
 
 
 def _intake_counts(x: float, n_trials: int, counts: _Counts):

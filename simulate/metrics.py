@@ -23,6 +23,7 @@ from simulate.engine import Trajectories
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 QUANTILE_KEYS = ("p5", "p25", "p50", "p75", "p95")
+BREAK_EVEN_TOLERANCE_DKK = 0.5  # results are reported to the krone: a net above -0.5 DKK has broken even
 N_BINS = 8192
 ACCOUNTINGS = ("realised", "lifetime")
 DISCOUNTING = ("undiscounted", "discounted")
@@ -73,16 +74,21 @@ class Histogram:
         return cls(n_bins, lo, hi, level, offset, counts)
 
     def _rebinned(self, level: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        n_series = len(level)
-        shift = level - self.level
-        src = self.offset[:, None] + np.arange(self.n_bins)[None, :]
-        dst = (src >> shift[:, None]) - offset[:, None]
-        keep = self.counts > 0
-        rows = np.broadcast_to(np.arange(n_series)[:, None], dst.shape)
+        """The counts on the grid (``level``, ``offset``), which must be as coarse as this one."""
+        counts = self.counts.copy()
+        moved = np.flatnonzero((level != self.level) | (offset != self.offset))
+        if moved.size == 0:
+            return counts
+        shift = (level - self.level)[moved]
+        src = self.offset[moved, None] + np.arange(self.n_bins)[None, :]
+        dst = (src >> shift[:, None]) - offset[moved, None]
+        old = self.counts[moved]
+        keep = old > 0
+        rows = np.broadcast_to(np.arange(len(moved))[:, None], dst.shape)
         flat = (dst + rows * self.n_bins)[keep]
-        size = n_series * self.n_bins
-        counts = np.bincount(flat, weights=self.counts[keep], minlength=size).reshape(n_series, -1)
-        return counts.astype(np.int64)
+        size = len(moved) * self.n_bins
+        counts[moved] = np.bincount(flat, weights=old[keep], minlength=size).reshape(len(moved), -1).astype(np.int64)
+        return counts
 
     def merge(self, other: "Histogram") -> "Histogram":
         """The histogram of both sets of values: exact, and the same in any merge order."""
@@ -145,7 +151,8 @@ class Moments:
     def of(cls, x: np.ndarray) -> "Moments":
         mean = x.mean(axis=-1)
         dev = x - mean[..., None]
-        return cls(x.shape[-1], mean, np.einsum("...i,...i->...", dev, dev))
+        np.multiply(dev, dev, out=dev)
+        return cls(x.shape[-1], mean, dev.sum(axis=-1))
 
     def merge(self, other: "Moments") -> "Moments":
         n = self.n + other.n
@@ -222,30 +229,35 @@ class Partial:
         return self.prefix
 
 
-def with_total(x: np.ndarray) -> np.ndarray:
-    """Append the sum over payers (axis 0) as a last payer, ``total``."""
-    return np.concatenate([x, x.sum(axis=0, keepdims=True)], axis=0)
-
-
 def cumulative_nets(traj: Trajectories, accounting: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cumulative savings, cost and net per payer (``total`` last), undiscounted and discounted.
 
-    Returns three ``(n_payers + 1, 2, n_years, n_trials)`` arrays [DKK].
+    Returns three ``(n_payers + 1, 2, n_years, n_trials)`` arrays [DKK]; axis 1 is
+    (undiscounted, discounted).
     """
-    df = traj.discount_factor[None, :, None]
-    cost = with_total(traj.cost_dkk)
     if accounting == "realised":
-        sav = with_total(traj.savings_dkk)
-        sav_pv = sav * df
+        sav, sav_pv = traj.savings_dkk, None
     else:
         if traj.lifetime_savings_dkk is None:
             raise ValueError("lifetime accounting needs trajectories simulated with lifetime=True")
-        sav = with_total(traj.lifetime_savings_dkk)
-        sav_pv = with_total(traj.lifetime_savings_pv_dkk)
-    savings = np.stack([sav, sav_pv], axis=1)
-    costs = np.stack([cost, cost * df], axis=1)
-    cum_sav = np.cumsum(savings, axis=2)
-    cum_cost = np.cumsum(costs, axis=2)
+        sav, sav_pv = traj.lifetime_savings_dkk, traj.lifetime_savings_pv_dkk
+    cost, df = traj.cost_dkk, traj.discount_factor
+    P, H, n = cost.shape
+    cum_sav = np.empty((P + 1, 2, H, n))
+    cum_cost = np.empty((P + 1, 2, H, n))
+    for t in range(H):  # year by year: contiguous rows, no strided cumsum
+        s_pv = sav[:, t] * df[t] if sav_pv is None else sav_pv[:, t]
+        c_t = cost[:, t]
+        if t == 0:
+            cum_sav[:P, 0, 0], cum_sav[:P, 1, 0] = sav[:, 0], s_pv
+            cum_cost[:P, 0, 0], cum_cost[:P, 1, 0] = c_t, c_t * df[0]
+        else:
+            np.add(cum_sav[:P, 0, t - 1], sav[:, t], out=cum_sav[:P, 0, t])
+            np.add(cum_sav[:P, 1, t - 1], s_pv, out=cum_sav[:P, 1, t])
+            np.add(cum_cost[:P, 0, t - 1], c_t, out=cum_cost[:P, 0, t])
+            np.add(cum_cost[:P, 1, t - 1], c_t * df[t], out=cum_cost[:P, 1, t])
+    cum_sav[P] = cum_sav[:P].sum(axis=0)
+    cum_cost[P] = cum_cost[:P].sum(axis=0)
     return cum_sav, cum_cost, cum_sav - cum_cost
 
 
@@ -285,19 +297,19 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
     cum_sav, cum_cost, cum_net = cumulative_nets(traj, accounting)
     n_p, _, H, n = cum_net.shape
     flat = cum_net.reshape(-1, n)
-    nonneg = (cum_net >= 0).sum(axis=-1).astype(np.int64)
-    reached = cum_net >= 0
+    reached = cum_net >= -BREAK_EVEN_TOLERANCE_DKK
+    nonneg = reached.sum(axis=-1).astype(np.int64)
     first = np.where(reached.any(axis=2), reached.argmax(axis=2), H)
     payback = np.zeros((n_p, 2, H + 1), dtype=np.int64)
     for p in range(n_p):
         for d in range(2):
             payback[p, d] = np.bincount(first[p, d], minlength=H + 1)
-    savings_year = np.diff(cum_sav, axis=2, prepend=0.0)
-    cost_year = np.diff(cum_cost, axis=2, prepend=0.0)
     r = np.stack([roi(cum_sav[:, :, 0], cum_cost[:, :, 0]), roi(cum_sav[:, :, -1], cum_cost[:, :, -1])], axis=2)
     finite = np.isfinite(r)
-    floats = BlockFloats(Moments.of(cum_net), savings_year.sum(axis=-1), cost_year.sum(axis=-1),
-                         np.where(finite, r, 0.0).sum(axis=-1))
+    sums_sav, sums_cost = cum_sav.sum(axis=-1), cum_cost.sum(axis=-1)
+    savings_year = np.diff(sums_sav, axis=2, prepend=0.0)
+    cost_year = np.diff(sums_cost, axis=2, prepend=0.0)
+    floats = BlockFloats(Moments.of(cum_net), savings_year, cost_year, np.where(finite, r, 0.0).sum(axis=-1))
     payers = (*traj.payers, "total")
     hits = np.full((len(claims), 2), -1, dtype=np.int64)
     for acc_i, acc in enumerate(ACCOUNTINGS):

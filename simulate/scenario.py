@@ -207,10 +207,12 @@ class Counterfactual(StrictModel):
                 raise _err("counterfactual", "only one state may take the rest of initial_distribution")
             top = math.fsum(v.support()[1] for v in init.values() if v != "rest")
             bottom = math.fsum(v.support()[0] for v in init.values() if v != "rest")
-            if rest and top > 1 + 1e-9:
+            means = math.fsum(v.mean() for v in init.values() if v != "rest")
+            if rest and means > 1 + 1e-9:
                 raise _err(
                     "counterfactual",
-                    "initial_distribution shares can add up to {top:.4g} > 1 (each at its highest value)", top=top,
+                    "initial_distribution shares add up to {m:.4g} > 1 on average; in a trial where they exceed 1 "
+                    "they are scaled down to 1, but on average they must leave room for 'rest'", m=means,
                 )
             if not rest and (abs(top - 1) > 1e-9 or abs(bottom - 1) > 1e-9):
                 raise _err(
@@ -230,12 +232,12 @@ class Counterfactual(StrictModel):
                 raise _err(
                     "counterfactual", "transitions.{src} lists itself; staying is what is left over", src=src
                 )
-            top = math.fsum(v.support()[1] for v in row.values())
-            if top > 1 + 1e-9:
+            means = math.fsum(v.mean() for v in row.values())
+            if means > 1 + 1e-9:
                 raise _err(
                     "counterfactual",
-                    "transitions out of {src} can add up to {top:.4g} > 1 (each at its highest value)",
-                    src=src, top=top,
+                    "transitions out of {src} add up to {m:.4g} > 1 on average (a trial where they exceed 1 is "
+                    "scaled down to 1, but the average must be a probability)", src=src, m=means,
                 )
         return self
 

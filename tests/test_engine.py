@@ -1,0 +1,231 @@
+"""The engine against independent references: the brochure's arithmetic and closed-form expectations."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from simulate.api import run
+from simulate.engine import discount_factors, simulate
+from tests.conftest import load, scenario
+
+
+# --- the brochure, to the krone ----------------------------------------------------------------------
+def test_brochure_reproduces_its_own_figures_exactly(brochure_data):
+    s = scenario(brochure_data)
+    real = run(s, mode="expected", accounting="realised").summary
+    life = run(s, mode="expected", accounting="lifetime").summary
+    assert round(real["roi_year1"]["value"], 3) == 0.070
+    assert real["years"][0]["cumulative_net"]["mean"] == pytest.approx(6.5 * 107_500 - 653_040, abs=0.01)
+    assert real["years"][2]["cumulative_net"]["mean"] == pytest.approx(4_329_630, abs=0.01)
+    assert real["years"][9]["cumulative_net"]["mean"] == pytest.approx(24_214_600, abs=0.01)
+    assert life["years"][9]["cumulative_net"]["mean"] == pytest.approx(28_407_100, abs=0.01)
+    # the 3-year figure is realised cash: both accountings agree on the yearly cost, differ in savings
+    assert life["years"][9]["cumulative_net"]["mean"] - real["years"][9]["cumulative_net"]["mean"] == pytest.approx(
+        4_192_500, abs=0.01)
+
+
+def test_brochure_savings_per_year_follow_1_3_5(brochure_data):
+    traj = simulate(scenario(brochure_data), 1, None, mode="expected", lifetime=False)
+    per_year = traj.savings_dkk[0, :, 0] / (6.5 * 107_500)
+    assert per_year == pytest.approx([1, 3, 5, 5, 5, 5, 5, 5, 5, 5])
+
+
+def test_brochure_break_even_successes(brochure_data):
+    summary = run(scenario(brochure_data), mode="expected").summary
+    be = summary["break_even_successes"]
+    assert be["realised"]["undiscounted"][0] == pytest.approx(653_040 / 107_500, abs=1e-4)  # 6.07 in year 1
+    assert be["lifetime"]["undiscounted"][9] == pytest.approx(653_040 / 537_500, abs=1e-4)  # 1.21 steady state
+    claim = next(c for c in summary["claims"] if c["metric"] == "break_even_successes")
+    assert claim["expected_realised"] == pytest.approx(6.0748, abs=1e-4)
+    assert claim["p_reached"] == 0.0  # 4.35 is not enough in year 1
+
+
+# --- closed-form expectations -----------------------------------------------------------------------
+def config_duration() -> dict:
+    """Fixed effect duration, one counterfactual state, independent uncertain inputs."""
+    return {
+        "name": "closed form A",
+        "horizon_years": 10,
+        "intake_per_year": 10,
+        "programme": {"cost_per_year_dkk": 1_632_600,
+                      "cost_overrun": {"kind": "pert", "low": 0.9, "mode": 1.0, "high": 1.3},
+                      "financing": {"municipality": 0.4, "foundations": 0.6}},
+        "participants": {"dropout_probability": {"kind": "beta", "a": 2, "b": 8},
+                         "success_probability": {"kind": "beta", "a": 6, "b": 4},
+                         "intake_year_effect_fraction": 0.5,
+                         "effect": {"duration_years": 2.5}},
+        "counterfactual": {"saving_per_success_year_dkk": {"kind": "uniform", "low": 150_000, "high": 250_000}},
+        "discounting": {"rate": 0.035, "real_price_growth": 0.01},
+    }
+
+
+def closed_form_duration(lifetime: bool):
+    """E[cumulative municipal net] by year, undiscounted and discounted (independent derivation)."""
+    H, n, p_success, saving = 10, 10, (1 - 0.2) * 0.6, 200_000.0
+    cost = 1_632_600 * (0.9 + 4 + 1.3) / 6 * 0.4
+    w = {0: 0.5, 1: 1.0, 2: 1.0}
+    growth = 1.01 ** np.arange(H + 3)
+    df = 1 / 1.035 ** np.arange(H + 3)
+    sav = np.zeros(H + 3)
+    for c in range(H):
+        for k, wk in w.items():
+            sav[c + k] += n * p_success * wk * saving * growth[c + k]
+    net = sav[:H] - cost * growth[:H]
+    und, dis = np.cumsum(net), np.cumsum(net * df[:H])
+    if lifetime:
+        und[-1] += sav[H:].sum()
+        dis[-1] += (sav[H:] * df[H:]).sum()
+    return und, dis
+
+
+def config_chain() -> dict:
+    """Relapse, a two-state counterfactual chain, two payers, a residual cost, a scaled intake."""
+    return {
+        "name": "closed form B",
+        "horizon_years": 8,
+        "intake_per_year": [5, 10, 15],
+        "lifetime_tail_years": 25,
+        "programme": {"cost_per_year_dkk": 2_000_000, "financing": {"municipality": 0.5, "state": 0.5}},
+        "participants": {"dropout_probability": 0.1,
+                         "success_probability": {"kind": "beta", "a": 3, "b": 3},
+                         "intake_year_effect_fraction": 0.4,
+                         "effect": {"relapse_probability_per_year": {"kind": "beta", "a": 2, "b": 6}}},
+        "counterfactual": {
+            "states": {
+                "support": {"cost_per_year_dkk": {"benefit": {
+                    "municipality": {"kind": "uniform", "low": 80_000, "high": 100_000},
+                    "state": {"kind": "uniform", "low": 10_000, "high": 30_000}}}},
+                "homeless": {"cost_per_year_dkk": {"shelter": {
+                    "municipality": {"kind": "uniform", "low": 300_000, "high": 400_000}}}},
+            },
+            "initial_distribution": {"homeless": 0.2, "support": "rest"},
+            "transitions": {"support": {"homeless": 0.05}, "homeless": {"support": 0.3}},
+            "success_residual_cost_per_year_dkk": {"mentor": {"municipality": 10_000}},
+        },
+        "discounting": {"rate": 0.035},
+    }
+
+
+def closed_form_chain(payer: str, lifetime: bool):
+    H, tail = 8, 25
+    intake = [5, 10, 15] + [15] * (H - 3)
+    p_success = 0.9 * 0.5
+    keep_moment = lambda k: math.prod((6 + i) / (8 + i) for i in range(k))  # E[(1-r)^k], 1-r ~ Beta(6, 2)
+    T = np.array([[0.95, 0.05], [0.3, 0.7]])
+    pi0 = np.array([0.8, 0.2])
+    unit = {"municipality": np.array([90_000 - 10_000, 350_000 - 10_000]), "state": np.array([20_000, 0.0])}[payer]
+    cost = 1_000_000.0
+    df = discount_factors(0.035, H + tail)
+    sav = np.zeros(H + tail)
+    for c in range(H):
+        for k in range(H + tail - c):
+            weight = 0.4 if k == 0 else 1.0
+            state = pi0 @ np.linalg.matrix_power(T, k)
+            sav[c + k] += intake[c] * p_success * weight * keep_moment(k) * state @ unit
+    net = sav[:H] - cost
+    und, dis = np.cumsum(net), np.cumsum(net * df[:H])
+    if lifetime:
+        und[-1] += sav[H:].sum()
+        dis[-1] += (sav[H:] * df[H:]).sum()
+    return und, dis
+
+
+CASES = [
+    ("duration", config_duration, lambda payer, lifetime: closed_form_duration(lifetime), ["municipality"]),
+    ("chain", config_chain, closed_form_chain, ["municipality", "state"]),
+]
+
+
+@pytest.mark.parametrize("accounting", ["realised", "lifetime"])
+@pytest.mark.parametrize(("name", "config", "closed", "payers"), CASES, ids=[c[0] for c in CASES])
+def test_monte_carlo_mean_matches_closed_form(name, config, closed, payers, accounting):
+    s = scenario(config())
+    summary = run(s, trials=120_000, seed=11, accounting=accounting).summary
+    for payer in payers:
+        und, dis = closed(payer, accounting == "lifetime")
+        block = summary["by_payer"][payer]
+        years = range(len(und)) if accounting == "realised" else [len(und) - 1]
+        for t in years:
+            for got, want in ((block["years"][t]["cumulative_net"], und[t]),
+                              (block["discounted"]["years"][t]["cumulative_net"], dis[t])):
+                assert abs(got["mean"] - want) < 4 * got["mean_se"] + 0.01, (payer, t, got["mean"], want)
+
+
+def test_expected_mode_of_a_linear_model_is_its_closed_form():
+    s = scenario(config_duration())
+    for accounting in ("realised", "lifetime"):
+        summary = run(s, mode="expected", accounting=accounting).summary
+        und, dis = closed_form_duration(accounting == "lifetime")
+        got = [y["cumulative_net"]["mean"] for y in summary["years"]]
+        if accounting == "realised":
+            assert got == pytest.approx(und, abs=0.01)
+        else:
+            assert got[-1] == pytest.approx(und[-1], abs=0.01)
+        assert summary["discounted"]["years"][-1]["cumulative_net"]["mean"] == pytest.approx(dis[-1], abs=0.01)
+
+
+def test_finance_ministry_discount_steps_down_after_year_35():
+    df = discount_factors(0.035, 80)
+    assert df[0] == 1.0
+    assert df[1] == pytest.approx(1 / 1.035)
+    assert df[35] / df[34] == pytest.approx(1 / 1.025)  # year 36
+    assert df[70] / df[69] == pytest.approx(1 / 1.015)  # year 71
+
+
+# --- determinism ----------------------------------------------------------------------------------------
+def _dump(summary):
+    return json.dumps(summary, sort_keys=True)
+
+
+def test_same_seed_same_numbers_whatever_the_chunk_size_or_workers(default_data):
+    s = scenario(default_data)
+    base = run(s, trials=70_000, seed=5, chunk_blocks=1).summary
+    assert _dump(run(s, trials=70_000, seed=5, chunk_blocks=3).summary) == _dump(base)
+    assert _dump(run(s, trials=70_000, seed=5, chunk_blocks=2, workers=2).summary) == _dump(base)
+    assert _dump(run(s, trials=70_000, seed=6).summary) != _dump(base)
+
+
+# --- the Aarhus budgets ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "items", "cost"), [
+    ("ungifokus.yaml", {"support": 9_000_000, "services": 3_100_000}, 12_100_000),
+    ("hjem_job_helhed.yaml", {"shelter": 1_650_000, "support": 650_000}, 2_300_000),
+])
+def test_aarhus_budgets_balance_in_expected_mode(name, items, cost):
+    s = scenario(load(name))
+    last = s.horizon_years - 1
+    total = simulate(s, 1, None, mode="expected", lifetime=False)
+    assert total.cost_dkk[0, last, 0] == pytest.approx(cost, abs=1)
+    for item, amount in items.items():
+        part = simulate(s, 1, None, mode="expected", lifetime=False, item=item)
+        assert part.savings_dkk[0, last, 0] == pytest.approx(amount, abs=1)
+    assert total.savings_dkk[0, last, 0] == pytest.approx(cost, abs=1)
+    summary = run(s, mode="expected").summary
+    yearly = [y["savings_mean"] - y["cost_mean"] for y in summary["years"]]
+    assert yearly == pytest.approx([0.0] * s.horizon_years, abs=1)
+
+
+# --- invariants ------------------------------------------------------------------------------------------------
+def test_successes_never_exceed_intake(default_data):
+    s = scenario(default_data)
+    traj = simulate(s, 5000, np.random.default_rng(2))
+    assert traj.successes.min() >= 0 and traj.successes.max() <= 10
+
+
+def test_zero_success_saves_nothing(default_data):
+    data = json.loads(json.dumps(default_data))
+    data["participants"]["success_probability"] = 0
+    traj = simulate(scenario(data), 2000, np.random.default_rng(2))
+    assert np.all(traj.savings_dkk == 0) and np.all(traj.lifetime_savings_dkk == 0)
+
+
+def test_payers_add_up_to_the_total(default_data):
+    summary = run(scenario(default_data), trials=20_000).summary
+    payers = [p for p in summary["payers"] if p != "total"]
+    for t in range(10):
+        total = summary["by_payer"]["total"]["years"][t]["cumulative_net"]["mean"]
+        parts = sum(summary["by_payer"][p]["years"][t]["cumulative_net"]["mean"] for p in payers)
+        assert total == pytest.approx(parts, abs=0.05)

@@ -1,0 +1,67 @@
+"""Input draws: the Gaussian copula gives the rank correlations asked for; streams are keyed by input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simulate.sampling import draw_inputs, pearson_from_rank
+from tests.conftest import scenario
+
+
+def with_correlation(data: dict, a: str, b: str, rho: float) -> dict:
+    return {**data, "correlations": [{"between": [a, b], "rank_correlation": rho}]}
+
+
+SUCCESS = "participants.success_probability"
+DROPOUT = "participants.dropout_probability"
+OVERRUN = "programme.cost_overrun"
+
+
+@pytest.mark.parametrize("rho", [-0.8, -0.3, 0.0, 0.5, 0.95])
+def test_rank_correlation_comes_out_as_asked(default_data, rho):
+    s = scenario(with_correlation(default_data, SUCCESS, OVERRUN, rho))
+    v = draw_inputs(s, 200_000, np.random.default_rng(3))
+    got = stats.spearmanr(v[SUCCESS], v[OVERRUN]).statistic
+    assert got == pytest.approx(rho, abs=0.01)
+
+
+def test_copula_keeps_each_marginal(default_data):
+    s = scenario(with_correlation(default_data, SUCCESS, DROPOUT, 0.7))
+    v = draw_inputs(s, 100_000, np.random.default_rng(4))
+    dist = s.participants.success_probability
+    assert stats.kstest(v[SUCCESS], dist.frozen().cdf).pvalue > 1e-3
+
+
+def test_perfect_correlation_gives_identical_ranks(default_data):
+    s = scenario(with_correlation(default_data, SUCCESS, DROPOUT, 1.0))
+    v = draw_inputs(s, 10_000, np.random.default_rng(5))
+    assert np.array_equal(np.argsort(v[SUCCESS]), np.argsort(v[DROPOUT]))
+    s = scenario(with_correlation(default_data, SUCCESS, DROPOUT, -1.0))
+    v = draw_inputs(s, 10_000, np.random.default_rng(5))
+    assert np.array_equal(np.argsort(v[SUCCESS]), np.argsort(-v[DROPOUT]))
+
+
+def test_pearson_transform_is_exact_for_the_gaussian_copula():
+    rho = pearson_from_rank(np.array([[1.0, 0.5], [0.5, 1.0]]))
+    assert rho[0, 1] == pytest.approx(2 * np.sin(np.pi * 0.5 / 6))
+
+
+def test_changing_one_input_leaves_the_others_draws_unchanged(default_data):
+    base = scenario(default_data)
+    changed = dict(default_data)
+    changed["participants"] = {**default_data["participants"], "dropout_probability": {"kind": "uniform", "low": 0.1, "high": 0.2}}
+    a = draw_inputs(base, 1000, np.random.default_rng(9))
+    b = draw_inputs(scenario(changed), 1000, np.random.default_rng(9))
+    assert not np.array_equal(a[DROPOUT], b[DROPOUT])
+    for path in a:
+        if path != DROPOUT and isinstance(a[path], np.ndarray):
+            assert np.array_equal(a[path], b[path]), path
+
+
+def test_expected_mode_gives_exact_means(default_data):
+    s = scenario(default_data)
+    v = draw_inputs(s, 1, None, mode="expected")
+    assert v[OVERRUN] == pytest.approx((0.95 + 4 * 1.0 + 1.4) / 6)
+    assert v[DROPOUT] == pytest.approx(0.2)
