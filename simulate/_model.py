@@ -34,7 +34,10 @@ class StrictModel(BaseModel):
                     guess = closest(key, allowed) if isinstance(key, str) else None
                     hint = f"did you mean {guess!r}? " if guess else ""
                     raise PydanticCustomError(
-                        "unknown_key", plain(f"unknown key {key!r}: {hint}allowed keys: {', '.join(allowed)}")
+                        "unknown_key",
+                        plain(f"unknown key {key!r}: {hint}allowed keys: {', '.join(allowed)}"),
+                        {"key": key if isinstance(key, str) else repr(key), "guess": guess or "",
+                         "allowed": ", ".join(allowed)},
                     )
         return data
 

@@ -188,7 +188,7 @@ def _read(config: str):
 @click.option("--accounting", type=click.Choice(["realised", "lifetime"]), default="realised", show_default=True,
               help="realised: savings inside the horizon only; lifetime: each cohort's full effect.")
 @click.option("--payer", default="municipality", show_default=True, help="Payer whose result heads the summary.")
-@click.option("--out", "out", type=click.Path(file_okay=False), default=None,
+@click.option("--out", "out", type=click.Path(), default=None,
               help="Output directory [default: outputs/<config name>].")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True, help="Language of the table.")

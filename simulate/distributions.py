@@ -527,6 +527,8 @@ def in_domain(domain: str):
             dist = dist.resolved_for(domain)
         lo, hi = dist.support()
         bad = lo < lo_ok or hi > hi_ok or (domain == "positive" and lo <= 0 and dist.is_fixed)
+        if bad and dist.is_fixed:
+            raise _bad("{text}", text=text)
         if bad:
             hint = ""
             if isinstance(dist, Normal):

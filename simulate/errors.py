@@ -51,8 +51,12 @@ class ScenarioErrors(ScenarioError):
         return ScenarioErrors(self.errors, file=file)
 
     def _format(self) -> str:
-        lines = [ScenarioError._format(e) for e in getattr(self, "errors", [])] or [super()._format()]
-        if len(lines) == 1:
-            return lines[0]
-        head = f"{len(lines)} problems:"
+        errors = getattr(self, "errors", [])
+        if len(errors) <= 1:
+            return ScenarioError._format(errors[0]) if errors else super()._format()
+        files = {e.file for e in errors}
+        shared = files.pop() if len(files) == 1 else None
+        lines = [ScenarioError._format(e) if shared is None else
+                 ScenarioError(e.path, e.value, e.allowed)._format() for e in errors]
+        head = f"{shared}: {len(lines)} problems:" if shared else f"{len(lines)} problems:"
         return "\n".join([head] + [f"  - {line}" for line in lines[:10]] + (["  - ..."] if len(lines) > 10 else []))

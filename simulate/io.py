@@ -133,6 +133,10 @@ def _allowed_text(err: dict) -> str:
             msg = msg[len(prefix):]
     if err.get("type") == "missing":
         return "this required field to be present"
+    if err.get("type") == "unknown_key":
+        ctx = err.get("ctx") or {}
+        hint = f" (did you mean {ctx['guess']!r}?)" if ctx.get("guess") else ""
+        return f"a known key{hint}; allowed here: {ctx.get('allowed', '')}"
     if err.get("type") == "literal_error":
         return msg
     return msg
@@ -154,6 +158,8 @@ def errors_from_validation(exc, data: Any) -> ScenarioErrors:
             if key is not None:
                 path = f"{path}.{key}" if path != "(top level)" else str(key)
                 value = value.get(key) if isinstance(value, dict) else value
+        if isinstance(value, dict) and "source" in value:
+            value = {k: v for k, v in value.items() if k != "source"}
         target = found if consistent else fallback
         if path not in target:
             target[path] = ScenarioError(path, value, _allowed_text(err))

@@ -1,0 +1,73 @@
+"""Streamed aggregates: exact moments, quantiles within their stated bound, order-independent merging."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulate.metrics import Histogram, Moments
+
+
+def test_moments_merge_equals_numpy():
+    rng = np.random.default_rng(1)
+    x = rng.normal(5e6, 2e6, (3, 10_000))
+    m = Moments.of(x[:, :3000]).merge(Moments.of(x[:, 3000:7000])).merge(Moments.of(x[:, 7000:]))
+    assert m.mean == pytest.approx(x.mean(axis=1), rel=1e-12)
+    assert m.sd == pytest.approx(x.std(axis=1, ddof=1), rel=1e-10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 3000),
+    st.floats(-1e8, 1e8),
+    st.floats(1e-3, 1e8),
+    st.sampled_from([0.05, 0.25, 0.5, 0.75, 0.95]),
+    st.integers(1, 5),
+)
+def test_quantile_is_within_one_bin_of_the_empirical_quantile(n, loc, scale, q, parts):
+    rng = np.random.default_rng(n)
+    x = loc + scale * rng.standard_t(3, (2, n))
+    cuts = np.linspace(0, n, parts + 1).astype(int)
+    pieces = [Histogram.of(x[:, a:b]) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    h = pieces[0]
+    for other in pieces[1:]:
+        h = h.merge(other)
+    got = h.quantiles([q])[:, 0]
+    lo = np.quantile(x, q, axis=1, method="inverted_cdf")
+    hi = np.quantile(x, q, axis=1, method="higher")
+    bound = h.width
+    assert np.all(got >= np.minimum(lo, hi) - bound - 1e-9 * np.abs(lo))
+    assert np.all(got <= np.maximum(lo, hi) + bound + 1e-9 * np.abs(hi))
+
+
+def test_histogram_merge_is_the_same_in_any_order():
+    rng = np.random.default_rng(2)
+    parts = [rng.normal(i * 1e6, (i + 1) * 1e5, (4, 5000)) for i in range(5)]
+    hs = [Histogram.of(p) for p in parts]
+    a = hs[0]
+    for h in hs[1:]:
+        a = a.merge(h)
+    b = hs[4]
+    for h in reversed(hs[:4]):
+        b = b.merge(h)
+    whole = Histogram.of(np.concatenate(parts, axis=1))
+    for other in (b, whole):
+        assert np.array_equal(a.counts, other.counts)
+        assert np.array_equal(a.level, other.level) and np.array_equal(a.offset, other.offset)
+
+
+def test_expected_shortfall_within_one_bin():
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(0, 1, (1, 100_000)) * 1e6 - 2e6
+    h = Histogram.of(x)
+    k = int(0.05 * x.shape[1])
+    exact = np.sort(x[0])[:k].mean()
+    assert abs(h.lower_tail_mean(0.05)[0] - exact) <= h.width[0]
+
+
+def test_identical_values_give_exact_quantiles():
+    h = Histogram.of(np.full((1, 7), 4_329_630.0))
+    assert h.quantiles([0.05, 0.5, 0.95])[0] == pytest.approx([4_329_630.0] * 3, abs=0)
+    assert h.lower_tail_mean(0.05)[0] == 4_329_630.0
