@@ -143,6 +143,7 @@ def simulate(
     mode: str = "mc",
     lifetime: bool = True,
     item: str | None = None,
+    given_inputs: dict | None = None,
 ) -> Trajectories:
     """Simulate ``n_trials`` trials of ``scenario``.
 
@@ -162,6 +163,9 @@ def simulate(
         Also follow each cohort's effect past the horizon (``lifetime`` accounting).
     item : str, optional
         Count only the savings of this cost item (for a breakdown of savings).
+    given_inputs : dict, optional
+        Field path -> value (float or ``(n_trials,)`` array) replacing those inputs'
+        draws; every other input and outcome is drawn as without it.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -173,7 +177,7 @@ def simulate(
     n_years = H + tail
     payers = tuple(scenario.payers())
     P = len(payers)
-    v = draw_inputs(scenario, n_trials, rng, mode=mode)
+    v = draw_inputs(scenario, n_trials, rng, mode=mode, given=given_inputs)
     outcome = _Counts(None if expected else child_rng(rng, "outcomes"), expected)
     chain = _Counts(None if expected else child_rng(rng, "counterfactual"), expected)
 

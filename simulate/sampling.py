@@ -49,9 +49,15 @@ def copula_factor(rho: np.ndarray) -> np.ndarray:
 
 
 def draw_inputs(
-    scenario: Scenario, n_trials: int, rng: np.random.Generator | None, *, mode: str = "mc"
+    scenario: Scenario, n_trials: int, rng: np.random.Generator | None, *, mode: str = "mc",
+    given: dict[str, np.ndarray | float] | None = None,
 ) -> dict[str, np.ndarray | float]:
     """Every numeric input's value per trial.
+
+    ``given`` maps field paths to values (a float, or an ``(n_trials,)`` array)
+    that replace the draws of those inputs: a sensitivity design evaluated in
+    one vectorised call, or an input held at a quantile. The other inputs are
+    drawn exactly as without it (their streams do not depend on ``given``).
 
     Returns
     -------
@@ -60,8 +66,12 @@ def draw_inputs(
         or a float for fixed inputs and in ``expected`` mode (the exact mean).
     """
     inputs = numeric_inputs(scenario)
+    given = given or {}
+    unknown = [p for p in given if p not in inputs]
+    if unknown:
+        raise KeyError(f"given inputs that the scenario does not have: {unknown}")
     if mode == "expected":
-        return {path: float(d.mean()) for path, d in inputs.items()}
+        return {path: given.get(path, float(d.mean())) for path, d in inputs.items()}
     values: dict[str, np.ndarray | float] = {}
     correlated, rank = scenario.rank_correlation_matrix() if scenario.correlations else ([], None)
     for path, dist in inputs.items():
@@ -77,4 +87,6 @@ def draw_inputs(
         u = np.clip(ndtr(z), 1e-15, 1 - 1e-15)
         for i, path in enumerate(correlated):
             values[path] = inputs[path].ppf(u[i])
+    for path, value in given.items():
+        values[path] = np.asarray(value, dtype=float) if np.ndim(value) else float(value)
     return values

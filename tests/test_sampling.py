@@ -65,3 +65,13 @@ def test_expected_mode_gives_exact_means(default_data):
     v = draw_inputs(s, 1, None, mode="expected")
     assert v[OVERRUN] == pytest.approx((0.95 + 4 * 1.0 + 1.4) / 6)
     assert v[DROPOUT] == pytest.approx(0.2)
+
+
+def test_given_inputs_replace_only_their_own_draws(default_data):
+    s = scenario(default_data)
+    free = draw_inputs(s, 500, np.random.default_rng(9))
+    held = draw_inputs(s, 500, np.random.default_rng(9), given={SUCCESS: 0.4, DROPOUT: np.linspace(0, 1, 500)})
+    assert np.all(held[SUCCESS] == 0.4) and np.array_equal(held[DROPOUT], np.linspace(0, 1, 500))
+    for path in free:
+        if path not in (SUCCESS, DROPOUT) and isinstance(free[path], np.ndarray):
+            assert np.array_equal(free[path], held[path])
