@@ -268,32 +268,72 @@ def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_tabl
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_run_chunk, scenario, seed, stream, chunk, *args) for chunk in chunks]
-        try:
-            for fut in futures:
-                yield fut.result()
-        finally:
-            for fut in futures:
-                fut.cancel()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    try:
+        pending = {}
+        submitted = 0
+        for i in range(len(chunks)):
+            while submitted < len(chunks) and submitted < i + 2 * workers:  # bounded look-ahead: bounded memory
+                pending[submitted] = pool.submit(_run_chunk, scenario, seed, stream, chunks[submitted], *args)
+                submitted += 1
+            yield pending.pop(i).result()
+    except BaseException:  # interrupted or failed: stop the workers now, not after their chunks
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C and SIGTERM to the main process, which stops them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def degenerate_warnings(scenario: Scenario, summary: dict, payer: str) -> list[str]:
-    """Plain-language warnings for degenerate cases."""
-    from simulate.scenario import uncertain_inputs
+    """Plain-language warnings for degenerate cases (the numbers stay finite; these say why they look odd)."""
+    from simulate.sampling import pearson_from_rank
+    from simulate.scenario import numeric_inputs, uncertain_inputs
 
     out = []
-    intake = scenario.intake()
-    if not intake.any():
+    inputs = numeric_inputs(scenario)
+    H = scenario.horizon_years
+    if not scenario.intake().any():
         out.append("intake is 0 in every year: nobody enters the programme, so there are no savings")
+    q = inputs["participants.success_probability"]
+    if q.is_fixed and q.mean() == 0:
+        out.append("the success probability is 0: nobody succeeds, so there are no savings")
+    elif q.is_fixed and q.mean() == 1 and inputs["participants.dropout_probability"].mean() == 0:
+        out.append("the success probability is 1 and nobody drops out: every participant succeeds")
     if not uncertain_inputs(scenario):
         out.append("every input is fixed: the spread comes only from the random outcomes of individual participants")
+    if summary.get("trials", 0) == 1 and summary.get("mode") == "mc":
+        out.append("a single trial: there is no spread; standard deviations and standard errors are shown as 0")
     block = summary["by_payer"][payer]
     if block["roi_year1"]["value"] is None:
-        out.append(f"{payer} has no programme cost in year 1: ROI is undefined")
-    H = scenario.horizon_years
+        out.append(f"{payer} has no programme cost in year 1: ROI is undefined (shown as null)")
+    if all(y["cost_mean"] == 0 for y in block["years"]):
+        out.append(f"{payer} pays nothing for the programme within the horizon")
     if all(y["savings_mean"] == 0 for y in block["years"]):
         out.append(f"{payer} has no savings within the horizon of {H} years")
+    for corr in scenario.correlations:
+        if abs(corr.rank_correlation) == 1:
+            out.append(f"{corr.between[0]} and {corr.between[1]} have rank correlation {corr.rank_correlation:+g}: "
+                       "they move in lockstep")
+    if scenario.correlations:
+        _, rank = scenario.rank_correlation_matrix()
+        rho = 2.0 * np.sin(np.pi * rank / 6.0)
+        np.fill_diagonal(rho, 1.0)
+        if np.linalg.eigvalsh(rho).min() < -1e-12:
+            fixed = pearson_from_rank(rank)
+            shift = float(np.abs(fixed - rho).max())
+            out.append(f"the correlation matrix is nearly singular; it was adjusted to the nearest valid one "
+                       f"(largest change {shift:.3g})")
     return out
 
 

@@ -40,9 +40,9 @@ def handle_errors(func):
             return func(*args, **kwargs)
         except ScenarioError as exc:
             raise UserError(str(exc)) from None
-        except KeyboardInterrupt:
-            click.echo("Interrupted; nothing was written.", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt as exc:
+            click.echo("Interrupted; no partial output was left behind.", err=True)
+            sys.exit(getattr(exc, "exit_code", EXIT_INTERRUPTED))
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception:
@@ -290,7 +290,64 @@ def describe(config, lang):
             click.echo(f"{label}: {source_text(model.source)}")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (clean up, one line) but with exit status 143."""
+
+    exit_code = 143
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", "out", type=click.Path(), default=None, help="Also keep the repeated run's outputs here.")
+@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
+@handle_errors
+def rerun(run_dir, out, force):
+    """Repeat a run from its manifest and check that summary.json comes out bit for bit the same.
+
+    Example: simulate rerun outputs/naerbolig
+    """
+    from simulate import api
+    from simulate.io import (OutputDir, build_manifest, check_output_dir, package_versions, read_manifest,
+                             summary_text, write_run)
+
+    manifest, recorded = read_manifest(run_dir)
+    scenario, raw, options = manifest["scenario"], manifest["raw"], manifest["options"]
+    if out:
+        check_output_dir(out, force=force)
+    result = api.run(scenario, **{k: options[k] for k in ("trials", "seed", "mode", "accounting", "payer",
+                                                         "workers")})
+    now = {k: v for k, v in package_versions().items() if v is not None}
+    then = {k: v for k, v in manifest["versions"].items() if k in now and v is not None}
+    changed = {k: (then[k], now[k]) for k in then if then[k] != now[k]}
+    if out:
+        with OutputDir(out, force=force) as stage:
+            write_run(stage, result, build_manifest(scenario, config_path=manifest["config_path"], raw=raw,
+                                                    options=options))
+    for name, (a, b) in changed.items():
+        click.echo(f"Note: recorded with {name} {a}, installed {name} {b}.")
+    if summary_text(result.summary) == recorded:
+        click.echo(f"Reproduced: {Path(run_dir) / 'summary.json'} is identical, bit for bit.")
+        return
+    from simulate.io import differing_keys
+
+    keys = differing_keys(json.loads(recorded), result.summary)
+    click.echo(f"NOT reproduced: summary.json differs in {', '.join(keys[:8])}"
+               + (" ..." if len(keys) > 8 else ""), err=True)
+    if changed:
+        click.echo("The installed versions differ from the recorded ones (above); that is the likely reason.", err=True)
+        sys.exit(EXIT_INTERNAL)
+    click.echo(REPORT_LINE, err=True)
+    sys.exit(EXIT_INTERNAL)
+
+
 def main():  # pragma: no cover - console script
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     cli()
 
 

@@ -23,9 +23,10 @@ from pydantic_core import PydanticCustomError
 
 from simulate._model import StrictModel, closest, plain
 from simulate.distributions import (
-    NonNegative,
-    Positive,
+    Factor,
+    Money,
     Probability,
+    Years,
     Source,
     _Dist,
 )
@@ -79,7 +80,7 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
-ItemCosts = Annotated[dict[str, dict[str, NonNegative]], BeforeValidator(_normalise_costs)]
+ItemCosts = Annotated[dict[str, dict[str, Money]], BeforeValidator(_normalise_costs)]
 
 
 def _check_item_costs(costs: dict[str, dict[str, Any]]) -> None:
@@ -95,10 +96,10 @@ Count = Annotated[float, Field(ge=0, le=MAX_INTAKE, allow_inf_nan=False)]
 class Programme(StrictModel):
     """What the programme costs and who pays it."""
 
-    cost_per_year_dkk: Union[NonNegative, list[NonNegative]] = Field(
+    cost_per_year_dkk: Union[Money, list[Money]] = Field(
         description="programme cost per year [DKK/year]; a list gives one value per year, the last one repeating"
     )
-    cost_overrun: NonNegative = Field(1.0, description="factor on the cost [-], 1 = as budgeted")
+    cost_overrun: Factor = Field(1.0, description="factor on the cost [-], 1 = as budgeted")
     financing: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] = Field(
         default_factory=lambda: {MUNICIPALITY: 1.0}, description="share of the cost per payer [-], summing to 1"
     )
@@ -128,7 +129,7 @@ class EffectEnd(StrictModel):
     """How a success's effect ends: a yearly relapse probability, a fixed duration, or both."""
 
     relapse_probability_per_year: Probability | None = None
-    duration_years: Positive | None = Field(
+    duration_years: Years | None = Field(
         None, description="effect length [years] counted from intake, the intake-year fraction included"
     )
 
