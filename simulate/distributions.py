@@ -18,12 +18,22 @@ import math
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import AfterValidator, BeforeValidator, Field, FiniteFloat, PrivateAttr, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulate._model import StrictModel, plain
 
 Z95 = 1.6448536269514722  # standard normal 95 % quantile
+
+
+def _reject_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("number", "a number, not true/false")
+    return value
+
+
+# A finite number; YAML's true/false are not numbers here.
+FiniteFloat = Annotated[float, BeforeValidator(_reject_bool), Field(allow_inf_nan=False)]
 
 
 class SourceNote(StrictModel):

@@ -90,7 +90,15 @@ def _check_item_costs(costs: dict[str, dict[str, Any]]) -> None:
             _check_name(payer, "payer")
 
 
-Count = Annotated[float, Field(ge=0, le=MAX_INTAKE, allow_inf_nan=False)]
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise _err("number", "a number, not true/false")
+    return value
+
+
+Num = Annotated[float, BeforeValidator(_no_bool)]
+Int = Annotated[int, BeforeValidator(_no_bool)]
+Count = Annotated[Num, Field(ge=0, le=MAX_INTAKE, allow_inf_nan=False)]
 
 
 class Programme(StrictModel):
@@ -100,7 +108,7 @@ class Programme(StrictModel):
         description="programme cost per year [DKK/year]; a list gives one value per year, the last one repeating"
     )
     cost_overrun: Factor = Field(1.0, description="factor on the cost [-], 1 = as budgeted")
-    financing: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] = Field(
+    financing: dict[str, Annotated[Num, Field(ge=0, le=1, allow_inf_nan=False)]] = Field(
         default_factory=lambda: {MUNICIPALITY: 1.0}, description="share of the cost per payer [-], summing to 1"
     )
     source: Source | None = None
@@ -266,9 +274,9 @@ class Discounting(StrictModel):
     ``rate`` is the standard 3.5 %.
     """
 
-    rate: float = Field(0.035, ge=-0.5, lt=1.0, allow_inf_nan=False)
+    rate: Num = Field(0.035, ge=-0.5, lt=1.0, allow_inf_nan=False)
     long_term_step_down: bool = True
-    real_price_growth: float = Field(0.0, ge=-0.5, le=0.5, allow_inf_nan=False)
+    real_price_growth: Num = Field(0.0, ge=-0.5, le=0.5, allow_inf_nan=False)
     source: Source | None = None
 
 
@@ -276,7 +284,7 @@ class Correlation(StrictModel):
     """A rank (Spearman) correlation between two named uncertain inputs."""
 
     between: tuple[str, str]
-    rank_correlation: float = Field(ge=-1, le=1, allow_inf_nan=False)
+    rank_correlation: Num = Field(ge=-1, le=1, allow_inf_nan=False)
     source: Source | None = None
 
 
@@ -285,9 +293,9 @@ class Claim(StrictModel):
 
     name: str
     metric: Literal["roi", "cumulative_net", "break_even_successes"]
-    year: int = Field(ge=1, le=200)
-    value: float = Field(allow_inf_nan=False)
-    tolerance: float = Field(
+    year: Int = Field(ge=1, le=200)
+    value: Num = Field(allow_inf_nan=False)
+    tolerance: Num = Field(
         0.0, ge=0, allow_inf_nan=False,
         description="rounding of the stated figure: the claim counts as reached within this margin",
     )
@@ -300,12 +308,12 @@ class Scenario(StrictModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    horizon_years: int = Field(10, ge=1, le=100)
-    start_year: int | None = Field(None, ge=1900, le=2200, description="calendar year of programme year 1")
+    horizon_years: Int = Field(10, ge=1, le=100)
+    start_year: Int | None = Field(None, ge=1900, le=2200, description="calendar year of programme year 1")
     intake_per_year: Union[Count, list[Count]] = Field(
         description="young people entering per year; a list gives one value per year, the last one repeating"
     )
-    lifetime_tail_years: int = Field(
+    lifetime_tail_years: Int = Field(
         30, ge=0, le=200, description="years after the horizon that the lifetime accounting follows effects"
     )
     programme: Programme
