@@ -233,7 +233,7 @@ def run(
         claims=scenario.claims, claim_expected=expected["claims"],
         break_even={acc: expected["break_even"][acc] for acc in ACCOUNTINGS},
     )
-    warnings = degenerate_warnings(scenario, summary, payer)
+    warnings = degenerate_warnings(scenario, {**summary, "trials": n_trials, "mode": mode}, payer)
     from simulate import __version__
 
     head = {
@@ -293,6 +293,12 @@ def _worker_init() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:  # Linux: die with the main process, even when it is killed with SIGKILL
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def degenerate_warnings(scenario: Scenario, summary: dict, payer: str) -> list[str]:
@@ -329,11 +335,15 @@ def degenerate_warnings(scenario: Scenario, summary: dict, payer: str) -> list[s
         _, rank = scenario.rank_correlation_matrix()
         rho = 2.0 * np.sin(np.pi * rank / 6.0)
         np.fill_diagonal(rho, 1.0)
-        if np.linalg.eigvalsh(rho).min() < -1e-12:
+        smallest = float(np.linalg.eigvalsh(rho).min())
+        if smallest < -1e-12:
             fixed = pearson_from_rank(rank)
             shift = float(np.abs(fixed - rho).max())
-            out.append(f"the correlation matrix is nearly singular; it was adjusted to the nearest valid one "
-                       f"(largest change {shift:.3g})")
+            out.append(f"the correlation matrix is nearly singular and not valid after the rank-to-normal transform; "
+                       f"it was adjusted to the nearest valid one (largest change {shift:.3g})")
+        elif smallest < 1e-3 and not any(abs(c.rank_correlation) == 1 for c in scenario.correlations):
+            out.append(f"the correlation matrix is nearly singular (smallest eigenvalue {smallest:.2g}): "
+                       "some inputs are almost determined by others")
     return out
 
 
