@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from simulate.engine import MODES, Trajectories, simulate
+from simulate.engine import MODES, LifetimeNeed, Trajectories, simulate
 from simulate.errors import ScenarioError
 from simulate.metrics import (
     ACCOUNTINGS,
@@ -208,7 +208,14 @@ def run(
     check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                   workers=workers, chunk_blocks=chunk_blocks)
     expected = expected_figures(scenario, payer)
-    lifetime = accounting == "lifetime" or bool(scenario.claims)
+    if accounting == "lifetime":
+        lifetime = True
+    elif scenario.claims:  # only the claims' payers and years, undiscounted
+        claim_payers = {c.payer for c in scenario.claims}
+        lifetime = LifetimeNeed(frozenset(scenario.payers() if TOTAL in claim_payers else claim_payers),
+                                frozenset(c.year - 1 for c in scenario.claims))
+    else:
+        lifetime = False
     if mode == "expected":
         traj = expected["trajectories"]
         part = reduce_block(traj, accounting=accounting, claims=scenario.claims)

@@ -76,7 +76,12 @@ class Histogram:
     def _rebinned(self, level: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """The counts on the grid (``level``, ``offset``), which must be as coarse as this one."""
         counts = self.counts.copy()
-        moved = np.flatnonzero((level != self.level) | (offset != self.offset))
+        shifted = np.flatnonzero((level == self.level) & (offset != self.offset))
+        for row in shifted:  # same grid, window moved down: a plain shift of the counts
+            d = int(self.offset[row] - offset[row])
+            counts[row, d:] = self.counts[row, : self.n_bins - d]
+            counts[row, :d] = 0
+        moved = np.flatnonzero(level != self.level)
         if moved.size == 0:
             return counts
         shift = (level - self.level)[moved]

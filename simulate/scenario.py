@@ -179,6 +179,11 @@ class Counterfactual(StrictModel):
     transitions: dict[str, dict[str, Probability]] = Field(default_factory=dict)
     saving_per_success_year_dkk: ItemCosts | None = None
     success_residual_cost_per_year_dkk: ItemCosts = Field(default_factory=dict)
+    sampling: Literal["expected", "counts"] = Field(
+        "expected",
+        description="expected: a success saves the expected counterfactual cost for its age; counts: each "
+                    "success is given a counterfactual state, moved year by year with binomial draws",
+    )
     source: Source | None = None
 
     @model_validator(mode="after")
