@@ -36,6 +36,22 @@ MAX_TRIALS = 10**10
 SCHEMA_VERSION = 1
 
 
+PRECISION_CHECK_BLOCKS = 4
+
+
+def precision_reached(part: Partial, *, payer_index: int) -> dict:
+    """Standard error of P(net >= 0) and relative standard error of the mean net, at the horizon."""
+    n = part.n
+    p = part.nonneg[payer_index, 0, -1] / n
+    floats = part.floats()
+    mean = float(floats.net.mean[payer_index, 0, -1])
+    sd = float(floats.net.sd[payer_index, 0, -1])
+    se = sd / math.sqrt(n)
+    scale = max(abs(mean), sd / 10.0)
+    return {"p_break_even_se": math.sqrt(p * (1 - p) / n), "mean_rse": se / scale if scale > 0 else 0.0,
+            "trials_used": n}
+
+
 def block_rng(seed: int, block: int, stream: int = 0) -> np.random.Generator:
     """The generator of one block of trials: keyed by stream (scenario), block and root seed."""
     return np.random.default_rng([stream, block, seed])
@@ -172,6 +188,8 @@ def run(
     trial_table: Callable[[Trajectories, int], object] | None = None,
     on_trials: Callable[[int, object], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    precision: float | None = None,
+    max_trials: int = 10**7,
 ) -> RunResult:
     """Run a scenario and summarise it.
 
@@ -200,6 +218,10 @@ def run(
         order to ``on_trials(block, table)`` (used to save trials).
     progress : callable, optional
         ``progress(done_trials, total_trials)`` after each chunk.
+    precision : float, optional
+        Adaptive stopping: run blocks until the standard error of P(net >= 0) at the horizon and the
+        relative standard error of the mean net at the horizon are both at most ``precision`` (checked
+        every 4 blocks, so the stopping point does not depend on ``workers``), or ``max_trials``.
     """
     if not isinstance(scenario, Scenario):
         from simulate.io import read_scenario
@@ -207,6 +229,10 @@ def run(
         scenario = read_scenario(scenario)
     check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                   workers=workers, chunk_blocks=chunk_blocks)
+    if precision is not None and not (isinstance(precision, (int, float)) and 0 < precision < 1):
+        raise ScenarioError("--precision", precision, "a number between 0 and 1, e.g. 0.005")
+    if precision is not None:
+        check_options(scenario, trials=max_trials, seed=seed, mode=mode, accounting=accounting, payer=payer)
     expected = expected_figures(scenario, payer)
     if accounting == "lifetime":
         lifetime = True
@@ -221,19 +247,24 @@ def run(
         part = reduce_block(traj, accounting=accounting, claims=scenario.claims)
         n_trials = 1
     else:
-        n_trials = trials
+        if precision is not None:  # stop at the first 4-block boundary where the precision is reached
+            trials, chunk_blocks = max_trials, PRECISION_CHECK_BLOCKS
         chunks = [blocks_of(trials)[i:i + chunk_blocks] for i in range(0, len(blocks_of(trials)), chunk_blocks)]
         part = None
-        done = 0
+        reached = None
         for chunk_part, tables in _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table,
                                               workers):
             part = chunk_part if part is None else part.merge(chunk_part)
             for block, table in tables:
                 if on_trials is not None:
                     on_trials(block, table)
-            done = part.n
             if progress is not None:
-                progress(done, trials)
+                progress(part.n, trials)
+            if precision is not None:
+                reached = precision_reached(part, payer_index=list(part.payers).index(payer))
+                if reached["p_break_even_se"] <= precision and reached["mean_rse"] <= precision:
+                    break
+        n_trials = part.n
     summary = build_summary(
         part, accounting=accounting, payer=payer,
         expected={acc: expected["nets"][acc] for acc in ACCOUNTINGS},
@@ -260,6 +291,16 @@ def run(
         "block_trials": BLOCK_TRIALS,
         "expected_successes_per_year": [round(x, 6) for x in expected["successes_per_year"]],
     }
+    if precision is not None and mode == "mc":
+        head["precision"] = {
+            "target": precision, **{k: round(v, 8) for k, v in reached.items()},
+            "stopped": "precision reached" if reached["p_break_even_se"] <= precision
+            and reached["mean_rse"] <= precision else "max trials reached",
+            "rule": "se of P(net >= 0) at the horizon and se(mean) / max(|mean|, sd / 10) of the horizon net, "
+                    "undiscounted, for the payer, both <= target; checked every 4 blocks",
+        }
+        if head["precision"]["stopped"] != "precision reached":
+            warnings.append(f"the precision {precision} was not reached within {max_trials:,} trials")
     summary = {**head, **summary, "warnings": warnings}
     return RunResult(scenario=scenario, summary=summary, warnings=warnings)
 

@@ -195,8 +195,13 @@ def _read(config: str):
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the table.")
 @click.option("--save-trials", is_flag=True, help="Also write per-trial results to trials.parquet.")
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Processes to use.")
+@click.option("--precision", type=float, default=None,
+              help="Run until the se of P(net >= 0) and the relative se of the mean net at the horizon are below "
+                   "this (e.g. 0.005); --trials is then ignored.")
+@click.option("--max-trials", type=int, default=10**7, show_default=True, help="Cap for --precision.")
 @handle_errors
-def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers):
+def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers, precision,
+        max_trials):
     """Run a scenario: the distribution of the net result, year by year.
 
     Example: simulate run configs/naerbolig.yaml --trials 100000 --out outputs/naerbolig
@@ -211,15 +216,19 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
     api.check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                       workers=workers)
     out = Path(out) if out else Path("outputs") / Path(config).stem
+    if precision is not None:
+        api.check_options(scenario, trials=max_trials, seed=seed, mode=mode, accounting=accounting, payer=payer)
+        if not 0 < precision < 1:
+            raise ScenarioError("--precision", precision, "a number between 0 and 1, e.g. 0.005")
     options = {"trials": trials, "seed": seed, "mode": mode, "accounting": accounting, "payer": payer,
-               "workers": workers, "save_trials": save_trials}
+               "workers": workers, "save_trials": save_trials, "precision": precision, "max_trials": max_trials}
     with OutputDir(out, force=force) as stage:
         writer = TrialWriter(stage / "trials.parquet") if save_trials and mode == "mc" else None
         try:
             result = api.run(
                 scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer, workers=workers,
                 trial_table=partial(api.trials_frame, accounting=accounting, payer=payer) if writer else None,
-                on_trials=writer,
+                on_trials=writer, precision=precision, max_trials=max_trials,
             )
         finally:
             if writer is not None:
@@ -318,8 +327,8 @@ def rerun(run_dir, out, force):
     scenario, raw, options = manifest["scenario"], manifest["raw"], manifest["options"]
     if out:
         check_output_dir(out, force=force)
-    result = api.run(scenario, **{k: options[k] for k in ("trials", "seed", "mode", "accounting", "payer",
-                                                         "workers")})
+    keys = ("trials", "seed", "mode", "accounting", "payer", "workers", "precision", "max_trials")
+    result = api.run(scenario, **{k: options[k] for k in keys if k in options})
     now = {k: v for k, v in package_versions().items() if v is not None}
     then = {k: v for k, v in manifest["versions"].items() if k in now and v is not None}
     changed = {k: (then[k], now[k]) for k in then if then[k] != now[k]}
