@@ -147,13 +147,13 @@ def fan_figure(summary: dict, lang: str = "da"):
     if mc:
         ax.fill_between(years, q["p5"], q["p95"], color=BLUE_LIGHT, label=t["band90"], lw=0)
         ax.fill_between(years, q["p25"], q["p75"], color=BLUE_MID, label=t["band50"], lw=0)
-        ax.plot(years, q["p50"], color=BLUE, lw=2.2, label=t["median"])
+        ax.plot(years, q["p50"], color=BLUE, lw=2.2, label=t["median"], zorder=3)
     shown = [*q["p5"], *q["p95"]]
     if any(p is not None for p in point):
         pe = np.array([np.nan if p is None else p for p in point], dtype=float)
-        ax.plot(years, pe, color="black", lw=1.4, ls="--", marker="D", ms=4, label=t["point"])
+        ax.plot(years, pe, color="black", lw=1.4, ls="--", marker="D", ms=4, label=t["point"], zorder=4)
         shown += [p for p in pe if math.isfinite(p)]
-    ax.axhline(0, color=RED, lw=1.2, label=t["break_even"])
+    ax.axhline(0, color=RED, lw=1.2, label=t["break_even"], zorder=1.5)
     lo, hi = min(shown + [0.0]), max(shown + [0.0])
     pad = 0.08 * (hi - lo or 1.0)
     lo, hi = lo - pad, hi + pad
@@ -375,12 +375,20 @@ def _metric_axis(ax, axis: str, metric: str, values, lang: str, label: str) -> N
         _money_axis(ax, axis, values, lang, label)
 
 
-def _input_value(path: str, x: float, lang: str) -> str:
-    if x is None:
-        return "-"
-    if abs(x) >= 1000:
-        return number(x, lang, 0)
-    return number(x, lang, 3 if abs(x) < 1 else 2)
+def _pair(low: float | None, high: float | None, lang: str) -> str:
+    """An input's P10 and P90 with the same decimals: "0,40 · P90 0,70"."""
+    if low is None or high is None:
+        return f"{number(low, lang)} · P90 {number(high, lang)}"
+    both = np.array([low, high], dtype=float)
+    d = 0 if np.abs(both).max() >= 1000 else max(2, _decimals_needed(both))
+    return f"{number(low, lang, d)} · P90 {number(high, lang, d)}"
+
+
+def _suptitle(fig, text: str) -> None:
+    fig.suptitle(text, x=0.01, ha="left", fontweight="bold", fontsize=11.5)
+
+
+METHOD_NAMES = {"sobol": "Sobol", "delta": "delta", "tornado": "tornado"}
 
 
 def tornado_figure(sens: dict, lang: str = "da", *, max_rows: int = 12):
@@ -399,9 +407,7 @@ def tornado_figure(sens: dict, lang: str = "da", *, max_rows: int = 12):
         ax.barh(i, lo_v - ref, left=ref, color=ORANGE, height=0.62, label=t["tornado_low"] if i == 0 else None)
         ax.barh(i, hi_v - ref, left=ref, color=BLUE, height=0.62, label=t["tornado_high"] if i == 0 else None)
         values += [lo_v, hi_v]
-    labels = [f"{input_label(r['input'], lang)}\n"
-              f"P10 {_input_value(r['input'], r.get('low'), lang)} · P90 {_input_value(r['input'], r.get('high'), lang)}"
-              for r in rows]
+    labels = [f"{input_label(r['input'], lang)}\nP10 {_pair(r.get('low'), r.get('high'), lang)}" for r in rows]
     ax.set_yticks(y, labels, fontsize=8.5)
     ax.grid(axis="y", visible=False)
     if base is not None:
@@ -410,9 +416,8 @@ def tornado_figure(sens: dict, lang: str = "da", *, max_rows: int = 12):
         ax.axvline(0, color=RED, lw=1, ls="--")
         values.append(0.0)
     _metric_axis(ax, "x", metric, values, lang, metric_name(metric, lang))
-    ax.set_title(t["tornado_title"].format(metric=metric_name(metric, lang), year=sens.get("year", "")),
-                 loc="left")
-    ax.legend(loc="lower right", ncols=2)
+    _suptitle(fig, t["tornado_title"].format(metric=metric_name(metric, lang), year=sens.get("year", "")))
+    fig.legend(loc="outside lower center", ncols=2)
     return fig
 
 
@@ -436,9 +441,9 @@ def indices_figure(sens: dict, lang: str = "da", *, max_rows: int = 12):
     ax.xaxis.set_major_formatter(value_formatter(lang, 2))
     ax.set_xlim(left=0)
     metric = sens.get("metric", "")
-    ax.set_title(t["indices_title"].format(method=method, metric=metric_name(metric, lang), year=sens.get("year", "")),
-                 loc="left")
-    ax.legend(loc="lower right")
+    _suptitle(fig, t["indices_title"].format(method=METHOD_NAMES.get(method, method), metric=metric_name(metric, lang),
+                                             year=sens.get("year", "")))
+    fig.legend(loc="outside lower center", ncols=2)
     return fig
 
 
@@ -462,15 +467,21 @@ def heatmap_figure(grid: np.ndarray, x_values, y_values, x_path: str, y_path: st
     im = ax.imshow(grid, origin="lower", cmap="RdYlGn", vmin=0, vmax=1, aspect="auto",
                    extent=(-0.5, nx - 0.5, -0.5, ny - 0.5))
     if nx > 1 and ny > 1 and np.nanmin(grid) < 0.5 < np.nanmax(grid):
-        cs = ax.contour(np.arange(nx), np.arange(ny), grid, levels=[0.5], colors="black", linewidths=2)
-        ax.clabel(cs, fmt={0.5: t["contour50"]}, fontsize=9)
+        from matplotlib.lines import Line2D
+
+        ax.contour(np.arange(nx), np.arange(ny), grid, levels=[0.5], colors="black", linewidths=2.2)
+        fig.legend(handles=[Line2D([], [], color="black", lw=2.2, label=t["contour50"])], loc="outside lower left")
     if nx * ny <= 150:
         for j in range(ny):
             for i in range(nx):
                 v = grid[j, i]
                 if math.isfinite(v):
-                    ax.text(i, j, percent(v, lang, 0), ha="center", va="center", fontsize=8,
-                            color="black" if 0.2 < v < 0.85 else "white")
+                    from matplotlib.patheffects import withStroke
+
+                    dark = 0.2 < v < 0.85
+                    ax.text(i, j, percent(v, lang, 0), ha="center", va="center", fontsize=8, zorder=5,
+                            color="black" if dark else "white",
+                            path_effects=[withStroke(linewidth=2.2, foreground="#ffffffcc" if dark else "#00000055")])
     ax.set_xticks(np.arange(nx), _axis_values(x_values, lang), rotation=0 if nx <= 8 else 45)
     ax.set_yticks(np.arange(ny), _axis_values(y_values, lang))
     ax.grid(False)
@@ -517,11 +528,11 @@ def compare_fan_figure(summaries: list[dict], names: list[str], lang: str = "da"
             ax.fill_between(years, q5, q95, color=colour, alpha=0.16, lw=0)
             ax.plot(years, q5, color=colour, lw=0.7, alpha=0.7)
             ax.plot(years, q95, color=colour, lw=0.7, alpha=0.7)
-            ax.plot(years, q50, color=colour, lw=2.2, label=name)
+            ax.plot(years, q50, color=colour, lw=2.2, label=name, zorder=3)
         else:
-            ax.plot(years, q50, color=colour, lw=2.0, ls="--", marker="D", ms=4, label=name)
+            ax.plot(years, q50, color=colour, lw=2.0, ls="--", marker="D", ms=4, label=name, zorder=3)
         shown += [*q5, *q95]
-    ax.axhline(0, color=RED, lw=1.2, label=t["break_even"])
+    ax.axhline(0, color=RED, lw=1.2, label=t["break_even"], zorder=1.5)
     years = np.arange(1, max_year + 1)
     _year_axis(ax, years, lang)
     _money_axis(ax, "y", shown, lang, t["cum_net"])

@@ -669,8 +669,11 @@ def assumptions_html(run: RunData, lang: str) -> str:
                                   "<th>" + esc(t["assumption_cols"][-1]) + "</th>")
     extra = []
     sc = run.scenario
-    for label, model in (("programme", sc.programme), ("participants", sc.participants),
-                         ("counterfactual", sc.counterfactual), ("discounting", sc.discounting)):
+    sections = (("Program", "Programme", sc.programme), ("Deltagere", "Participants", sc.participants),
+                ("Uden indsatsen", "Without the programme", sc.counterfactual),
+                ("Tilbagediskontering", "Discounting", sc.discounting), ("Scenariet", "The scenario", sc))
+    for da_label, en_label, model in sections:
+        label = da_label if lang == "da" else en_label
         src = source_text(getattr(model, "source", None))
         if src:
             extra.append(f"<li><b>{esc(label)}</b>: {esc(src)}</li>")
@@ -741,7 +744,7 @@ def run_html(run: RunData, figures: list[Figure], lang: str, *, year: int | None
     parts.append(claims_html(run, lang))
     parts.append(assumptions_html(run, lang))
     parts.append(method_html(run, lang, year))
-    config = run.manifest.get("config_path") or run.path.name
+    config = Path(run.manifest.get("config_path") or run.path.name).name
     parts.append(f'<p class="footer">{esc(t["footer"].format(version=__version__, config=config))}</p>')
     return page(s["scenario"], "\n".join(parts), lang)
 

@@ -317,7 +317,7 @@ def test_tornado_chart_orders_by_swing():
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[-1].startswith("Succesrate blandt dem, der gennemfører")  # widest on top
     assert labels[0].startswith("Budgetoverskridelse")
-    assert ax.get_title(loc="left") == "Hvilke antagelser betyder mest? Middel af nettoresultatet efter 10 år"
+    assert fig.get_suptitle() == "Hvilke antagelser betyder mest?\nMiddel af nettoresultatet efter 10 år"
     assert ax.get_xlabel() == "Middel af nettoresultatet (mio. kr.)"
     plt.close(fig)
     sobol = {"method": "sobol", "metric": "p_break_even", "year": 10, "payer": "municipality", "base_value": None,
@@ -325,8 +325,8 @@ def test_tornado_chart_orders_by_swing():
                        "ST_conf": 0.06}, {"input": "programme.cost_overrun", "S1": 0.1, "S1_conf": 0.02, "ST": 0.15,
                                           "ST_conf": 0.03}]}
     fig = F.indices_figure(sobol, "en")
-    assert [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else \
-        [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["Total (ST)", "First order (S1)"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Total (ST)", "First order (S1)"]
+    assert fig.get_suptitle().startswith("Sensitivity indices (Sobol)")
     plt.close(fig)
 
 
@@ -401,7 +401,8 @@ def test_heatmap_figure_labels_and_contour():
     assert ax.get_title(loc="left") == "Sandsynlighed for break-even efter 10 år for kommunen"
     assert ax.get_xlabel().startswith("Succesrate") and ax.get_ylabel().startswith("Budgetoverskridelse")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0,4", "0,5", "0,6"]
-    assert "50 %" in texts(fig)  # the contour's label
+    assert "50 %-grænsen" in [t.get_text() for t in fig.legends[0].get_texts()]  # the contour's key
+    assert ax.collections, "the 50 % contour is drawn"
     assert "90 %" in texts(fig)  # a cell's value
     plt.close(fig)
 
