@@ -153,7 +153,7 @@ def fan_figure(summary: dict, lang: str = "da"):
         pe = np.array([np.nan if p is None else p for p in point], dtype=float)
         ax.plot(years, pe, color="black", lw=1.4, ls="--", marker="D", ms=4, label=t["point"], zorder=4)
         shown += [p for p in pe if math.isfinite(p)]
-    ax.axhline(0, color=RED, lw=1.2, label=t["break_even"], zorder=1.5)
+    ax.axhline(0, color=RED, lw=1.2, label=t["break_even"], zorder=2)
     lo, hi = min(shown + [0.0]), max(shown + [0.0])
     pad = 0.08 * (hi - lo or 1.0)
     lo, hi = lo - pad, hi + pad
@@ -170,8 +170,9 @@ def fan_figure(summary: dict, lang: str = "da"):
         if lo <= v <= hi:
             ax.plot([c["year"]], [v], marker="*", ms=15, color=ORANGE, mec="black", mew=0.6, ls="none",
                     label=None if labelled else t["claim"], zorder=5)
-            ax.annotate(f"{c['name']}: {_money_short(v, lang)}", (c["year"], v), xytext=(9, 0),
-                        textcoords="offset points", ha="left", va="center", fontsize=8.5,
+            late = c["year"] > 0.5 * (years.min() + years.max())  # label on the side with room
+            ax.annotate(f"{c['name']}: {_money_short(v, lang)}", (c["year"], v), xytext=(-10 if late else 9, 0),
+                        textcoords="offset points", ha="right" if late else "left", va="center", fontsize=8.5,
                         bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="none", alpha=0.85))
         else:
             edge = hi if v > hi else lo
@@ -532,13 +533,13 @@ def compare_fan_figure(summaries: list[dict], names: list[str], lang: str = "da"
         else:
             ax.plot(years, q50, color=colour, lw=2.0, ls="--", marker="D", ms=4, label=name, zorder=3)
         shown += [*q5, *q95]
-    ax.axhline(0, color=RED, lw=1.2, label=t["break_even"], zorder=1.5)
+    ax.axhline(0, color=RED, lw=1.2, label=t["break_even"], zorder=2)
     years = np.arange(1, max_year + 1)
     _year_axis(ax, years, lang)
     _money_axis(ax, "y", shown, lang, t["cum_net"])
     payer = payer_name(summaries[0]["payer"], lang) if len({s["payer"] for s in summaries}) == 1 else "…"
     ax.set_title(t["compare_fan_title"].format(payer=payer), loc="left")
-    ax.legend(loc="upper left")
+    fig.legend(loc="outside lower center", ncols=2)
     return fig
 
 
@@ -558,7 +559,7 @@ def compare_break_even_figure(summaries: list[dict], names: list[str], lang: str
     ax.set_ylabel(t["p_break_even"])
     _year_axis(ax, np.arange(1, max_year + 1), lang)
     ax.set_title(t["compare_be_title"], loc="left")
-    ax.legend(loc="upper left")
+    fig.legend(loc="outside lower center", ncols=2)
     return fig
 
 

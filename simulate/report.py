@@ -69,6 +69,7 @@ T = {
         "k_payback": "Tilbagebetalingstid, median", "k_payback_p": "Sandsynlighed for tilbagebetaling inden for {years} år",
         "k_roi1": "ROI i år 1 (forventede besparelser / forventet udgift − 1)",
         "k_mean_disc": "Forventet nettoresultat, tilbagediskonteret ({rate})",
+        "k_mean_disc_plain": "Forventet nettoresultat, tilbagediskonteret", "k_rate": "Diskonteringsrente",
         "year_n": "år {y}", "not_within": "ikke inden for {years} år",
         "yearly_cols": ["År", "Punkt­estimat", "Middel", "P5", "P25", "P50", "P75", "P95", "P(≥ 0)"],
         "yearly_note": "Akkumuleret nettoresultat for {payer} i kr. (ikke tilbagediskonteret).",
@@ -157,6 +158,7 @@ T = {
         "k_payback": "Payback year, median", "k_payback_p": "Probability of payback within {years} years",
         "k_roi1": "Year-1 ROI (expected savings / expected cost − 1)",
         "k_mean_disc": "Expected net result, discounted ({rate})",
+        "k_mean_disc_plain": "Expected net result, discounted", "k_rate": "Discount rate",
         "year_n": "year {y}", "not_within": "not within {years} years",
         "yearly_cols": ["Year", "Point estimate", "Mean", "P5", "P25", "P50", "P75", "P95", "P(≥ 0)"],
         "yearly_note": "Cumulative net result for {payer} in DKK (undiscounted).",
@@ -902,6 +904,6 @@ def compare_table_html(runs: list[RunData], names: list[str], lang: str) -> str:
 
     add(t["k_payback"], lambda r: payback(r) if r.is_mc else "-")
     add(t["k_roi1"], lambda r: percent(r.summary["roi_year1"]["value"], lang))
-    add(t["k_mean_disc"].format(rate=percent(runs[0].summary.get("discount_rate", 0.035), lang)),
-        lambda r: money(r.summary["discounted"]["years"][-1]["cumulative_net"]["mean"], lang))
+    add(t["k_rate"], lambda r: percent(r.summary.get("discount_rate", 0.035), lang))
+    add(t["k_mean_disc_plain"], lambda r: money(r.summary["discounted"]["years"][-1]["cumulative_net"]["mean"], lang))
     return _table(["", *names], rows, num_from=1, widths=[34] + [66 / len(runs)] * len(runs))

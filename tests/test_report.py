@@ -430,7 +430,7 @@ def test_compare_figures_overlay_every_run(summary):
     from simulate import figures as F
 
     fig = F.compare_fan_figure([summary, summary], ["A", "B"], "da")
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert labels[:2] == ["A", "B"]
     plt.close(fig)
 
