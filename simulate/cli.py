@@ -199,9 +199,11 @@ def _read(config: str):
               help="Run until the se of P(net >= 0) and the relative se of the mean net at the horizon are below "
                    "this (e.g. 0.005); --trials is then ignored.")
 @click.option("--max-trials", type=int, default=10**7, show_default=True, help="Cap for --precision.")
+@click.option("--report", "make_report", is_flag=True,
+              help="Also write figures, report.html, report.pdf and report.xlsx (in --lang) into the output directory.")
 @handle_errors
 def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers, precision,
-        max_trials):
+        max_trials, make_report):
     """Run a scenario: the distribution of the net result, year by year.
 
     Example: simulate run configs/naerbolig.yaml --trials 100000 --out outputs/naerbolig
@@ -222,19 +224,31 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
             raise ScenarioError("--precision", precision, "a number between 0 and 1, e.g. 0.005")
     options = {"trials": trials, "seed": seed, "mode": mode, "accounting": accounting, "payer": payer,
                "workers": workers, "save_trials": save_trials, "precision": precision, "max_trials": max_trials}
+    if make_report:
+        from simulate import report
+
+        report.check_dependencies()
     with OutputDir(out, force=force) as stage:
         writer = TrialWriter(stage / "trials.parquet") if save_trials and mode == "mc" else None
+        collector = report.DistributionCollector(scenario.horizon_years) if make_report and mode == "mc" else None
+        sinks = [x for x in (writer, collector) if x is not None]
         try:
             result = api.run(
                 scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer, workers=workers,
-                trial_table=partial(api.trials_frame, accounting=accounting, payer=payer) if writer else None,
-                on_trials=writer, precision=precision, max_trials=max_trials,
+                trial_table=partial(api.trials_frame, accounting=accounting, payer=payer) if sinks else None,
+                on_trials=(lambda block, table: [sink(block, table) for sink in sinks]) if sinks else None,
+                precision=precision, max_trials=max_trials,
             )
         finally:
             if writer is not None:
                 writer.close()
         manifest = build_manifest(scenario, config_path=str(config), raw=raw, options=options)
         write_run(stage, result, manifest)
+        if make_report:
+            dists = collector.write(stage / report.DISTRIBUTION_FILE, result.summary) if collector else None
+            run_data = report.load_run(stage, distribution=dists[-1] if dists else None)
+            run_data.path = out
+            report.write_run_report(run_data, stage, lang)
     if as_json:
         click.echo(json.dumps(result.summary, indent=2, ensure_ascii=False))
     else:
@@ -351,6 +365,46 @@ def rerun(run_dir, out, force):
         sys.exit(EXIT_INTERNAL)
     click.echo(REPORT_LINE, err=True)
     sys.exit(EXIT_INTERNAL)
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path())
+@click.option("--lang", default="da", show_default=True, help="Language of the report: da or en.")
+@click.option("--year", type=int, default=None,
+              help="Programme year of the verdict (and of a sweep's heatmap) [default: the horizon].")
+@handle_errors
+def report_command(run_dir, lang, year):
+    """Write figures, report.html, report.pdf and report.xlsx into a run directory.
+
+    RUN_DIR is a directory written by `simulate run`; a sweep directory (sweep.json) gets a heatmap of the
+    probability of break-even, a directory with sensitivity.json a chart of it. Nothing is re-run.
+
+    Example: simulate report outputs/naerbolig --lang en
+    """
+    from simulate import report
+
+    written = report.report(run_dir, lang=lang, year=year)
+    click.echo(("Rapport skrevet: " if lang == "da" else "Report written: ")
+               + ", ".join(str(p) for p in written if p.suffix in (".html", ".pdf", ".xlsx")))
+
+
+@cli.command("compare")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out", type=click.Path(), default="outputs/compare", show_default=True,
+              help="Directory for compare.html, compare.pdf and the figures.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--lang", default="da", show_default=True, help="Language of the page: da or en.")
+@handle_errors
+def compare_command(run_dirs, out, force, lang):
+    """Put two or more runs side by side: overlaid fan charts, P(break-even) curves and key figures.
+
+    Example: simulate compare outputs/naerbolig_brochure outputs/naerbolig --out outputs/compare
+    """
+    from simulate import report
+
+    written = report.compare(list(run_dirs), out, lang=lang, force=force)
+    click.echo(("Sammenligning skrevet: " if lang == "da" else "Comparison written: ")
+               + ", ".join(str(p) for p in written if p.suffix in (".html", ".pdf")))
 
 
 def main():  # pragma: no cover - console script
