@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 ## run: the default scenario (NærBolig, best evidence) into outputs/naerbolig/, summary on screen
 run: $(STAMP)
-	$(BIN)/simulate run configs/naerbolig.yaml --out outputs/naerbolig --force
+	$(BIN)/simulate run configs/naerbolig.yaml --out outputs/naerbolig --force --report
 
 ## test: the whole test suite
 test: $(STAMP)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulate.sampling import child_rng, draw_inputs
-from simulate.scenario import Scenario
+from simulate.scenario import Scenario, item_terms
 
 MODES = ("mc", "expected")
 
@@ -217,19 +217,18 @@ def simulate(
     # --- unit saving per state and payer [DKK per success-year] --------------------
     cf = scenario.counterfactual
     states = cf.state_names
-    residual = np.zeros(P).tolist()
-    for it, by_payer in cf.success_residual_cost_per_year_dkk.items():
+    residual = [0.0] * P
+    for it, value in cf.success_residual_cost_per_year_dkk.items():
         if item is None or it == item:
-            for payer, _ in by_payer.items():
-                residual[payers.index(payer)] = residual[payers.index(payer)] + v[
-                    f"counterfactual.success_residual_cost_per_year_dkk.{it}.{payer}"]
+            for payer, path, share in item_terms(value, f"counterfactual.success_residual_cost_per_year_dkk.{it}"):
+                residual[payers.index(payer)] = residual[payers.index(payer)] + v[path] * share
     unit = []  # unit[s] = list of (payer index, saving per success-year)
     for s in states:
         per_payer = [0.0] * P
-        for it, by_payer in cf.state_costs()[s].items():
+        for it, value in cf.state_costs()[s].items():
             if item is None or it == item:
-                for payer in by_payer:
-                    per_payer[payers.index(payer)] = per_payer[payers.index(payer)] + v[cf.cost_path(s, it, payer)]
+                for payer, path, share in item_terms(value, cf.item_path(s, it)):
+                    per_payer[payers.index(payer)] = per_payer[payers.index(payer)] + v[path] * share
         pairs = [(p, per_payer[p] - residual[p]) for p in range(P)]
         unit.append([(p, u) for p, u in pairs if not (np.isscalar(u) and u == 0.0)])
 

@@ -52,7 +52,8 @@ def _normalise_costs(value: Any) -> Any:
 
     - ``91368`` or ``{kind: ...}``: one item named ``cost``, paid by the municipality;
     - ``{benefit: 91368}``: item ``benefit``, paid by the municipality;
-    - ``{benefit: {municipality: 73094, state: 18274}}``: item by payer.
+    - ``{benefit: {municipality: 73094, state: 18274}}``: item by payer;
+    - ``{benefit: {amount_dkk: 91368, split: {municipality: 0.8, state: 0.2}}}``: one amount, shared.
     """
     if value is None:
         return {}
@@ -80,13 +81,36 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
-ItemCosts = Annotated[dict[str, dict[str, Money]], BeforeValidator(_normalise_costs)]
+class SplitCost(StrictModel):
+    """One amount shared between payers by fixed shares, e.g. a benefit the state reimburses 20 % of."""
+
+    amount_dkk: Money
+    split: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]
+    source: Source | None = None
+
+    @field_validator("split")
+    @classmethod
+    def _shares(cls, v: dict[str, float]):
+        total = math.fsum(v.values())
+        if not v or abs(total - 1.0) > 1e-9:
+            raise _err("split", "shares must add up to 1, they add up to {total:.6g}", total=total)
+        return v
 
 
-def _check_item_costs(costs: dict[str, dict[str, Any]]) -> None:
-    for item, payers in costs.items():
+ItemCosts = Annotated[dict[str, Union[SplitCost, dict[str, Money]]], BeforeValidator(_normalise_costs)]
+
+
+def item_terms(value, base: str) -> list[tuple[str, str, float]]:
+    """``(payer, input path, share)`` of one cost item: by payer, or one amount split by shares."""
+    if isinstance(value, SplitCost):
+        return [(payer, f"{base}.amount_dkk", share) for payer, share in value.split.items()]
+    return [(payer, f"{base}.{payer}", 1.0) for payer in value]
+
+
+def _check_item_costs(costs: dict[str, Any]) -> None:
+    for item, value in costs.items():
         _check_name(item, "cost item")
-        for payer in payers:
+        for payer, _, _ in item_terms(value, item):
             _check_name(payer, "payer")
 
 
@@ -265,10 +289,10 @@ class Counterfactual(StrictModel):
             return {"success_saving": self.saving_per_success_year_dkk}
         return {name: st.cost_per_year_dkk for name, st in self.states.items()}
 
-    def cost_path(self, state: str, item: str, payer: str) -> str:
+    def item_path(self, state: str, item: str) -> str:
         if self.states is None:
-            return f"counterfactual.saving_per_success_year_dkk.{item}.{payer}"
-        return f"counterfactual.states.{state}.cost_per_year_dkk.{item}.{payer}"
+            return f"counterfactual.saving_per_success_year_dkk.{item}"
+        return f"counterfactual.states.{state}.cost_per_year_dkk.{item}"
 
 
 class Discounting(StrictModel):
@@ -386,8 +410,8 @@ class Scenario(StrictModel):
         names = list(self.programme.financing)
         for state_items in [*self.counterfactual.state_costs().values(),
                             self.counterfactual.success_residual_cost_per_year_dkk]:
-            for payers in state_items.values():
-                names.extend(payers)
+            for item, value in state_items.items():
+                names.extend(payer for payer, _, _ in item_terms(value, item))
         ordered = [MUNICIPALITY] if MUNICIPALITY in names else []
         for name in names:
             if name not in ordered:

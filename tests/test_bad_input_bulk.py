@@ -89,7 +89,7 @@ def bad_documents(draw):
     nums = numeric_leaves(doc)
     if kind == "wrong_type":
         path = draw(st.sampled_from(nums))
-        get(doc, path[:-1])[path[-1]] = draw(st.sampled_from(["abc", "ti procent", [[1]], {"x": 1}, True, False]))
+        get(doc, path[:-1])[path[-1]] = draw(st.sampled_from(["abc", "ti procent", [[1]], {"x": "abc"}, True, False]))
     elif kind == "nan_inf":
         path = draw(st.sampled_from(nums))
         get(doc, path[:-1])[path[-1]] = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
