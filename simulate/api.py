@@ -123,11 +123,23 @@ def check_options(scenario: Scenario, *, trials: int, seed: int, mode: str, acco
         raise ScenarioError("chunk_blocks", chunk_blocks, "a whole number >= 1")
 
 
+ENGINES = ("fast", "reference")
+
+
+def _engine(name: str):
+    if name == "reference":
+        from simulate.reference import simulate_reference
+
+        return simulate_reference
+    return simulate
+
+
 def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int, int]], accounting: str,
-               lifetime: bool, trial_table: Callable | None) -> tuple[Partial, list]:
+               lifetime: bool, trial_table: Callable | None, engine: str = "fast") -> tuple[Partial, list]:
     part, tables = None, []
+    simulate_block = _engine(engine)
     for block, n in chunk:
-        traj = simulate(scenario, n, block_rng(seed, block, stream), lifetime=lifetime)
+        traj = simulate_block(scenario, n, block_rng(seed, block, stream), lifetime=lifetime)
         p = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block)
         part = p if part is None else part.merge(p)
         if trial_table is not None:
@@ -190,6 +202,7 @@ def run(
     progress: Callable[[int, int], None] | None = None,
     precision: float | None = None,
     max_trials: int = 10**7,
+    engine: str = "fast",
 ) -> RunResult:
     """Run a scenario and summarise it.
 
@@ -222,6 +235,8 @@ def run(
         Adaptive stopping: run blocks until the standard error of P(net >= 0) at the horizon and the
         relative standard error of the mean net at the horizon are both at most ``precision`` (checked
         every 4 blocks, so the stopping point does not depend on ``workers``), or ``max_trials``.
+    engine : {"fast", "reference"}
+        The engine; ``reference`` is the straightforward law reference (tests and benchmarks).
     """
     if not isinstance(scenario, Scenario):
         from simulate.io import read_scenario
@@ -252,8 +267,10 @@ def run(
         chunks = [blocks_of(trials)[i:i + chunk_blocks] for i in range(0, len(blocks_of(trials)), chunk_blocks)]
         part = None
         reached = None
+        if engine not in ENGINES:
+            raise ScenarioError("engine", engine, "one of " + ", ".join(ENGINES))
         for chunk_part, tables in _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table,
-                                              workers):
+                                              workers, engine):
             part = chunk_part if part is None else part.merge(chunk_part)
             for block, table in tables:
                 if on_trials is not None:
@@ -305,9 +322,9 @@ def run(
     return RunResult(scenario=scenario, summary=summary, warnings=warnings)
 
 
-def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers):
+def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, engine="fast"):
     """Run chunks in order, on this process or on ``workers`` processes; results come in chunk order."""
-    args = (accounting, lifetime, trial_table)
+    args = (accounting, lifetime, trial_table, engine)
     if workers == 1 or len(chunks) == 1:
         for chunk in chunks:
             yield _run_chunk(scenario, seed, stream, chunk, *args)
