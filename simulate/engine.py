@@ -426,7 +426,7 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         np.concatenate([np.ones((1, n)), np.broadcast_to(keep, (ages - 1, n))]), axis=0)
     unit = e * weight[:, None, :]  # (ages, P, n) saving of one success (active or not) at each age, as weighted
 
-    savings = np.zeros((P_all, H, n))
+    savings_pay = np.zeros((P, H, n))
     successes = np.zeros((H, n))
     remaining = np.zeros((2, P_all, H, n)) if lifetime else None
     ratio = 1.0 if keep is None else keep
@@ -435,31 +435,63 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         years, n_disc = need[1], 2 if need[2] else 1
     else:
         wanted, years, n_disc = list(range(P)), frozenset(range(H)), 2
-    tail_unit = unit[:, wanted]
     tail_rows = [paying[i] for i in wanted]
+    do_tail = bool(lifetime and tail_rows and years)
+    if do_tail:
+        # F[k]: expected savings after age k of a success active at age k, with growth from year 1 (g_j, not
+        # g_{c+j}) and no end: cohort c's value is g_c (F[k] - (1-r)^(J_c-k) F[J_c]), J_c its last age followed.
+        # Growth is geometric, so this is exact; discounting separates the same way while the rate is constant.
+        separable_df = not (n_disc == 2 and n_years > 35 and _steps_down(df))
+        F = _tail_sums(unit[:, wanted], growth, ratio, None)
+        F_pv = _tail_sums(unit[:, wanted], growth, ratio, df) if n_disc == 2 and separable_df else None
     for c in range(H):
         n_ages = min(H - c, ages)
         active = _active_counts(intake[c], q_eff, survive[:n_ages], n, counts)  # (n_ages, n)
         successes[c] = active[0]
         for k in range(n_ages):
-            savings[paying, c + k] += active[k] * unit[k] * growth[c + k]
-        needed = [y - c for y in years if y >= c]
-        if lifetime and needed and tail_rows:
-            # expected value still to come, per success active at the end of year c + k:
-            # sum_{j>k} (1-r)^{j-k} unit_j g_{c+j} (and discounted), built backwards from the last age
-            tail = np.zeros((n_disc, len(wanted), n))
-            lowest = min(needed)
-            for k in range(min(ages, n_years - c) - 1, lowest, -1):
-                step = tail_unit[k] * growth[c + k]
-                tail = ratio * ((np.stack([step, step * df[c + k]]) if n_disc == 2 else step[None]) + tail)
+            savings_pay[:, c + k] += active[k] * unit[k] * growth[c + k]
+        needed = sorted(y - c for y in years if y >= c and y - c < n_ages)
+        if not do_tail or not needed:
+            continue
+        last = min(ages, n_years - c) - 1  # the last age followed for this cohort
+        for k in needed:
+            value = F[k] if last >= ages - 1 else F[k] - survive[last - k] * F[last]
+            remaining[0, tail_rows, c + k] += active[k] * growth[c] * value
+            if F_pv is not None:
+                value = F_pv[k] if last >= ages - 1 else F_pv[k] - survive[last - k] * F_pv[last]
+                remaining[1, tail_rows, c + k] += active[k] * (growth[c] * df[c] / df[0]) * value
+        if n_disc == 2 and F_pv is None:  # the discount rate steps down inside the tail: follow this cohort
+            tail = np.zeros((len(wanted), n))
+            for k in range(last, needed[0], -1):
+                tail = ratio * (unit[k, wanted] * growth[c + k] * df[c + k] + tail)
                 if k - 1 in needed:
-                    remaining[:n_disc, tail_rows, c + k - 1] += active[k - 1] * tail
+                    remaining[1, tail_rows, c + k - 1] += active[k - 1] * tail
+    savings = np.zeros((P_all, H, n))
+    savings[paying] = savings_pay
     life = life_pv = None
     if lifetime:
         before = np.concatenate([np.zeros((2, P_all, 1, n)), remaining[:, :, :-1]], axis=2)
         life = savings + remaining[0] - before[0]
-        life_pv = savings * df[None, :H, None] + remaining[1] - before[1]
+        if need is None or need[2]:
+            life_pv = savings * df[None, :H, None] + remaining[1] - before[1]
     return savings, life, life_pv, successes
+
+
+def _tail_sums(unit: np.ndarray, growth: np.ndarray, keep, df) -> np.ndarray:
+    """``F[k] = sum_{j>k} keep^(j-k) unit_j growth_j (df_j)`` for every age k, ``(ages, P, n)``."""
+    F = np.empty_like(unit)
+    acc = np.zeros(unit.shape[1:])
+    for j in range(unit.shape[0] - 1, -1, -1):
+        F[j] = acc
+        term = unit[j] * growth[j] if df is None else unit[j] * (growth[j] * df[j])
+        acc = keep * (term + acc)
+    return F
+
+
+def _steps_down(df: np.ndarray) -> bool:
+    """Whether the discount rate changes within the years of ``df``."""
+    ratios = df[1:] / df[:-1]
+    return bool(len(ratios) > 1 and np.ptp(ratios[1:]) > 1e-12)
 
 
 def _active_counts(n_in: float, q_eff, survive: np.ndarray, n: int, counts: "_Counts") -> np.ndarray:
@@ -476,9 +508,13 @@ def _active_counts(n_in: float, q_eff, survive: np.ndarray, n: int, counts: "_Co
         if frac > 0:  # the extra young person enters with probability frac; absent ones never succeed
             v[-1] = np.where(rng.random(n) < frac, v[-1], 2.0)
         out = np.empty((n_ages, n))
-        out[0] = (v < q_eff).sum(axis=0)
+        below = np.empty(v.shape, dtype=bool)
+        out[0] = np.less(v, q_eff, out=below).sum(axis=0, dtype=np.int16)
         for k in range(1, n_ages):
-            out[k] = (v < q_eff * survive[k]).sum(axis=0) if np.ndim(survive[k]) or survive[k] != 1.0 else out[0]
+            if np.ndim(survive[k]) or survive[k] != 1.0:
+                out[k] = np.less(v, q_eff * survive[k], out=below).sum(axis=0, dtype=np.int16)
+            else:
+                out[k] = out[0]
         return out
     n_people = _intake_counts(n_in, n, counts)
     out = np.empty((n_ages, n))
