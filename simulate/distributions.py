@@ -150,6 +150,9 @@ class Uniform(_Dist):
     def mean(self):
         return 0.5 * (self.low + self.high)
 
+    def support(self):
+        return float(self.low), float(self.high)
+
     def label(self):
         return f"uniform({self.low:g}, {self.high:g})"
 
@@ -182,6 +185,9 @@ class Triangular(_Dist):
 
     def mean(self):
         return (self.low + self.mode + self.high) / 3.0
+
+    def support(self):
+        return float(self.low), float(self.high)
 
     def label(self):
         return f"triangular({self.low:g}, {self.mode:g}, {self.high:g})"
@@ -224,6 +230,9 @@ class Pert(_Dist):
 
     def mean(self):
         return (self.low + self.lambda_ * self.mode + self.high) / (self.lambda_ + 2.0)
+
+    def support(self):
+        return float(self.low), float(self.high)
 
     def label(self):
         return f"PERT({self.low:g}, {self.mode:g}, {self.high:g})"
@@ -288,6 +297,9 @@ class Normal(_Dist):
         hi = math.inf if self.high is None else self.high
         return np.clip(x, lo, hi)
 
+    def support(self):
+        return (-math.inf if self.low is None else float(self.low)), (math.inf if self.high is None else float(self.high))
+
     def frozen(self):
         from scipy import stats
 
@@ -333,6 +345,19 @@ class LogNormal(_Dist):
     def sample(self, rng, n):
         mu, sigma = self.log_params
         return rng.lognormal(mu, sigma, n)
+
+    def support(self):
+        return 0.0, math.inf
+
+    def ppf(self, u):
+        from scipy.special import ndtri
+
+        mu, sigma = self.log_params
+        return np.exp(mu + sigma * ndtri(np.asarray(u, dtype=float)))
+
+    def mean(self):
+        mu, sigma = self.log_params
+        return math.exp(mu + 0.5 * sigma * sigma)
 
     def frozen(self):
         from scipy import stats

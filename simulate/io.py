@@ -364,8 +364,18 @@ def differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 def write_run(stage: Path, result, manifest: dict) -> None:
     """Write summary.json, yearly.csv and manifest.json of a run into ``stage``."""
+    import csv
+    import io as _io
+
+    from simulate.metrics import yearly_rows
+
     write_json(stage / "summary.json", result.summary)
-    write_text_atomic(stage / "yearly.csv", result.yearly.to_csv(index=False))
+    rows = yearly_rows(result.summary)
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+    write_text_atomic(stage / "yearly.csv", buffer.getvalue())
     write_json(stage / "manifest.json", manifest)
 
 

@@ -66,11 +66,15 @@ class Histogram:
         level = _fit_level(lo, hi, n_bins)
         w = np.ldexp(1.0, level)[:, None]
         offset = np.floor(lo / w[:, 0]).astype(np.int64)
-        idx = (np.floor(x / w).astype(np.int64) - offset[:, None])
-        np.clip(idx, 0, n_bins - 1, out=idx)
-        flat = (idx + (np.arange(x.shape[0]) * n_bins)[:, None]).ravel()
-        size = x.shape[0] * n_bins
-        counts = np.bincount(flat, minlength=size).reshape(x.shape[0], n_bins)
+        counts = np.empty((x.shape[0], n_bins), dtype=np.int64)
+        rows = 16  # a few series at a time: small temporaries
+        for a in range(0, x.shape[0], rows):
+            b = min(a + rows, x.shape[0])
+            pos = np.floor(x[a:b] / w[a:b])
+            pos -= offset[a:b, None]
+            np.clip(pos, 0, n_bins - 1, out=pos)
+            pos += (np.arange(b - a) * n_bins)[:, None]
+            counts[a:b] = np.bincount(pos.astype(np.int64).ravel(), minlength=(b - a) * n_bins).reshape(b - a, n_bins)
         return cls(n_bins, lo, hi, level, offset, counts)
 
     def _rebinned(self, level: np.ndarray, offset: np.ndarray) -> np.ndarray:
@@ -155,9 +159,13 @@ class Moments:
     @classmethod
     def of(cls, x: np.ndarray) -> "Moments":
         mean = x.mean(axis=-1)
-        dev = x - mean[..., None]
-        np.multiply(dev, dev, out=dev)
-        return cls(x.shape[-1], mean, dev.sum(axis=-1))
+        flat, mflat = x.reshape(-1, x.shape[-1]), mean.reshape(-1)
+        m2 = np.empty(len(mflat))
+        for a in range(0, len(mflat), 16):  # a few series at a time: small temporaries
+            dev = flat[a:a + 16] - mflat[a:a + 16, None]
+            np.multiply(dev, dev, out=dev)
+            m2[a:a + 16] = dev.sum(axis=-1)
+        return cls(x.shape[-1], mean, m2.reshape(mean.shape))
 
     def merge(self, other: "Moments") -> "Moments":
         n = self.n + other.n
