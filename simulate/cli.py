@@ -87,6 +87,8 @@ TEXT = {
         "claims": "Leverandørens løfter", "claim_cols": ["Løfte", "Lovet", "Punktestimat real./livstid", "P(opnået)"],
         "written": "Resultater skrevet til {out}",
         "warning": "Advarsel",
+        "funding": "Finansieringsbehov (laveste punkt af den akkumulerede kasse): middel {mean}, P50 {p50}, P95 {p95}",
+        "budget_years": "Budgetår (nettoresultat i året, middel; P(nettoudgift > 0)): {rows}",
     },
     "en": {
         "header": "{trials} trials, seed {seed}, accounting: {accounting}, payer: {payer}",
@@ -103,6 +105,8 @@ TEXT = {
         "claims": "The provider's claims", "claim_cols": ["Claim", "Claimed", "Point est. real./lifetime", "P(reached)"],
         "written": "Results written to {out}",
         "warning": "Warning",
+        "funding": "Funding need (lowest point of cumulative cash): mean {mean}, P50 {p50}, P95 {p95}",
+        "budget_years": "Budget years (net of the year, mean; P(net cost > 0)): {rows}",
     },
 }
 
@@ -119,6 +123,11 @@ def _claim_value(metric: str, value, lang: str) -> str:
     if metric == "break_even_successes":
         return number(value, lang, 2)
     return money(value, lang)
+
+
+def _over0(year: dict):
+    """P(net cost of the year > 0) from a budget year's rows (None without the 0 threshold)."""
+    return next((r["probability"]["value"] for r in year["p_net_cost_over"] if r["threshold_dkk"] == 0), None)
 
 
 def render_summary(summary: dict, lang: str = "da") -> str:
@@ -154,6 +163,14 @@ def render_summary(summary: dict, lang: str = "da") -> str:
     d = summary["discounted"]["years"][-1]
     lines.append(t["discounted"].format(rate=percent(summary["discount_rate"], lang), mean=money(
         d["cumulative_net"]["mean"], lang), p=percent(d["p_break_even"]["value"], lang, 0), years=H))
+    budget = summary.get("budget", {}).get("by_payer", {}).get(summary["payer"])
+    if budget:
+        f = budget["funding_need"]
+        lines.append(t["funding"].format(mean=money(f["mean"], lang), p50=money(f["p50"], lang),
+                                         p95=money(f["p95"], lang)))
+        rows = "; ".join(f"{y['year']}: {money(y['net']['mean'], lang)} ({percent(_over0(y), lang, 0)})"
+                         for y in budget["budget_years"])
+        lines.append(t["budget_years"].format(rows=rows))
     if summary.get("claims"):
         lines += ["", t["claims"]]
         ccols = t["claim_cols"]
@@ -201,9 +218,16 @@ def _read(config: str):
 @click.option("--max-trials", type=int, default=10**7, show_default=True, help="Cap for --precision.")
 @click.option("--report", "make_report", is_flag=True,
               help="Also write figures, report.html, report.pdf and report.xlsx (in --lang) into the output directory.")
+@click.option("--budget-year", type=int, default=None,
+              help="Calendar year of the budget; it and its three outlook years are shown [default: start_year].")
+@click.option("--start-month", type=int, default=1, show_default=True,
+              help="Month in which a programme year starts (for results per budget year).")
+@click.option("--cost-threshold", "cost_thresholds", type=float, multiple=True,
+              help="Amount X [DKK] for P(net cost of a single year > X); repeat for several "
+                   "[default: 0, 250,000, 500,000, 1, 2.5, 5 and 10 million].")
 @handle_errors
 def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers, precision,
-        max_trials, make_report):
+        max_trials, make_report, budget_year, start_month, cost_thresholds):
     """Run a scenario: the distribution of the net result, year by year.
 
     Example: simulate run configs/naerbolig.yaml --trials 100000 --out outputs/naerbolig
@@ -222,8 +246,14 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
         api.check_options(scenario, trials=max_trials, seed=seed, mode=mode, accounting=accounting, payer=payer)
         if not 0 < precision < 1:
             raise ScenarioError("--precision", precision, "a number between 0 and 1, e.g. 0.005")
+    from simulate.budget import check_budget_options
+
+    check_budget_options(scenario, budget_year=budget_year, start_month=start_month,
+                         thresholds_dkk=list(cost_thresholds))
     options = {"trials": trials, "seed": seed, "mode": mode, "accounting": accounting, "payer": payer,
-               "workers": workers, "save_trials": save_trials, "precision": precision, "max_trials": max_trials}
+               "workers": workers, "save_trials": save_trials, "precision": precision, "max_trials": max_trials,
+               "budget_year": budget_year, "start_month": start_month,
+               "cost_thresholds_dkk": list(cost_thresholds) or None}
     if make_report:
         from simulate import report
 
@@ -237,7 +267,8 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
                 scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer, workers=workers,
                 trial_table=partial(api.trials_frame, accounting=accounting, payer=payer) if sinks else None,
                 on_trials=(lambda block, table: [sink(block, table) for sink in sinks]) if sinks else None,
-                precision=precision, max_trials=max_trials,
+                precision=precision, max_trials=max_trials, budget_year=budget_year, start_month=start_month,
+                cost_thresholds_dkk=list(cost_thresholds) or None,
             )
         finally:
             if writer is not None:
@@ -341,7 +372,8 @@ def rerun(run_dir, out, force):
     scenario, raw, options = manifest["scenario"], manifest["raw"], manifest["options"]
     if out:
         check_output_dir(out, force=force)
-    keys = ("trials", "seed", "mode", "accounting", "payer", "workers", "precision", "max_trials")
+    keys = ("trials", "seed", "mode", "accounting", "payer", "workers", "precision", "max_trials", "budget_year",
+            "start_month", "cost_thresholds_dkk")
     result = api.run(scenario, **{k: options[k] for k in keys if k in options})
     now = {k: v for k, v in package_versions().items() if v is not None}
     then = {k: v for k, v in manifest["versions"].items() if k in now and v is not None}
