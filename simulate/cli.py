@@ -439,6 +439,63 @@ def compare_command(run_dirs, out, force, lang):
                + ", ".join(str(p) for p in written if p.suffix in (".html", ".pdf")))
 
 
+@cli.command("voi")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--trials", type=int, default=100_000, show_default=True, help="Monte Carlo trials (all are kept).")
+@click.option("--seed", type=int, default=None, help="Root seed [default: 20251125].")
+@click.option("--year", type=int, default=None, help="Programme year T of the decision's net [default: the horizon].")
+@click.option("--payer", default="municipality", show_default=True, help="Whose net the decision weighs.")
+@click.option("--accounting", type=click.Choice(["realised", "lifetime"]), default="realised", show_default=True)
+@click.option("--discounted", is_flag=True, help="Weigh the discounted net.")
+@click.option("--out", "out", type=click.Path(), default=None, help="Also write voi.json into this directory.")
+@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print voi.json to stdout instead of the table.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
+@handle_errors
+def voi_command(config, trials, seed, year, payer, accounting, discounted, out, force, as_json, lang):
+    """Value of information for "continue or stop": EVPI and each input's EVPPI, in DKK.
+
+    Which uncertainty is worth paying an evaluation to resolve: the expected gain of deciding with
+    the input known, from the ordinary run's samples (regression estimator; see docs/budget.md).
+
+    Example: simulate voi configs/naerbolig.yaml --year 10 --out outputs/naerbolig_voi
+    """
+    from simulate.io import OutputDir, check_output_dir, write_json
+    from simulate.voi import value_of_information
+
+    scenario, _ = _read(config)
+    if out:
+        check_output_dir(out, force=force)
+    doc = value_of_information(scenario, trials=trials, seed=seed, year=year, payer=payer, accounting=accounting,
+                               discounted=discounted)
+    if out:
+        with OutputDir(out, force=force) as stage:
+            write_json(stage / "voi.json", doc)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    da = lang == "da"
+    click.echo(doc["scenario"])
+    click.echo((f"Beslutning: fortsæt (nettoresultat for {payer_name(payer, lang)} efter {doc['year']} år) eller stop"
+                if da else f"Decision: continue (net for {payer_name(payer, lang)} after {doc['year']} years) or stop"))
+    click.echo(("Middel " if da else "Mean ") + money(doc["mean_net_dkk"], lang) + ", P(≥ 0) "
+               + percent(doc["p_break_even"], lang, 0))
+    click.echo(("EVPI (alt kendt, inkl. de enkelte unges udfald): " if da else
+                "EVPI (everything known, individual outcomes included): ") + money(doc["evpi_dkk"], lang))
+    click.echo(("EVPI for alle usikre input: " if da else "EVPI of all uncertain inputs: ")
+               + money(doc["evpi_parameters_dkk"], lang))
+    click.echo(("Støjniveau (EVPPI af et input uden betydning): " if da else "Noise floor (EVPPI of an irrelevant input): ")
+               + money(doc["noise_floor_dkk"], lang))
+    click.echo("")
+    click.echo("EVPPI per input:")
+    width = max((len(r["input"]) for r in doc["evppi"]), default=5)
+    for row in doc["evppi"]:
+        click.echo(f"  {row['input'].ljust(width)}  {money(row['evppi_dkk'], lang).rjust(14)}")
+    if out:
+        click.echo("")
+        click.echo(TEXT[lang]["written"].format(out=out))
+
+
 def main():  # pragma: no cover - console script
     import signal
 
