@@ -496,6 +496,92 @@ def voi_command(config, trials, seed, year, payer, accounting, discounted, out, 
         click.echo(TEXT[lang]["written"].format(out=out))
 
 
+@cli.command("update")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--observed", "observed_file", required=True, type=click.Path(dir_okay=False),
+              help="Follow-up data (YAML): per year enrolled, dropped_out, succeeded, relapsed, cost_dkk.")
+@click.option("--trials", type=int, default=100_000, show_default=True, help="Monte Carlo trials.")
+@click.option("--seed", type=int, default=None, help="Root seed [default: 20251125].")
+@click.option("--year", type=int, default=None, help="Programme year T of P(break-even by T) [default: the horizon].")
+@click.option("--payer", default="municipality", show_default=True)
+@click.option("--threshold", type=float, default=0.5, show_default=True,
+              help="The council's threshold for P(break-even by year T): go at or above it.")
+@click.option("--method", type=click.Choice(["auto", "importance"]), default="auto", show_default=True,
+              help="auto: exact conjugate Beta updates where possible, re-weighting otherwise; importance: "
+                   "re-weighting for everything.")
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Also write update.json and the prior and posterior summary.json files here.")
+@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print update.json to stdout instead of the text.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
+@handle_errors
+def update_command(config, observed_file, trials, seed, year, payer, threshold, method, out, force, as_json, lang):
+    """Stop or go after a pilot: update the uncertain inputs with follow-up data and rerun.
+
+    Prints prior against posterior: P(break-even by year T), the net's distribution, the updated inputs
+    and the observed success rate below which P(break-even by year T) falls under --threshold.
+
+    Example: simulate update configs/naerbolig.yaml --observed configs/observed/naerbolig_pilot.yaml --year 10
+    """
+    from simulate.io import OutputDir, check_output_dir, write_json
+    from simulate.update import check_against, read_observed, update
+
+    scenario, _ = _read(config)
+    observed = read_observed(observed_file)
+    try:
+        check_against(observed, scenario)
+    except ScenarioError as exc:
+        raise exc.in_file(observed_file) from None
+    if out:
+        check_output_dir(out, force=force)
+    try:
+        doc = update(scenario, observed, trials=trials, seed=seed, year=year, payer=payer, threshold=threshold,
+                     method=method)
+    except ScenarioError as exc:
+        if exc.path.startswith("observed"):
+            raise exc.in_file(observed_file) from None
+        raise
+    summaries = doc.pop("summaries")
+    if out:
+        with OutputDir(out, force=force) as stage:
+            write_json(stage / "update.json", doc)
+            for name, summary in summaries.items():
+                (stage / name).mkdir()
+                write_json(stage / name / "summary.json", summary)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    da = lang == "da"
+    pr, po = doc["prior"], doc["posterior"]
+    click.echo(doc["scenario"])
+    click.echo(("Før og efter opfølgningen, " if da else "Before and after the follow-up, ")
+               + f"{payer_name(payer, lang)}, " + (f"år {doc['year']}" if da else f"year {doc['year']}"))
+    rows = [("P(≥ 0)", percent(pr["p_break_even"], lang, 1), percent(po["p_break_even"], lang, 1))]
+    for key in ("mean", "p5", "p50", "p95"):
+        rows.append((key if key != "mean" else ("Middel" if da else "Mean"), money(pr[key], lang), money(po[key], lang)))
+    head = ("", "Før" if da else "Prior", "Efter" if da else "Posterior")
+    w = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    for r in [head, *rows]:
+        click.echo("  ".join([r[0].ljust(w[0]), r[1].rjust(w[1]), r[2].rjust(w[2])]))
+    click.echo("")
+    for path, info in doc["inputs"].items():
+        click.echo(f"{path}: {number(info['prior_mean'], lang, 4)} -> {number(info['posterior_mean'], lang, 4)} "
+                   f"({info['how']})")
+    ess = doc["method"]["effective_sample_size"]
+    if ess is not None:
+        click.echo(("Effektiv stikprøvestørrelse: " if da else "Effective sample size: ") + number(ess, lang, 0))
+    rate = doc["threshold_success_rate"]
+    if rate and rate["rate"] is not None:
+        click.echo((f"Under en observeret succesrate på {percent(rate['rate'], lang, 0)} "
+                    f"({rate['successes']} af {rate['completers']}) er P(≥ 0) under {percent(threshold, lang, 0)}."
+                    if da else
+                    f"Below an observed success rate of {percent(rate['rate'], lang, 0)} "
+                    f"({rate['successes']} of {rate['completers']}) P(≥ 0) is under {percent(threshold, lang, 0)}."))
+    click.echo(doc["decision"]["text"])
+    for warning in doc["warnings"]:
+        click.echo(f"{TEXT[lang]['warning']}: {warning}")
+
+
 def main():  # pragma: no cover - console script
     import signal
 
