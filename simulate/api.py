@@ -135,16 +135,24 @@ def _engine(name: str):
 
 
 def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int, int]], accounting: str,
-               lifetime: bool, trial_table: Callable | None, engine: str = "fast") -> tuple[Partial, list]:
-    part, tables = None, []
+               lifetime: bool, trial_table: Callable | None, budget_opts=None,
+               given: Callable | None = None, engine: str = "fast") -> tuple[Partial, list, object]:
+    from simulate import budget
+
+    part, tables, bpart = None, [], None
     simulate_block = _engine(engine)
     for block, n in chunk:
-        traj = simulate_block(scenario, n, block_rng(seed, block, stream), lifetime=lifetime)
+        given_inputs = None if given is None else given(block * BLOCK_TRIALS, n)
+        extra = {} if given_inputs is None else {"given_inputs": given_inputs}
+        traj = simulate_block(scenario, n, block_rng(seed, block, stream), lifetime=lifetime, **extra)
         p = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block)
         part = p if part is None else part.merge(p)
+        if budget_opts is not None:
+            b = budget.reduce_block(traj, budget_opts, block=block)
+            bpart = b if bpart is None else bpart.merge(b)
         if trial_table is not None:
             tables.append((block, trial_table(traj, block * BLOCK_TRIALS)))
-    return part, tables
+    return part, tables, bpart
 
 
 def expected_figures(scenario: Scenario, payer: str) -> dict:
@@ -203,6 +211,10 @@ def run(
     precision: float | None = None,
     max_trials: int = 10**7,
     engine: str = "fast",
+    budget_year: int | None = None,
+    start_month: int = 1,
+    cost_thresholds_dkk=None,
+    given_inputs: Callable[[int, int], dict] | None = None,
 ) -> RunResult:
     """Run a scenario and summarise it.
 
@@ -237,6 +249,13 @@ def run(
         every 4 blocks, so the stopping point does not depend on ``workers``), or ``max_trials``.
     engine : {"fast", "reference"}
         The engine; ``reference`` is the straightforward law reference (tests and benchmarks).
+    budget_year, start_month, cost_thresholds_dkk : optional
+        The budget view (:mod:`simulate.budget`, summary key ``budget``): the calendar year of the budget
+        (default: ``start_year``), the month programme years start in (default January) and the amounts X
+        [DKK] for P(net cost of a year > X).
+    given_inputs : callable, optional
+        ``given_inputs(first_trial, n)`` -> field path -> ``(n,)`` values replacing those inputs' draws
+        for trials ``first_trial .. first_trial + n - 1`` (e.g. posterior draws, :mod:`simulate.update`).
     """
     if not isinstance(scenario, Scenario):
         from simulate.io import read_scenario
@@ -248,6 +267,10 @@ def run(
         raise ScenarioError("--precision", precision, "a number between 0 and 1, e.g. 0.005")
     if precision is not None:
         check_options(scenario, trials=max_trials, seed=seed, mode=mode, accounting=accounting, payer=payer)
+    from simulate import budget
+
+    budget_opts = budget.check_budget_options(scenario, budget_year=budget_year, start_month=start_month,
+                                              thresholds_dkk=cost_thresholds_dkk)
     expected = expected_figures(scenario, payer)
     if accounting == "lifetime":
         lifetime = True
@@ -260,18 +283,20 @@ def run(
     if mode == "expected":
         traj = expected["trajectories"]
         part = reduce_block(traj, accounting=accounting, claims=scenario.claims)
+        bpart = budget.reduce_block(traj, budget_opts)
         n_trials = 1
     else:
         if precision is not None:  # stop at the first 4-block boundary where the precision is reached
             trials, chunk_blocks = max_trials, PRECISION_CHECK_BLOCKS
         chunks = [blocks_of(trials)[i:i + chunk_blocks] for i in range(0, len(blocks_of(trials)), chunk_blocks)]
-        part = None
+        part = bpart = None
         reached = None
         if engine not in ENGINES:
             raise ScenarioError("engine", engine, "one of " + ", ".join(ENGINES))
-        for chunk_part, tables in _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table,
-                                              workers, engine):
+        for chunk_part, tables, chunk_budget in _map_chunks(scenario, seed, stream, chunks, accounting, lifetime,
+                                                            trial_table, workers, budget_opts, given_inputs, engine):
             part = chunk_part if part is None else part.merge(chunk_part)
+            bpart = chunk_budget if bpart is None else bpart.merge(chunk_budget)
             for block, table in tables:
                 if on_trials is not None:
                     on_trials(block, table)
@@ -319,12 +344,14 @@ def run(
         if head["precision"]["stopped"] != "precision reached":
             warnings.append(f"the precision {precision} was not reached within {max_trials:,} trials")
     summary = {**head, **summary, "warnings": warnings}
+    summary["budget"] = budget.summarise(bpart, budget_opts, list(part.payers), horizon_years=scenario.horizon_years)
     return RunResult(scenario=scenario, summary=summary, warnings=warnings)
 
 
-def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, engine="fast"):
+def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, budget_opts=None,
+                given=None, engine="fast"):
     """Run chunks in order, on this process or on ``workers`` processes; results come in chunk order."""
-    args = (accounting, lifetime, trial_table, engine)
+    args = (accounting, lifetime, trial_table, budget_opts, given, engine)
     if workers == 1 or len(chunks) == 1:
         for chunk in chunks:
             yield _run_chunk(scenario, seed, stream, chunk, *args)

@@ -87,6 +87,8 @@ TEXT = {
         "claims": "Leverandørens løfter", "claim_cols": ["Løfte", "Lovet", "Punktestimat real./livstid", "P(opnået)"],
         "written": "Resultater skrevet til {out}",
         "warning": "Advarsel",
+        "funding": "Finansieringsbehov (laveste punkt af den akkumulerede kasse): middel {mean}, P50 {p50}, P95 {p95}",
+        "budget_years": "Budgetår (nettoresultat i året, middel; P(nettoudgift > 0)): {rows}",
     },
     "en": {
         "header": "{trials} trials, seed {seed}, accounting: {accounting}, payer: {payer}",
@@ -103,6 +105,8 @@ TEXT = {
         "claims": "The provider's claims", "claim_cols": ["Claim", "Claimed", "Point est. real./lifetime", "P(reached)"],
         "written": "Results written to {out}",
         "warning": "Warning",
+        "funding": "Funding need (lowest point of cumulative cash): mean {mean}, P50 {p50}, P95 {p95}",
+        "budget_years": "Budget years (net of the year, mean; P(net cost > 0)): {rows}",
     },
 }
 
@@ -119,6 +123,11 @@ def _claim_value(metric: str, value, lang: str) -> str:
     if metric == "break_even_successes":
         return number(value, lang, 2)
     return money(value, lang)
+
+
+def _over0(year: dict):
+    """P(net cost of the year > 0) from a budget year's rows (None without the 0 threshold)."""
+    return next((r["probability"]["value"] for r in year["p_net_cost_over"] if r["threshold_dkk"] == 0), None)
 
 
 def render_summary(summary: dict, lang: str = "da") -> str:
@@ -154,6 +163,14 @@ def render_summary(summary: dict, lang: str = "da") -> str:
     d = summary["discounted"]["years"][-1]
     lines.append(t["discounted"].format(rate=percent(summary["discount_rate"], lang), mean=money(
         d["cumulative_net"]["mean"], lang), p=percent(d["p_break_even"]["value"], lang, 0), years=H))
+    budget = summary.get("budget", {}).get("by_payer", {}).get(summary["payer"])
+    if budget:
+        f = budget["funding_need"]
+        lines.append(t["funding"].format(mean=money(f["mean"], lang), p50=money(f["p50"], lang),
+                                         p95=money(f["p95"], lang)))
+        rows = "; ".join(f"{y['year']}: {money(y['net']['mean'], lang)} ({percent(_over0(y), lang, 0)})"
+                         for y in budget["budget_years"])
+        lines.append(t["budget_years"].format(rows=rows))
     if summary.get("claims"):
         lines += ["", t["claims"]]
         ccols = t["claim_cols"]
@@ -201,9 +218,16 @@ def _read(config: str):
 @click.option("--max-trials", type=int, default=10**7, show_default=True, help="Cap for --precision.")
 @click.option("--report", "make_report", is_flag=True,
               help="Also write figures, report.html, report.pdf and report.xlsx (in --lang) into the output directory.")
+@click.option("--budget-year", type=int, default=None,
+              help="Calendar year of the budget; it and its three outlook years are shown [default: start_year].")
+@click.option("--start-month", type=int, default=1, show_default=True,
+              help="Month in which a programme year starts (for results per budget year).")
+@click.option("--cost-threshold", "cost_thresholds", type=float, multiple=True,
+              help="Amount X [DKK] for P(net cost of a single year > X); repeat for several "
+                   "[default: 0, 250,000, 500,000, 1, 2.5, 5 and 10 million].")
 @handle_errors
 def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers, precision,
-        max_trials, make_report):
+        max_trials, make_report, budget_year, start_month, cost_thresholds):
     """Run a scenario: the distribution of the net result, year by year.
 
     Example: simulate run configs/naerbolig.yaml --trials 100000 --out outputs/naerbolig
@@ -222,8 +246,14 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
         api.check_options(scenario, trials=max_trials, seed=seed, mode=mode, accounting=accounting, payer=payer)
         if not 0 < precision < 1:
             raise ScenarioError("--precision", precision, "a number between 0 and 1, e.g. 0.005")
+    from simulate.budget import check_budget_options
+
+    check_budget_options(scenario, budget_year=budget_year, start_month=start_month,
+                         thresholds_dkk=list(cost_thresholds))
     options = {"trials": trials, "seed": seed, "mode": mode, "accounting": accounting, "payer": payer,
-               "workers": workers, "save_trials": save_trials, "precision": precision, "max_trials": max_trials}
+               "workers": workers, "save_trials": save_trials, "precision": precision, "max_trials": max_trials,
+               "budget_year": budget_year, "start_month": start_month,
+               "cost_thresholds_dkk": list(cost_thresholds) or None}
     if make_report:
         from simulate import report
 
@@ -237,7 +267,8 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
                 scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer, workers=workers,
                 trial_table=partial(api.trials_frame, accounting=accounting, payer=payer) if sinks else None,
                 on_trials=(lambda block, table: [sink(block, table) for sink in sinks]) if sinks else None,
-                precision=precision, max_trials=max_trials,
+                precision=precision, max_trials=max_trials, budget_year=budget_year, start_month=start_month,
+                cost_thresholds_dkk=list(cost_thresholds) or None,
             )
         finally:
             if writer is not None:
@@ -341,7 +372,8 @@ def rerun(run_dir, out, force):
     scenario, raw, options = manifest["scenario"], manifest["raw"], manifest["options"]
     if out:
         check_output_dir(out, force=force)
-    keys = ("trials", "seed", "mode", "accounting", "payer", "workers", "precision", "max_trials")
+    keys = ("trials", "seed", "mode", "accounting", "payer", "workers", "precision", "max_trials", "budget_year",
+            "start_month", "cost_thresholds_dkk")
     result = api.run(scenario, **{k: options[k] for k in keys if k in options})
     now = {k: v for k, v in package_versions().items() if v is not None}
     then = {k: v for k, v in manifest["versions"].items() if k in now and v is not None}
@@ -405,6 +437,149 @@ def compare_command(run_dirs, out, force, lang):
     written = report.compare(list(run_dirs), out, lang=lang, force=force)
     click.echo(("Sammenligning skrevet: " if lang == "da" else "Comparison written: ")
                + ", ".join(str(p) for p in written if p.suffix in (".html", ".pdf")))
+
+
+@cli.command("voi")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--trials", type=int, default=100_000, show_default=True, help="Monte Carlo trials (all are kept).")
+@click.option("--seed", type=int, default=None, help="Root seed [default: 20251125].")
+@click.option("--year", type=int, default=None, help="Programme year T of the decision's net [default: the horizon].")
+@click.option("--payer", default="municipality", show_default=True, help="Whose net the decision weighs.")
+@click.option("--accounting", type=click.Choice(["realised", "lifetime"]), default="realised", show_default=True)
+@click.option("--discounted", is_flag=True, help="Weigh the discounted net.")
+@click.option("--out", "out", type=click.Path(), default=None, help="Also write voi.json into this directory.")
+@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print voi.json to stdout instead of the table.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
+@handle_errors
+def voi_command(config, trials, seed, year, payer, accounting, discounted, out, force, as_json, lang):
+    """Value of information for "continue or stop": EVPI and each input's EVPPI, in DKK.
+
+    Which uncertainty is worth paying an evaluation to resolve: the expected gain of deciding with
+    the input known, from the ordinary run's samples (regression estimator; see docs/budget.md).
+
+    Example: simulate voi configs/naerbolig.yaml --year 10 --out outputs/naerbolig_voi
+    """
+    from simulate.io import OutputDir, check_output_dir, write_json
+    from simulate.voi import value_of_information
+
+    scenario, _ = _read(config)
+    if out:
+        check_output_dir(out, force=force)
+    doc = value_of_information(scenario, trials=trials, seed=seed, year=year, payer=payer, accounting=accounting,
+                               discounted=discounted)
+    if out:
+        with OutputDir(out, force=force) as stage:
+            write_json(stage / "voi.json", doc)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    da = lang == "da"
+    click.echo(doc["scenario"])
+    click.echo((f"Beslutning: fortsæt (nettoresultat for {payer_name(payer, lang)} efter {doc['year']} år) eller stop"
+                if da else f"Decision: continue (net for {payer_name(payer, lang)} after {doc['year']} years) or stop"))
+    click.echo(("Middel " if da else "Mean ") + money(doc["mean_net_dkk"], lang) + ", P(≥ 0) "
+               + percent(doc["p_break_even"], lang, 0))
+    click.echo(("EVPI (alt kendt, inkl. de enkelte unges udfald): " if da else
+                "EVPI (everything known, individual outcomes included): ") + money(doc["evpi_dkk"], lang))
+    click.echo(("EVPI for alle usikre input: " if da else "EVPI of all uncertain inputs: ")
+               + money(doc["evpi_parameters_dkk"], lang))
+    click.echo(("Støjniveau (EVPPI af et input uden betydning): " if da else "Noise floor (EVPPI of an irrelevant input): ")
+               + money(doc["noise_floor_dkk"], lang))
+    click.echo("")
+    click.echo("EVPPI per input:")
+    width = max((len(r["input"]) for r in doc["evppi"]), default=5)
+    for row in doc["evppi"]:
+        click.echo(f"  {row['input'].ljust(width)}  {money(row['evppi_dkk'], lang).rjust(14)}")
+    if out:
+        click.echo("")
+        click.echo(TEXT[lang]["written"].format(out=out))
+
+
+@cli.command("update")
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--observed", "observed_file", required=True, type=click.Path(dir_okay=False),
+              help="Follow-up data (YAML): per year enrolled, dropped_out, succeeded, relapsed, cost_dkk.")
+@click.option("--trials", type=int, default=100_000, show_default=True, help="Monte Carlo trials.")
+@click.option("--seed", type=int, default=None, help="Root seed [default: 20251125].")
+@click.option("--year", type=int, default=None, help="Programme year T of P(break-even by T) [default: the horizon].")
+@click.option("--payer", default="municipality", show_default=True)
+@click.option("--threshold", type=float, default=0.5, show_default=True,
+              help="The council's threshold for P(break-even by year T): go at or above it.")
+@click.option("--method", type=click.Choice(["auto", "importance"]), default="auto", show_default=True,
+              help="auto: exact conjugate Beta updates where possible, re-weighting otherwise; importance: "
+                   "re-weighting for everything.")
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Also write update.json and the prior and posterior summary.json files here.")
+@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print update.json to stdout instead of the text.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
+@handle_errors
+def update_command(config, observed_file, trials, seed, year, payer, threshold, method, out, force, as_json, lang):
+    """Stop or go after a pilot: update the uncertain inputs with follow-up data and rerun.
+
+    Prints prior against posterior: P(break-even by year T), the net's distribution, the updated inputs
+    and the observed success rate below which P(break-even by year T) falls under --threshold.
+
+    Example: simulate update configs/naerbolig.yaml --observed configs/observed/naerbolig_pilot.yaml --year 10
+    """
+    from simulate.io import OutputDir, check_output_dir, write_json
+    from simulate.update import check_against, read_observed, update
+
+    scenario, _ = _read(config)
+    observed = read_observed(observed_file)
+    try:
+        check_against(observed, scenario)
+    except ScenarioError as exc:
+        raise exc.in_file(observed_file) from None
+    if out:
+        check_output_dir(out, force=force)
+    try:
+        doc = update(scenario, observed, trials=trials, seed=seed, year=year, payer=payer, threshold=threshold,
+                     method=method)
+    except ScenarioError as exc:
+        if exc.path.startswith("observed"):
+            raise exc.in_file(observed_file) from None
+        raise
+    summaries = doc.pop("summaries")
+    if out:
+        with OutputDir(out, force=force) as stage:
+            write_json(stage / "update.json", doc)
+            for name, summary in summaries.items():
+                (stage / name).mkdir()
+                write_json(stage / name / "summary.json", summary)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    da = lang == "da"
+    pr, po = doc["prior"], doc["posterior"]
+    click.echo(doc["scenario"])
+    click.echo(("Før og efter opfølgningen, " if da else "Before and after the follow-up, ")
+               + f"{payer_name(payer, lang)}, " + (f"år {doc['year']}" if da else f"year {doc['year']}"))
+    rows = [("P(≥ 0)", percent(pr["p_break_even"], lang, 1), percent(po["p_break_even"], lang, 1))]
+    for key in ("mean", "p5", "p50", "p95"):
+        rows.append((key if key != "mean" else ("Middel" if da else "Mean"), money(pr[key], lang), money(po[key], lang)))
+    head = ("", "Før" if da else "Prior", "Efter" if da else "Posterior")
+    w = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    for r in [head, *rows]:
+        click.echo("  ".join([r[0].ljust(w[0]), r[1].rjust(w[1]), r[2].rjust(w[2])]))
+    click.echo("")
+    for path, info in doc["inputs"].items():
+        click.echo(f"{path}: {number(info['prior_mean'], lang, 4)} -> {number(info['posterior_mean'], lang, 4)} "
+                   f"({info['how']})")
+    ess = doc["method"]["effective_sample_size"]
+    if ess is not None:
+        click.echo(("Effektiv stikprøvestørrelse: " if da else "Effective sample size: ") + number(ess, lang, 0))
+    rate = doc["threshold_success_rate"]
+    if rate and rate["rate"] is not None:
+        click.echo((f"Under en observeret succesrate på {percent(rate['rate'], lang, 0)} "
+                    f"({rate['successes']} af {rate['completers']}) er P(≥ 0) under {percent(threshold, lang, 0)}."
+                    if da else
+                    f"Below an observed success rate of {percent(rate['rate'], lang, 0)} "
+                    f"({rate['successes']} of {rate['completers']}) P(≥ 0) is under {percent(threshold, lang, 0)}."))
+    click.echo(doc["decision"]["text"])
+    for warning in doc["warnings"]:
+        click.echo(f"{TEXT[lang]['warning']}: {warning}")
 
 
 def main():  # pragma: no cover - console script
