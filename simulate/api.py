@@ -134,6 +134,18 @@ def _engine(name: str):
     return simulate
 
 
+def check_year_and_kept_trials(scenario: Scenario, *, year: int | None, trials: int) -> int:
+    """For analyses that keep every trial in memory: a programme year (default the horizon) and a bounded
+    trial count. Returns the year."""
+    H = scenario.horizon_years
+    year = H if year is None else year
+    if isinstance(year, bool) or not isinstance(year, int) or not 1 <= year <= H:
+        raise ScenarioError("--year", year, f"a programme year from 1 to {H}")
+    if isinstance(trials, bool) or not isinstance(trials, int) or not 1_000 <= trials <= 2_000_000:
+        raise ScenarioError("--trials", trials, "a whole number from 1,000 to 2,000,000 (all trials are kept)")
+    return year
+
+
 def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int, int]], accounting: str,
                lifetime: bool, trial_table: Callable | None, budget_opts=None,
                given: Callable | None = None, engine: str = "fast") -> tuple[Partial, list, object]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from simulate.errors import ScenarioError
-from simulate.fmt import LANGS, money, number, percent
+from simulate.fmt import LANGS, claim_value, money, number, percent
 
 EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 REPORT_LINE = "This is a bug in simulate: please report it with the command, the scenario file and the text above."
@@ -115,16 +115,6 @@ def payer_name(payer: str, lang: str) -> str:
     return PAYER_NAMES.get(lang, {}).get(payer, payer.replace("_", " "))
 
 
-def _claim_value(metric: str, value, lang: str) -> str:
-    if value is None:
-        return "-"
-    if metric == "roi":
-        return percent(value, lang)
-    if metric == "break_even_successes":
-        return number(value, lang, 2)
-    return money(value, lang)
-
-
 def _over0(year: dict):
     """P(net cost of the year > 0) from a budget year's rows (None without the 0 threshold)."""
     return next((r["probability"]["value"] for r in year["p_net_cost_over"] if r["threshold_dkk"] == 0), None)
@@ -176,9 +166,9 @@ def render_summary(summary: dict, lang: str = "da") -> str:
         ccols = t["claim_cols"]
         crow = []
         for c in summary["claims"]:
-            point = f"{_claim_value(c['metric'], c.get('expected_realised'), lang)} / " \
-                    f"{_claim_value(c['metric'], c.get('expected_lifetime'), lang)}"
-            crow.append([c["name"], _claim_value(c["metric"], c["claimed"], lang), point,
+            point = f"{claim_value(c['metric'], c.get('expected_realised'), lang)} / " \
+                    f"{claim_value(c['metric'], c.get('expected_lifetime'), lang)}"
+            crow.append([c["name"], claim_value(c["metric"], c["claimed"], lang), point,
                          percent(c["p_reached"], lang, 0)])
         cw = [max(len(ccols[i]), *(len(r[i]) for r in crow)) for i in range(len(ccols))]
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(ccols, cw))))

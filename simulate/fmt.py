@@ -45,3 +45,14 @@ def percent(x: float | None, lang: str = "da", decimals: int = 1) -> str:
     if lang == "da":
         return f"{number(100 * x, 'da', decimals)} %"
     return f"{number(100 * x, 'en', decimals)}%"
+
+
+def claim_value(metric: str, value, lang: str = "da") -> str:
+    """A claimed or reproduced figure in the claim's own unit: ROI in %, break-even in people, else money."""
+    if value is None:
+        return "-"
+    if metric == "roi":
+        return percent(value, lang)
+    if metric == "break_even_successes":
+        return number(value, lang, 2)
+    return money(value, lang)

@@ -32,7 +32,7 @@ from string import Template
 import numpy as np
 
 from simulate.errors import ScenarioError
-from simulate.fmt import money, number, percent
+from simulate.fmt import claim_value, money, number, percent
 from simulate.labels import TEXT as FIG_TEXT
 from simulate.labels import check_lang, input_label, metric_name, payer_name, pct, prob_text, year_span
 
@@ -484,16 +484,6 @@ def _today(lang: str) -> str:
     return f"{d.day}.{d.month}.{d.year}" if lang == "da" else d.isoformat()
 
 
-def _claim_value(metric: str, value, lang: str) -> str:
-    if value is None:
-        return "-"
-    if metric == "roi":
-        return percent(value, lang)
-    if metric == "break_even_successes":
-        return number(value, lang, 2)
-    return money(value, lang)
-
-
 # --- a run's figures ----------------------------------------------------------------------------------
 @dataclass
 class Figure:
@@ -622,8 +612,8 @@ def claims_html(run: RunData, lang: str) -> str:
     rows = []
     for c in claims:
         m = c["metric"]
-        rows.append([c["name"], str(c["year"]), _claim_value(m, c["claimed"], lang),
-                     _claim_value(m, c.get("expected_realised"), lang), _claim_value(m, c.get("expected_lifetime"), lang),
+        rows.append([c["name"], str(c["year"]), claim_value(m, c["claimed"], lang),
+                     claim_value(m, c.get("expected_realised"), lang), claim_value(m, c.get("expected_lifetime"), lang),
                      pct(c.get("p_reached_realised"), lang), pct(c.get("p_reached_lifetime"), lang)])
     table = _table(t["claim_cols"], rows, num_from=1, widths=[22, 6, 15, 15, 15, 13.5, 13.5])
     notes = "".join(f"<li><b>{esc(name)}</b>: {esc(src)}</li>" for name, src in sources.items() if src)

@@ -270,11 +270,7 @@ def update(scenario, observed: Observed, *, trials: int = 100_000, seed: int | N
 
     seed = api.DEFAULT_SEED if seed is None else seed
     H = scenario.horizon_years
-    year = H if year is None else year
-    if isinstance(year, bool) or not isinstance(year, int) or not 1 <= year <= H:
-        raise ScenarioError("--year", year, f"a programme year from 1 to {H}")
-    if isinstance(trials, bool) or not isinstance(trials, int) or not 1_000 <= trials <= 2_000_000:
-        raise ScenarioError("--trials", trials, "a whole number from 1,000 to 2,000,000 (all trials are kept)")
+    year = api.check_year_and_kept_trials(scenario, year=year, trials=trials)
     if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
         raise ScenarioError("--threshold", threshold, "a probability between 0 and 1, e.g. 0.5")
     if method not in ("auto", "importance"):

@@ -120,11 +120,7 @@ def value_of_information(scenario, *, trials: int = 100_000, seed: int | None = 
         scenario = read_scenario(scenario)
     seed = api.DEFAULT_SEED if seed is None else seed
     H = scenario.horizon_years
-    year = H if year is None else year
-    if isinstance(year, bool) or not isinstance(year, int) or not 1 <= year <= H:
-        raise ScenarioError("--year", year, f"a programme year from 1 to {H}")
-    if isinstance(trials, bool) or not isinstance(trials, int) or not 1_000 <= trials <= 2_000_000:
-        raise ScenarioError("--trials", trials, "a whole number from 1,000 to 2,000,000 (all trials are kept)")
+    year = api.check_year_and_kept_trials(scenario, year=year, trials=trials)
     api.check_options(scenario, trials=trials, seed=seed, mode="mc", accounting=accounting, payer=payer,
                       workers=workers)
     d = 1 if discounted else 0
