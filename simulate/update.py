@@ -269,7 +269,6 @@ def update(scenario, observed: Observed, *, trials: int = 100_000, seed: int | N
     from simulate.metrics import BREAK_EVEN_TOLERANCE_DKK
 
     seed = api.DEFAULT_SEED if seed is None else seed
-    H = scenario.horizon_years
     year = api.check_year_and_kept_trials(scenario, year=year, trials=trials)
     if not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
         raise ScenarioError("--threshold", threshold, "a probability between 0 and 1, e.g. 0.5")

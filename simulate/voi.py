@@ -119,7 +119,6 @@ def value_of_information(scenario, *, trials: int = 100_000, seed: int | None = 
 
         scenario = read_scenario(scenario)
     seed = api.DEFAULT_SEED if seed is None else seed
-    H = scenario.horizon_years
     year = api.check_year_and_kept_trials(scenario, year=year, trials=trials)
     api.check_options(scenario, trials=trials, seed=seed, mode="mc", accounting=accounting, payer=payer,
                       workers=workers)
