@@ -130,6 +130,20 @@ def test_one_worker_two_workers_and_dask_give_identical_tables(tmp_path):
     pd.testing.assert_frame_equal(one, dask, check_exact=True)
 
 
+def test_a_running_dask_cluster_by_address_gives_the_same_table(tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    sweep = read_sweep(grid_sweep(tmp_path, grid={SUCCESS: [0.4, 0.6], OVERRUN: [1.0, 1.3]}))
+    one = run_sweep(sweep, out=tmp_path / "w1").table
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        result = invoke("sweep", grid_sweep(tmp_path, grid={SUCCESS: [0.4, 0.6], OVERRUN: [1.0, 1.3]}),
+                        "--out", tmp_path / "tcp", "--scheduler", cluster.scheduler_address)
+        assert result.exit_code == 0, result.output
+    finally:
+        cluster.close()
+    pd.testing.assert_frame_equal(one, pd.read_parquet(tmp_path / "tcp" / "results.parquet"), check_exact=True)
+
+
 def test_interrupted_sweep_resumes_to_the_same_table(tmp_path):
     sweep = read_sweep(grid_sweep(tmp_path))
     full = run_sweep(sweep, out=tmp_path / "full").table
