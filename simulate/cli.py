@@ -333,8 +333,6 @@ def sensitivity(config, method, metric, year, payer, discounting, accounting, tr
     scenario, _ = _read(config)
     out = Path(out) if out else Path("outputs") / f"{Path(config).stem}_sensitivity_{method}"
     check_output_dir(out, force=force)
-    if trials is None and method == "sobol":
-        trials = 4096
     result = sens.sensitivity(scenario, method=method, metric=metric, year=year, payer=payer,
                               discounting=discounting, accounting=accounting, trials=trials, seed=seed,
                               others=others)

@@ -35,7 +35,7 @@ from simulate.errors import ScenarioError
 METHODS = ("tornado", "sobol", "delta")
 TRIAL_METRICS = ("cumulative_net_mean", "p_break_even")
 METRICS = TRIAL_METRICS + ("cumulative_net_p5", "cumulative_net_p50", "cumulative_net_p95")
-DEFAULT_TRIALS = {"tornado": 20_000, "sobol": 2_048, "delta": 5_000}
+DEFAULT_TRIALS = {"tornado": 20_000, "sobol": 4_096, "delta": 5_000}
 BREAK_EVEN_TOLERANCE_DKK = 0.5
 
 
@@ -536,7 +536,7 @@ def sensitivity(scenario, *, method: str = "tornado", metric: str = "cumulative_
         Programme year of the cumulative net (default: the horizon).
     trials : int, optional
         Trials per run (tornado, default 20,000), the base sample N (sobol, default
-        2,048, rounded up to a power of 2) or the given-data sample (delta, default 5,000).
+        4,096, rounded up to a power of 2) or the given-data sample (delta, default 5,000).
     others : {"random", "base"}
         Tornado only: the other inputs random (default) or at their means.
 

@@ -21,6 +21,7 @@ interrupted sweep loses no finished scenario and ``resume`` runs only the rest;
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -471,7 +472,7 @@ class SweepResult:
         return pd.read_parquet(self.out / RESULTS)
 
 
-def _sweep_doc(sweep: Sweep, *, out: Path, done: int, complete: bool, extra: dict) -> dict:
+def _sweep_doc(sweep: Sweep, *, done: int, complete: bool, extra: dict) -> dict:
     from simulate import __version__
 
     spec = sweep.spec
@@ -588,7 +589,7 @@ def run_sweep(
         spec = sweep.spec
         total = sweep.n_scenarios
         extra = {"workers": workers, "scheduler": scheduler}
-        write_json(out / SWEEP_JSON, _sweep_doc(sweep, out=out, done=len(done), complete=False, extra=extra))
+        write_json(out / SWEEP_JSON, _sweep_doc(sweep, done=len(done), complete=False, extra=extra))
         todo = ((sid, ov) for sid, ov in sweep.points() if sid not in done)
         tasks = (Task(sid, ov, sweep.base_data, sweep.base, spec.fixed, spec.trials, sweep.seed, spec.accounting,
                       spec.streams) for sid, ov in todo)
@@ -596,23 +597,22 @@ def run_sweep(
         if progress is not None:
             progress(n_before, total)
         n_done = n_before
-        complete = False
         try:
             mapper = _map_dask(client, tasks) if client is not None else _map_local(tasks, workers)
-            for task, (sid, cols) in mapper:
-                _write_part(out, sid, _table(sweep, sid, task.overrides, cols))
-                n_done += 1
-                if progress is not None:
-                    progress(n_done, total)
-            complete = n_done == total
+            with contextlib.closing(mapper):  # on an interruption, stop the workers before assembling
+                for task, (sid, cols) in mapper:
+                    _write_part(out, sid, _table(sweep, sid, task.overrides, cols))
+                    n_done += 1
+                    if progress is not None:
+                        progress(n_done, total)
         finally:
             elapsed = time.perf_counter() - started
             n_done = len(done_ids(out))
             assemble(out, sweep, csv=csv)
             extra.update({"elapsed_seconds": round(elapsed, 3), "n_run": n_done - n_before})
-            write_json(out / SWEEP_JSON, _sweep_doc(sweep, out=out, done=n_done, complete=n_done == total,
+            write_json(out / SWEEP_JSON, _sweep_doc(sweep, done=n_done, complete=n_done == total,
                                                     extra=extra))
-        return SweepResult(out, total, n_done, n_done - n_before, elapsed, complete)
+        return SweepResult(out, total, n_done, n_done - n_before, elapsed, n_done == total)
     finally:
         if client is not None:
             _close_dask(client)
