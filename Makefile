@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench clean
+.PHONY: run test test-slow bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,15 +14,19 @@ $(STAMP): pyproject.toml
 
 ## run: the default scenario (NærBolig, best evidence) into outputs/naerbolig/, summary on screen
 run: $(STAMP)
-	$(BIN)/simulate run configs/naerbolig.yaml --out outputs/naerbolig --force
+	$(BIN)/simulate run configs/naerbolig.yaml --out outputs/naerbolig --force --report
 
 ## test: the whole test suite
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## test-fast: the suite without the slow statistical checks
-test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+## test-slow: the slow statistical checks (the law tests at 10^6 trials per engine)
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow -s
+
+## bench: speed and memory figures (prints a table, writes benchmarks/results.json)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py
 
 clean:
 	rm -rf $(VENV) outputs/*/ .pytest_cache .hypothesis

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from simulate.engine import MODES, Trajectories, simulate
+from simulate.engine import MODES, LifetimeNeed, Trajectories, simulate
 from simulate.errors import ScenarioError
 from simulate.metrics import (
     ACCOUNTINGS,
@@ -34,6 +34,22 @@ DEFAULT_TRIALS = 100_000
 DEFAULT_SEED = 20_251_125
 MAX_TRIALS = 10**10
 SCHEMA_VERSION = 1
+
+
+PRECISION_CHECK_BLOCKS = 4
+
+
+def precision_reached(part: Partial, *, payer_index: int) -> dict:
+    """Standard error of P(net >= 0) and relative standard error of the mean net, at the horizon."""
+    n = part.n
+    p = part.nonneg[payer_index, 0, -1] / n
+    floats = part.floats()
+    mean = float(floats.net.mean[payer_index, 0, -1])
+    sd = float(floats.net.sd[payer_index, 0, -1])
+    se = sd / math.sqrt(n)
+    scale = max(abs(mean), sd / 10.0)
+    return {"p_break_even_se": math.sqrt(p * (1 - p) / n), "mean_rse": se / scale if scale > 0 else 0.0,
+            "trials_used": n}
 
 
 def block_rng(seed: int, block: int, stream: int = 0) -> np.random.Generator:
@@ -107,11 +123,23 @@ def check_options(scenario: Scenario, *, trials: int, seed: int, mode: str, acco
         raise ScenarioError("chunk_blocks", chunk_blocks, "a whole number >= 1")
 
 
+ENGINES = ("fast", "reference")
+
+
+def _engine(name: str):
+    if name == "reference":
+        from simulate.reference import simulate_reference
+
+        return simulate_reference
+    return simulate
+
+
 def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int, int]], accounting: str,
-               lifetime: bool, trial_table: Callable | None) -> tuple[Partial, list]:
+               lifetime: bool, trial_table: Callable | None, engine: str = "fast") -> tuple[Partial, list]:
     part, tables = None, []
+    simulate_block = _engine(engine)
     for block, n in chunk:
-        traj = simulate(scenario, n, block_rng(seed, block, stream), lifetime=lifetime)
+        traj = simulate_block(scenario, n, block_rng(seed, block, stream), lifetime=lifetime)
         p = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block)
         part = p if part is None else part.merge(p)
         if trial_table is not None:
@@ -172,6 +200,9 @@ def run(
     trial_table: Callable[[Trajectories, int], object] | None = None,
     on_trials: Callable[[int, object], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    precision: float | None = None,
+    max_trials: int = 10**7,
+    engine: str = "fast",
 ) -> RunResult:
     """Run a scenario and summarise it.
 
@@ -200,6 +231,12 @@ def run(
         order to ``on_trials(block, table)`` (used to save trials).
     progress : callable, optional
         ``progress(done_trials, total_trials)`` after each chunk.
+    precision : float, optional
+        Adaptive stopping: run blocks until the standard error of P(net >= 0) at the horizon and the
+        relative standard error of the mean net at the horizon are both at most ``precision`` (checked
+        every 4 blocks, so the stopping point does not depend on ``workers``), or ``max_trials``.
+    engine : {"fast", "reference"}
+        The engine; ``reference`` is the straightforward law reference (tests and benchmarks).
     """
     if not isinstance(scenario, Scenario):
         from simulate.io import read_scenario
@@ -207,33 +244,51 @@ def run(
         scenario = read_scenario(scenario)
     check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                   workers=workers, chunk_blocks=chunk_blocks)
+    if precision is not None and not (isinstance(precision, (int, float)) and 0 < precision < 1):
+        raise ScenarioError("--precision", precision, "a number between 0 and 1, e.g. 0.005")
+    if precision is not None:
+        check_options(scenario, trials=max_trials, seed=seed, mode=mode, accounting=accounting, payer=payer)
     expected = expected_figures(scenario, payer)
-    lifetime = accounting == "lifetime" or bool(scenario.claims)
+    if accounting == "lifetime":
+        lifetime = True
+    elif scenario.claims:  # only the claims' payers and years, undiscounted
+        claim_payers = {c.payer for c in scenario.claims}
+        lifetime = LifetimeNeed(frozenset(scenario.payers() if TOTAL in claim_payers else claim_payers),
+                                frozenset(c.year - 1 for c in scenario.claims))
+    else:
+        lifetime = False
     if mode == "expected":
         traj = expected["trajectories"]
         part = reduce_block(traj, accounting=accounting, claims=scenario.claims)
         n_trials = 1
     else:
-        n_trials = trials
+        if precision is not None:  # stop at the first 4-block boundary where the precision is reached
+            trials, chunk_blocks = max_trials, PRECISION_CHECK_BLOCKS
         chunks = [blocks_of(trials)[i:i + chunk_blocks] for i in range(0, len(blocks_of(trials)), chunk_blocks)]
         part = None
-        done = 0
+        reached = None
+        if engine not in ENGINES:
+            raise ScenarioError("engine", engine, "one of " + ", ".join(ENGINES))
         for chunk_part, tables in _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table,
-                                              workers):
+                                              workers, engine):
             part = chunk_part if part is None else part.merge(chunk_part)
             for block, table in tables:
                 if on_trials is not None:
                     on_trials(block, table)
-            done = part.n
             if progress is not None:
-                progress(done, trials)
+                progress(part.n, trials)
+            if precision is not None:
+                reached = precision_reached(part, payer_index=list(part.payers).index(payer))
+                if reached["p_break_even_se"] <= precision and reached["mean_rse"] <= precision:
+                    break
+        n_trials = part.n
     summary = build_summary(
         part, accounting=accounting, payer=payer,
         expected={acc: expected["nets"][acc] for acc in ACCOUNTINGS},
         claims=scenario.claims, claim_expected=expected["claims"],
         break_even={acc: expected["break_even"][acc] for acc in ACCOUNTINGS},
     )
-    warnings = degenerate_warnings(scenario, summary, payer)
+    warnings = degenerate_warnings(scenario, {**summary, "trials": n_trials, "mode": mode}, payer)
     from simulate import __version__
 
     head = {
@@ -253,13 +308,23 @@ def run(
         "block_trials": BLOCK_TRIALS,
         "expected_successes_per_year": [round(x, 6) for x in expected["successes_per_year"]],
     }
+    if precision is not None and mode == "mc":
+        head["precision"] = {
+            "target": precision, **{k: round(v, 8) for k, v in reached.items()},
+            "stopped": "precision reached" if reached["p_break_even_se"] <= precision
+            and reached["mean_rse"] <= precision else "max trials reached",
+            "rule": "se of P(net >= 0) at the horizon and se(mean) / max(|mean|, sd / 10) of the horizon net, "
+                    "undiscounted, for the payer, both <= target; checked every 4 blocks",
+        }
+        if head["precision"]["stopped"] != "precision reached":
+            warnings.append(f"the precision {precision} was not reached within {max_trials:,} trials")
     summary = {**head, **summary, "warnings": warnings}
     return RunResult(scenario=scenario, summary=summary, warnings=warnings)
 
 
-def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers):
+def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, engine="fast"):
     """Run chunks in order, on this process or on ``workers`` processes; results come in chunk order."""
-    args = (accounting, lifetime, trial_table)
+    args = (accounting, lifetime, trial_table, engine)
     if workers == 1 or len(chunks) == 1:
         for chunk in chunks:
             yield _run_chunk(scenario, seed, stream, chunk, *args)
@@ -268,32 +333,82 @@ def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_tabl
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_run_chunk, scenario, seed, stream, chunk, *args) for chunk in chunks]
-        try:
-            for fut in futures:
-                yield fut.result()
-        finally:
-            for fut in futures:
-                fut.cancel()
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    try:
+        pending = {}
+        submitted = 0
+        for i in range(len(chunks)):
+            while submitted < len(chunks) and submitted < i + 2 * workers:  # bounded look-ahead: bounded memory
+                pending[submitted] = pool.submit(_run_chunk, scenario, seed, stream, chunks[submitted], *args)
+                submitted += 1
+            yield pending.pop(i).result()
+    except BaseException:  # interrupted or failed: stop the workers now, not after their chunks
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C and SIGTERM to the main process, which stops them."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:  # Linux: die with the main process, even when it is killed with SIGKILL
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def degenerate_warnings(scenario: Scenario, summary: dict, payer: str) -> list[str]:
-    """Plain-language warnings for degenerate cases."""
-    from simulate.scenario import uncertain_inputs
+    """Plain-language warnings for degenerate cases (the numbers stay finite; these say why they look odd)."""
+    from simulate.sampling import pearson_from_rank
+    from simulate.scenario import numeric_inputs, uncertain_inputs
 
     out = []
-    intake = scenario.intake()
-    if not intake.any():
+    inputs = numeric_inputs(scenario)
+    H = scenario.horizon_years
+    if not scenario.intake().any():
         out.append("intake is 0 in every year: nobody enters the programme, so there are no savings")
+    q = inputs["participants.success_probability"]
+    if q.is_fixed and q.mean() == 0:
+        out.append("the success probability is 0: nobody succeeds, so there are no savings")
+    elif q.is_fixed and q.mean() == 1 and inputs["participants.dropout_probability"].mean() == 0:
+        out.append("the success probability is 1 and nobody drops out: every participant succeeds")
     if not uncertain_inputs(scenario):
         out.append("every input is fixed: the spread comes only from the random outcomes of individual participants")
+    if summary.get("trials", 0) == 1 and summary.get("mode") == "mc":
+        out.append("a single trial: there is no spread; standard deviations and standard errors are shown as 0")
     block = summary["by_payer"][payer]
     if block["roi_year1"]["value"] is None:
-        out.append(f"{payer} has no programme cost in year 1: ROI is undefined")
-    H = scenario.horizon_years
+        out.append(f"{payer} has no programme cost in year 1: ROI is undefined (shown as null)")
+    if all(y["cost_mean"] == 0 for y in block["years"]):
+        out.append(f"{payer} pays nothing for the programme within the horizon")
     if all(y["savings_mean"] == 0 for y in block["years"]):
         out.append(f"{payer} has no savings within the horizon of {H} years")
+    for corr in scenario.correlations:
+        if abs(corr.rank_correlation) == 1:
+            out.append(f"{corr.between[0]} and {corr.between[1]} have rank correlation {corr.rank_correlation:+g}: "
+                       "they move in lockstep")
+    if scenario.correlations:
+        _, rank = scenario.rank_correlation_matrix()
+        rho = 2.0 * np.sin(np.pi * rank / 6.0)
+        np.fill_diagonal(rho, 1.0)
+        smallest = float(np.linalg.eigvalsh(rho).min())
+        if smallest < -1e-12:
+            fixed = pearson_from_rank(rank)
+            shift = float(np.abs(fixed - rho).max())
+            out.append(f"the correlation matrix is nearly singular and not valid after the rank-to-normal transform; "
+                       f"it was adjusted to the nearest valid one (largest change {shift:.3g})")
+        elif smallest < 1e-3 and not any(abs(c.rank_correlation) == 1 for c in scenario.correlations):
+            out.append(f"the correlation matrix is nearly singular (smallest eigenvalue {smallest:.2g}): "
+                       "some inputs are almost determined by others")
     return out
 
 

@@ -40,9 +40,9 @@ def handle_errors(func):
             return func(*args, **kwargs)
         except ScenarioError as exc:
             raise UserError(str(exc)) from None
-        except KeyboardInterrupt:
-            click.echo("Interrupted; nothing was written.", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt as exc:
+            click.echo("Interrupted; no partial output was left behind.", err=True)
+            sys.exit(getattr(exc, "exit_code", EXIT_INTERRUPTED))
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except Exception:
@@ -195,8 +195,15 @@ def _read(config: str):
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout instead of the table.")
 @click.option("--save-trials", is_flag=True, help="Also write per-trial results to trials.parquet.")
 @click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True, help="Processes to use.")
+@click.option("--precision", type=float, default=None,
+              help="Run until the se of P(net >= 0) and the relative se of the mean net at the horizon are below "
+                   "this (e.g. 0.005); --trials is then ignored.")
+@click.option("--max-trials", type=int, default=10**7, show_default=True, help="Cap for --precision.")
+@click.option("--report", "make_report", is_flag=True,
+              help="Also write figures, report.html, report.pdf and report.xlsx (in --lang) into the output directory.")
 @handle_errors
-def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers):
+def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers, precision,
+        max_trials, make_report):
     """Run a scenario: the distribution of the net result, year by year.
 
     Example: simulate run configs/naerbolig.yaml --trials 100000 --out outputs/naerbolig
@@ -211,21 +218,37 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
     api.check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                       workers=workers)
     out = Path(out) if out else Path("outputs") / Path(config).stem
+    if precision is not None:
+        api.check_options(scenario, trials=max_trials, seed=seed, mode=mode, accounting=accounting, payer=payer)
+        if not 0 < precision < 1:
+            raise ScenarioError("--precision", precision, "a number between 0 and 1, e.g. 0.005")
     options = {"trials": trials, "seed": seed, "mode": mode, "accounting": accounting, "payer": payer,
-               "workers": workers, "save_trials": save_trials}
+               "workers": workers, "save_trials": save_trials, "precision": precision, "max_trials": max_trials}
+    if make_report:
+        from simulate import report
+
+        report.check_dependencies()
     with OutputDir(out, force=force) as stage:
         writer = TrialWriter(stage / "trials.parquet") if save_trials and mode == "mc" else None
+        collector = report.DistributionCollector(scenario.horizon_years) if make_report and mode == "mc" else None
+        sinks = [x for x in (writer, collector) if x is not None]
         try:
             result = api.run(
                 scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer, workers=workers,
-                trial_table=partial(api.trials_frame, accounting=accounting, payer=payer) if writer else None,
-                on_trials=writer,
+                trial_table=partial(api.trials_frame, accounting=accounting, payer=payer) if sinks else None,
+                on_trials=(lambda block, table: [sink(block, table) for sink in sinks]) if sinks else None,
+                precision=precision, max_trials=max_trials,
             )
         finally:
             if writer is not None:
                 writer.close()
         manifest = build_manifest(scenario, config_path=str(config), raw=raw, options=options)
         write_run(stage, result, manifest)
+        if make_report:
+            dists = collector.write(stage / report.DISTRIBUTION_FILE, result.summary) if collector else None
+            run_data = report.load_run(stage, distribution=dists[-1] if dists else None)
+            run_data.path = out
+            report.write_run_report(run_data, stage, lang)
     if as_json:
         click.echo(json.dumps(result.summary, indent=2, ensure_ascii=False))
     else:
@@ -478,9 +501,104 @@ def breakeven(config, param, target_prob, year, payer, discounting, accounting, 
         click.echo(f"With every input at its mean (a point estimate), the break-even is at "
                    f"{_float_text(doc['expected_mode_value'])}.")
     click.echo(f"Expected successes per year at the value: {doc['expected_successes_per_year_at_value']:.2f}.")
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (clean up, one line) but with exit status 143."""
+
+    exit_code = 143
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", "out", type=click.Path(), default=None, help="Also keep the repeated run's outputs here.")
+@click.option("--force", is_flag=True, help="Replace an existing --out directory.")
+@handle_errors
+def rerun(run_dir, out, force):
+    """Repeat a run from its manifest and check that summary.json comes out bit for bit the same.
+
+    Example: simulate rerun outputs/naerbolig
+    """
+    from simulate import api
+    from simulate.io import (OutputDir, build_manifest, check_output_dir, package_versions, read_manifest,
+                             summary_text, write_run)
+
+    manifest, recorded = read_manifest(run_dir)
+    scenario, raw, options = manifest["scenario"], manifest["raw"], manifest["options"]
+    if out:
+        check_output_dir(out, force=force)
+    keys = ("trials", "seed", "mode", "accounting", "payer", "workers", "precision", "max_trials")
+    result = api.run(scenario, **{k: options[k] for k in keys if k in options})
+    now = {k: v for k, v in package_versions().items() if v is not None}
+    then = {k: v for k, v in manifest["versions"].items() if k in now and v is not None}
+    changed = {k: (then[k], now[k]) for k in then if then[k] != now[k]}
+    if out:
+        with OutputDir(out, force=force) as stage:
+            write_run(stage, result, build_manifest(scenario, config_path=manifest["config_path"], raw=raw,
+                                                    options=options))
+    for name, (a, b) in changed.items():
+        click.echo(f"Note: recorded with {name} {a}, installed {name} {b}.")
+    if summary_text(result.summary) == recorded:
+        click.echo(f"Reproduced: {Path(run_dir) / 'summary.json'} is identical, bit for bit.")
+        return
+    from simulate.io import differing_keys
+
+    keys = differing_keys(json.loads(recorded), result.summary)
+    click.echo(f"NOT reproduced: summary.json differs in {', '.join(keys[:8])}"
+               + (" ..." if len(keys) > 8 else ""), err=True)
+    if changed:
+        click.echo("The installed versions differ from the recorded ones (above); that is the likely reason.", err=True)
+        sys.exit(EXIT_INTERNAL)
+    click.echo(REPORT_LINE, err=True)
+    sys.exit(EXIT_INTERNAL)
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path())
+@click.option("--lang", default="da", show_default=True, help="Language of the report: da or en.")
+@click.option("--year", type=int, default=None,
+              help="Programme year of the verdict (and of a sweep's heatmap) [default: the horizon].")
+@handle_errors
+def report_command(run_dir, lang, year):
+    """Write figures, report.html, report.pdf and report.xlsx into a run directory.
+
+    RUN_DIR is a directory written by `simulate run`; a sweep directory (sweep.json) gets a heatmap of the
+    probability of break-even, a directory with sensitivity.json a chart of it. Nothing is re-run.
+
+    Example: simulate report outputs/naerbolig --lang en
+    """
+    from simulate import report
+
+    written = report.report(run_dir, lang=lang, year=year)
+    click.echo(("Rapport skrevet: " if lang == "da" else "Report written: ")
+               + ", ".join(str(p) for p in written if p.suffix in (".html", ".pdf", ".xlsx")))
+
+
+@cli.command("compare")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out", type=click.Path(), default="outputs/compare", show_default=True,
+              help="Directory for compare.html, compare.pdf and the figures.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--lang", default="da", show_default=True, help="Language of the page: da or en.")
+@handle_errors
+def compare_command(run_dirs, out, force, lang):
+    """Put two or more runs side by side: overlaid fan charts, P(break-even) curves and key figures.
+
+    Example: simulate compare outputs/naerbolig_brochure outputs/naerbolig --out outputs/compare
+    """
+    from simulate import report
+
+    written = report.compare(list(run_dirs), out, lang=lang, force=force)
+    click.echo(("Sammenligning skrevet: " if lang == "da" else "Comparison written: ")
+               + ", ".join(str(p) for p in written if p.suffix in (".html", ".pdf")))
 
 
 def main():  # pragma: no cover - console script
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     cli()
 
 

@@ -18,12 +18,22 @@ import math
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import AfterValidator, BeforeValidator, Field, FiniteFloat, PrivateAttr, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
 from simulate._model import StrictModel, plain
 
 Z95 = 1.6448536269514722  # standard normal 95 % quantile
+
+
+def _reject_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("number", "a number, not true/false")
+    return value
+
+
+# A finite number; YAML's true/false are not numbers here.
+FiniteFloat = Annotated[float, BeforeValidator(_reject_bool), Field(allow_inf_nan=False)]
 
 
 class SourceNote(StrictModel):
@@ -437,7 +447,7 @@ class Interval90(_Dist):
             return self
         if domain == "probability" and 0 < self.low and self.high < 1:
             fit = "beta"
-        elif domain in ("nonnegative", "positive") and self.low > 0:
+        elif domain in POSITIVE_DOMAINS and self.low > 0:
             fit = "lognormal"
         else:
             fit = "normal"
@@ -510,12 +520,18 @@ Distribution = Annotated[
 ]
 Distribution = Annotated[Distribution, BeforeValidator(_number_to_fixed)]
 
+MAX_MONEY_DKK = 1e12
+
 DOMAINS = {
     "probability": (0.0, 1.0, "a probability in [0, 1]"),
     "nonnegative": (0.0, math.inf, "a value >= 0"),
     "positive": (0.0, math.inf, "a value > 0"),
+    "money": (0.0, MAX_MONEY_DKK, "an amount from 0 to 1,000,000,000,000 DKK"),
+    "factor": (0.0, 100.0, "a factor from 0 to 100"),
+    "years": (0.0, 200.0, "a number of years above 0 and at most 200"),
     "any": (-math.inf, math.inf, "any finite value"),
 }
+POSITIVE_DOMAINS = ("nonnegative", "positive", "money", "factor", "years")
 
 
 def in_domain(domain: str):
@@ -526,7 +542,9 @@ def in_domain(domain: str):
         if isinstance(dist, Interval90):
             dist = dist.resolved_for(domain)
         lo, hi = dist.support()
-        bad = lo < lo_ok or hi > hi_ok or (domain == "positive" and lo <= 0 and dist.is_fixed)
+        if math.isinf(hi) and math.isfinite(hi_ok):  # unbounded tail: judge it by a far quantile
+            hi = float(dist.quantile(1 - 1e-9))
+        bad = lo < lo_ok or hi > hi_ok or (domain in ("positive", "years") and lo <= 0 and dist.is_fixed)
         if bad and dist.is_fixed:
             raise _bad("{text}", text=text)
         if bad:
@@ -547,6 +565,9 @@ def in_domain(domain: str):
 Probability = Annotated[Distribution, in_domain("probability")]
 NonNegative = Annotated[Distribution, in_domain("nonnegative")]
 Positive = Annotated[Distribution, in_domain("positive")]
+Money = Annotated[Distribution, in_domain("money")]
+Factor = Annotated[Distribution, in_domain("factor")]
+Years = Annotated[Distribution, in_domain("years")]
 AnyValue = Annotated[Distribution, in_domain("any")]
 
 

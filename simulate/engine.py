@@ -31,9 +31,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulate.sampling import binomial_inverse, child_rng, draw_inputs
-from simulate.scenario import Scenario
+from simulate.scenario import Scenario, item_terms
 
 MODES = ("mc", "expected")
+
+
+@dataclass(frozen=True)
+class LifetimeNeed:
+    """The part of the lifetime accounting a caller needs (the rest is left at 0 to save work).
+
+    ``payers``: payer names, ``years``: 0-based year indices, ``discounted``: also the discounted value.
+    ``lifetime=True`` in :func:`simulate` means everything.
+    """
+
+    payers: frozenset
+    years: frozenset
+    discounted: bool = False
 
 
 @dataclass(frozen=True)
@@ -137,7 +150,7 @@ def simulate(
     rng: np.random.Generator | None,
     *,
     mode: str = "mc",
-    lifetime: bool = True,
+    lifetime: bool | LifetimeNeed = True,
     item: str | None = None,
     given_inputs: dict | None = None,
 ) -> Trajectories:
@@ -155,8 +168,9 @@ def simulate(
     mode : {"mc", "expected"}
         Monte Carlo, or the deterministic point estimate (inputs at their means,
         counts at their expectations).
-    lifetime : bool
-        Also follow each cohort's effect past the horizon (``lifetime`` accounting).
+    lifetime : bool or LifetimeNeed
+        Also follow each cohort's effect past the horizon (``lifetime`` accounting); a
+        :class:`LifetimeNeed` limits that work to some payers and years (the rest stays 0).
     item : str, optional
         Count only the savings of this cost item (for a breakdown of savings).
     given_inputs : dict, optional
@@ -199,19 +213,18 @@ def simulate(
     # --- unit saving per state and payer [DKK per success-year] --------------------
     cf = scenario.counterfactual
     states = cf.state_names
-    residual = np.zeros(P).tolist()
-    for it, by_payer in cf.success_residual_cost_per_year_dkk.items():
+    residual = [0.0] * P
+    for it, value in cf.success_residual_cost_per_year_dkk.items():
         if item is None or it == item:
-            for payer, _ in by_payer.items():
-                residual[payers.index(payer)] = residual[payers.index(payer)] + v[
-                    f"counterfactual.success_residual_cost_per_year_dkk.{it}.{payer}"]
+            for payer, path, share in item_terms(value, f"counterfactual.success_residual_cost_per_year_dkk.{it}"):
+                residual[payers.index(payer)] = residual[payers.index(payer)] + v[path] * share
     unit = []  # unit[s] = list of (payer index, saving per success-year)
     for s in states:
         per_payer = [0.0] * P
-        for it, by_payer in cf.state_costs()[s].items():
+        for it, value in cf.state_costs()[s].items():
             if item is None or it == item:
-                for payer in by_payer:
-                    per_payer[payers.index(payer)] = per_payer[payers.index(payer)] + v[cf.cost_path(s, it, payer)]
+                for payer, path, share in item_terms(value, cf.item_path(s, it)):
+                    per_payer[payers.index(payer)] = per_payer[payers.index(payer)] + v[path] * share
         pairs = [(p, per_payer[p] - residual[p]) for p in range(P)]
         unit.append([(p, u) for p, u in pairs if not (np.isscalar(u) and u == 0.0)])
 
@@ -265,6 +278,19 @@ def simulate(
     successes = np.zeros((H, n_trials))
     remaining = np.zeros((2, P, H, n_trials)) if lifetime else None  # expected value still to come
     intake = scenario.intake()
+
+    if cf.sampling == "expected":
+        pi0 = _start_shares(start, states)
+        trans = _keep_matrix(moves, None, S, n_trials)
+        savings, life, life_pv, successes = _simulate_expected_counterfactual(
+            intake=intake, q_eff=q_eff, f=f, L=L, r=r, pi0=pi0, trans=trans, U=U, growth=growth, df=df,
+            H=H, n_years=min(n_years, H + last_offset + 1) if L is not None else n_years,
+            n_trials=n_trials, counts=outcome, lifetime=lifetime,
+            need=None if lifetime is True or not lifetime else (
+                [payers.index(p) for p in lifetime.payers if p in payers], lifetime.years, lifetime.discounted),
+        )
+        return Trajectories(payers=payers, cost_dkk=cost, savings_dkk=savings, lifetime_savings_dkk=life,
+                            lifetime_savings_pv_dkk=life_pv, successes=successes, discount_factor=df[:H], inputs=v)
 
     def enrol(c):
         n_in = _intake_counts(intake[c], n_trials, outcome)
@@ -344,6 +370,119 @@ def simulate(
         discount_factor=df[:H],
         inputs=v,
     )
+
+
+PER_YOUTH_MAX = 32  # cohorts up to this size are drawn youth by youth (one uniform each); larger ones as binomials
+
+
+def _start_shares(start, states: list) -> list:
+    """Counterfactual starting shares per state (floats or ``(n_trials,)`` arrays)."""
+    if start == [1.0]:
+        return [1.0]
+    order, start_probs, _ = start
+    named = [p for p in start_probs if p is not None]
+    rest = 1.0 - sum(named) if named else 1.0
+    shares = [0.0] * len(states)
+    for s, p in zip(order, start_probs):
+        shares[states.index(s)] = rest if p is None else p
+    return shares
+
+
+def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, growth, df, H, n_years, n_trials,
+                                      counts, lifetime, need=None):
+    """The engine with the counterfactual as its expected cost given the inputs (``sampling: expected``).
+
+    A success active ``k`` years after intake saves ``e_k = pi0 T^k u`` a year (per payer); the random
+    outcomes are who succeeds and how long each success lasts. Small cohorts are drawn youth by youth: one
+    uniform ``V`` per young person, who succeeds iff ``V < q_eff`` and is still active ``k`` years on iff
+    ``V < q_eff (1 - r)^k`` (survival given survival is ``1 - r`` each year, independently across
+    young people: the same law as a binomial relapse chain, from one draw per person). Larger cohorts
+    draw the binomial chain.
+    """
+    S, P_all, n = U.shape
+    paying = [p for p in range(P_all) if np.any(U[:, p])]
+    U = U[:, paying]
+    P = len(paying)
+    keep = None if r is None else 1.0 - r
+    # e[k]: (P, n) expected saving of a success active at age k; weights by age
+    ages = n_years
+    e = np.empty((ages, P, n))
+    pi = np.stack([np.broadcast_to(np.asarray(x, dtype=float), (n,)) for x in pi0])  # (S, n)
+    for k in range(ages):
+        e[k] = np.einsum("sn,spn->pn", pi, U)
+        if k + 1 < ages and S > 1:
+            pi = np.einsum("sn,stn->tn", pi, trans)
+    weight = np.empty((ages, n))
+    for k in range(ages):
+        w = f if k == 0 else 1.0
+        if L is not None:
+            w = np.minimum(f, L) if k == 0 else np.clip(L - f - (k - 1), 0.0, 1.0)
+        weight[k] = w
+    survive = np.ones((ages, n)) if keep is None else np.cumprod(
+        np.concatenate([np.ones((1, n)), np.broadcast_to(keep, (ages - 1, n))]), axis=0)
+    unit = e * weight[:, None, :]  # (ages, P, n) saving of one success (active or not) at each age, as weighted
+
+    savings = np.zeros((P_all, H, n))
+    successes = np.zeros((H, n))
+    remaining = np.zeros((2, P_all, H, n)) if lifetime else None
+    ratio = 1.0 if keep is None else keep
+    if need is not None:  # only some payers, years and discounting are wanted
+        wanted = [i for i, p in enumerate(paying) if p in need[0]]
+        years, n_disc = need[1], 2 if need[2] else 1
+    else:
+        wanted, years, n_disc = list(range(P)), frozenset(range(H)), 2
+    tail_unit = unit[:, wanted]
+    tail_rows = [paying[i] for i in wanted]
+    for c in range(H):
+        n_ages = min(H - c, ages)
+        active = _active_counts(intake[c], q_eff, survive[:n_ages], n, counts)  # (n_ages, n)
+        successes[c] = active[0]
+        for k in range(n_ages):
+            savings[paying, c + k] += active[k] * unit[k] * growth[c + k]
+        needed = [y - c for y in years if y >= c]
+        if lifetime and needed and tail_rows:
+            # expected value still to come, per success active at the end of year c + k:
+            # sum_{j>k} (1-r)^{j-k} unit_j g_{c+j} (and discounted), built backwards from the last age
+            tail = np.zeros((n_disc, len(wanted), n))
+            lowest = min(needed)
+            for k in range(min(ages, n_years - c) - 1, lowest, -1):
+                step = tail_unit[k] * growth[c + k]
+                tail = ratio * ((np.stack([step, step * df[c + k]]) if n_disc == 2 else step[None]) + tail)
+                if k - 1 in needed:
+                    remaining[:n_disc, tail_rows, c + k - 1] += active[k - 1] * tail
+    life = life_pv = None
+    if lifetime:
+        before = np.concatenate([np.zeros((2, P_all, 1, n)), remaining[:, :, :-1]], axis=2)
+        life = savings + remaining[0] - before[0]
+        life_pv = savings * df[None, :H, None] + remaining[1] - before[1]
+    return savings, life, life_pv, successes
+
+
+def _active_counts(n_in: float, q_eff, survive: np.ndarray, n: int, counts: "_Counts") -> np.ndarray:
+    """``(n_ages, n)``: successes of one cohort still active at each age (age 0 = all successes)."""
+    n_ages = survive.shape[0]
+    if counts.expected:
+        return n_in * q_eff * survive
+    whole = math.floor(n_in)
+    frac = n_in - whole
+    rng = counts.rng
+    if whole + (frac > 0) <= PER_YOUTH_MAX:
+        youths = whole + (1 if frac > 0 else 0)
+        v = rng.random((youths, n))
+        if frac > 0:  # the extra young person enters with probability frac; absent ones never succeed
+            v[-1] = np.where(rng.random(n) < frac, v[-1], 2.0)
+        out = np.empty((n_ages, n))
+        out[0] = (v < q_eff).sum(axis=0)
+        for k in range(1, n_ages):
+            out[k] = (v < q_eff * survive[k]).sum(axis=0) if np.ndim(survive[k]) or survive[k] != 1.0 else out[0]
+        return out
+    n_people = _intake_counts(n_in, n, counts)
+    out = np.empty((n_ages, n))
+    out[0] = counts.binomial(n_people, q_eff)
+    for k in range(1, n_ages):
+        ratio = np.divide(survive[k], survive[k - 1], out=np.zeros(n), where=survive[k - 1] > 0)
+        out[k] = out[k - 1] - counts.binomial(out[k - 1].astype(np.int64), 1.0 - ratio)
+    return out
 
 
 def _keep_matrix(moves: dict, r, S: int, n_trials: int) -> np.ndarray:

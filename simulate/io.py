@@ -80,6 +80,11 @@ def load_yaml(path: str | Path) -> tuple[Any, bytes]:
         raise ScenarioError("file", name, f"a readable file ({exc.strerror})") from None
     if len(raw) > MAX_FILE_BYTES:
         raise ScenarioError("file", f"{name} (over {MAX_FILE_BYTES} bytes)", "a scenario file of at most 1 MiB")
+    return parse_yaml_bytes(raw, name), raw
+
+
+def parse_yaml_bytes(raw: bytes, name: str) -> Any:
+    """Parse YAML bytes safely; ``name`` is the file named in messages."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -89,7 +94,7 @@ def load_yaml(path: str | Path) -> tuple[Any, bytes]:
     if "\x00" in text:
         raise ScenarioError("file", "a NUL character", "YAML text", file=name)
     try:
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
@@ -99,7 +104,6 @@ def load_yaml(path: str | Path) -> tuple[Any, bytes]:
         raise ScenarioError("YAML", str(exc).splitlines()[0], "valid YAML", file=name) from None
     except RecursionError:
         raise ScenarioError("YAML", "nesting too deep", f"at most {MAX_DEPTH} levels", file=name) from None
-    return data, raw
 
 
 def _clean_path(loc: tuple, data: Any) -> tuple[str, Any, bool]:
@@ -234,8 +238,23 @@ class OutputDir:
     def __enter__(self) -> Path:
         parent = self.out.resolve().parent
         parent.mkdir(parents=True, exist_ok=True)
-        self.stage = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-", dir=parent))
+        self._recover(parent)
+        self.stage = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-{os.getpid()}-", dir=parent))
         return self.stage
+
+    def _recover(self, parent: Path) -> None:
+        """Tidy what a killed run left beside the output: restore a swapped-out previous result if the
+        new one never arrived, and remove staging directories of processes that no longer run."""
+        target = parent / self.out.name
+        for old in sorted(parent.glob(f".{self.out.name}.old-*")):
+            previous = old / "previous"
+            if not target.exists() and previous.is_dir():
+                os.rename(previous, target)
+            shutil.rmtree(old, ignore_errors=True)
+        for stage in parent.glob(f".{self.out.name}.partial-*"):
+            pid = stage.name.split(".partial-", 1)[1].split("-", 1)[0]
+            if not pid.isdigit() or not _alive(int(pid)):
+                shutil.rmtree(stage, ignore_errors=True)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is not None:
@@ -255,6 +274,16 @@ class OutputDir:
             os.rename(self.stage, target)
         _fsync_dir(target.parent)
         return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -285,8 +314,52 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         raise
 
 
+def summary_text(doc: Any) -> str:
+    """The exact text written for a JSON document (summary.json, manifest.json)."""
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def write_json(path: str | Path, doc: Any) -> None:
-    write_text_atomic(path, json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    write_text_atomic(path, summary_text(doc))
+
+
+def read_manifest(run_dir: str | Path) -> tuple[dict, str]:
+    """The manifest of a run directory, with its scenario rebuilt, and the recorded summary.json text."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ScenarioError("RUN_DIR", str(run_dir), "a directory written by simulate run")
+    paths = {name: run_dir / name for name in ("manifest.json", "summary.json")}
+    for name, path in paths.items():
+        if not path.is_file():
+            raise ScenarioError("RUN_DIR", str(run_dir), f"a run directory with {name}")
+    try:
+        manifest = json.loads(paths["manifest.json"].read_text(encoding="utf-8"))
+        recorded = paths["summary.json"].read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ScenarioError(str(paths["manifest.json"]), str(exc)[:60], "a readable manifest.json") from None
+    needed = ("config_text", "options", "versions")
+    if not isinstance(manifest, dict) or any(k not in manifest for k in needed):
+        raise ScenarioError(str(paths["manifest.json"]), "incomplete", f"a manifest with {', '.join(needed)}")
+    raw = manifest["config_text"].encode("utf-8")
+    name = f"{paths['manifest.json']} (config_text)"
+    manifest["scenario"] = scenario_from_data(parse_yaml_bytes(raw, name), file=name)
+    manifest["raw"] = raw
+    return manifest, recorded
+
+
+def differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Paths at which two JSON documents differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for key in sorted(set(a) | set(b)):
+            out += differing_keys(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else str(key))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += differing_keys(x, y, f"{prefix}[{i}]")
+        return out
+    return [] if a == b else [prefix or "(document)"]
 
 
 def write_run(stage: Path, result, manifest: dict) -> None:

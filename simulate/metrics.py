@@ -76,7 +76,12 @@ class Histogram:
     def _rebinned(self, level: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """The counts on the grid (``level``, ``offset``), which must be as coarse as this one."""
         counts = self.counts.copy()
-        moved = np.flatnonzero((level != self.level) | (offset != self.offset))
+        shifted = np.flatnonzero((level == self.level) & (offset != self.offset))
+        for row in shifted:  # same grid, window moved down: a plain shift of the counts
+            d = int(self.offset[row] - offset[row])
+            counts[row, d:] = self.counts[row, : self.n_bins - d]
+            counts[row, :d] = 0
+        moved = np.flatnonzero(level != self.level)
         if moved.size == 0:
             return counts
         shift = (level - self.level)[moved]
@@ -272,24 +277,38 @@ def break_even_successes(cum_sav, cum_cost, successes, year: int) -> np.ndarray:
 
     Savings scale with the number of successes, so the break-even is the
     average successes per year times cost / savings (inf without savings).
+    ``cum_sav`` and ``cum_cost`` are ``(n_years, n_trials)`` cumulative sums.
     """
-    avg = successes[:year].sum(axis=0) / year
-    sav, cost = cum_sav[..., year - 1, :], cum_cost[..., year - 1, :]
+    return _break_even(successes[:year].sum(axis=0) / year, cum_sav[year - 1], cum_cost[year - 1])
+
+
+def _break_even(avg_successes, cum_sav, cum_cost) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(sav > 0, avg * cost / np.where(sav > 0, sav, 1.0), np.inf)
+        return np.where(cum_sav > 0, avg_successes * cum_cost / np.where(cum_sav > 0, cum_sav, 1.0), np.inf)
 
 
-def claim_reached(claim, payer_index: int, cum_sav, cum_cost, cum_net, successes) -> np.ndarray:
-    """Per trial: does the (undiscounted) model reach the provider's claimed figure?"""
+def claim_reached(claim, sav: np.ndarray, cost: np.ndarray, successes: np.ndarray) -> np.ndarray:
+    """Per trial: does the (undiscounted) model reach the provider's claimed figure?
+
+    ``sav`` and ``cost`` are the claim payer's yearly savings and cost ``(n_years, n_trials)``
+    under one accounting.
+    """
     t = claim.year
+    cum_sav, cum_cost = sav[:t].sum(axis=0), cost[:t].sum(axis=0)
     tol = claim.tolerance + 1e-9 * max(1.0, abs(claim.value))
     if claim.metric == "cumulative_net":
-        return cum_net[payer_index, 0, t - 1] >= claim.value - tol
+        return cum_sav - cum_cost >= claim.value - tol
     if claim.metric == "roi":
-        value = roi(cum_sav[payer_index, 0, t - 1], cum_cost[payer_index, 0, t - 1])
-        return np.nan_to_num(value, nan=-np.inf) >= claim.value - tol
-    be = break_even_successes(cum_sav[payer_index, 0], cum_cost[payer_index, 0], successes, t)
-    return be <= claim.value + tol
+        return np.nan_to_num(roi(cum_sav, cum_cost), nan=-np.inf) >= claim.value - tol
+    return _break_even(successes[:t].sum(axis=0) / t, cum_sav, cum_cost) <= claim.value + tol
+
+
+def _payer_flows(traj: Trajectories, accounting: str, payer: int) -> tuple[np.ndarray, np.ndarray]:
+    """One payer's (``total`` = the last index) yearly savings and cost, undiscounted."""
+    sav = traj.savings_dkk if accounting == "realised" else traj.lifetime_savings_dkk
+    if payer == len(traj.payers):
+        return sav.sum(axis=0), traj.cost_dkk.sum(axis=0)
+    return sav[payer], traj.cost_dkk[payer]
 
 
 def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int = 0) -> Partial:
@@ -315,9 +334,9 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
     for acc_i, acc in enumerate(ACCOUNTINGS):
         if acc == "lifetime" and traj.lifetime_savings_dkk is None:
             continue
-        cs, cc, cn = (cum_sav, cum_cost, cum_net) if acc == accounting else cumulative_nets(traj, acc)
         for i, claim in enumerate(claims):
-            hits[i, acc_i] = int(claim_reached(claim, payers.index(claim.payer), cs, cc, cn, traj.successes).sum())
+            sav, cost = _payer_flows(traj, acc, payers.index(claim.payer))
+            hits[i, acc_i] = int(claim_reached(claim, sav, cost, traj.successes).sum())
     return Partial(
         payers, n, Histogram.of(flat), nonneg, payback, finite.sum(axis=-1), hits, {block: floats},
     )

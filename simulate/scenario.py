@@ -23,9 +23,10 @@ from pydantic_core import PydanticCustomError
 
 from simulate._model import StrictModel, closest, plain
 from simulate.distributions import (
-    NonNegative,
-    Positive,
+    Factor,
+    Money,
     Probability,
+    Years,
     Source,
     _Dist,
 )
@@ -51,7 +52,8 @@ def _normalise_costs(value: Any) -> Any:
 
     - ``91368`` or ``{kind: ...}``: one item named ``cost``, paid by the municipality;
     - ``{benefit: 91368}``: item ``benefit``, paid by the municipality;
-    - ``{benefit: {municipality: 73094, state: 18274}}``: item by payer.
+    - ``{benefit: {municipality: 73094, state: 18274}}``: item by payer;
+    - ``{benefit: {amount_dkk: 91368, split: {municipality: 0.8, state: 0.2}}}``: one amount, shared.
     """
     if value is None:
         return {}
@@ -79,27 +81,58 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
-ItemCosts = Annotated[dict[str, dict[str, NonNegative]], BeforeValidator(_normalise_costs)]
+class SplitCost(StrictModel):
+    """One amount shared between payers by fixed shares, e.g. a benefit the state reimburses 20 % of."""
+
+    amount_dkk: Money
+    split: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]
+    source: Source | None = None
+
+    @field_validator("split")
+    @classmethod
+    def _shares(cls, v: dict[str, float]):
+        total = math.fsum(v.values())
+        if not v or abs(total - 1.0) > 1e-9:
+            raise _err("split", "shares must add up to 1, they add up to {total:.6g}", total=total)
+        return v
 
 
-def _check_item_costs(costs: dict[str, dict[str, Any]]) -> None:
-    for item, payers in costs.items():
+ItemCosts = Annotated[dict[str, Union[SplitCost, dict[str, Money]]], BeforeValidator(_normalise_costs)]
+
+
+def item_terms(value, base: str) -> list[tuple[str, str, float]]:
+    """``(payer, input path, share)`` of one cost item: by payer, or one amount split by shares."""
+    if isinstance(value, SplitCost):
+        return [(payer, f"{base}.amount_dkk", share) for payer, share in value.split.items()]
+    return [(payer, f"{base}.{payer}", 1.0) for payer in value]
+
+
+def _check_item_costs(costs: dict[str, Any]) -> None:
+    for item, value in costs.items():
         _check_name(item, "cost item")
-        for payer in payers:
+        for payer, _, _ in item_terms(value, item):
             _check_name(payer, "payer")
 
 
-Count = Annotated[float, Field(ge=0, le=MAX_INTAKE, allow_inf_nan=False)]
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise _err("number", "a number, not true/false")
+    return value
+
+
+Num = Annotated[float, BeforeValidator(_no_bool)]
+Int = Annotated[int, BeforeValidator(_no_bool)]
+Count = Annotated[Num, Field(ge=0, le=MAX_INTAKE, allow_inf_nan=False)]
 
 
 class Programme(StrictModel):
     """What the programme costs and who pays it."""
 
-    cost_per_year_dkk: Union[NonNegative, list[NonNegative]] = Field(
+    cost_per_year_dkk: Union[Money, list[Money]] = Field(
         description="programme cost per year [DKK/year]; a list gives one value per year, the last one repeating"
     )
-    cost_overrun: NonNegative = Field(1.0, description="factor on the cost [-], 1 = as budgeted")
-    financing: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] = Field(
+    cost_overrun: Factor = Field(1.0, description="factor on the cost [-], 1 = as budgeted")
+    financing: dict[str, Annotated[Num, Field(ge=0, le=1, allow_inf_nan=False)]] = Field(
         default_factory=lambda: {MUNICIPALITY: 1.0}, description="share of the cost per payer [-], summing to 1"
     )
     source: Source | None = None
@@ -128,7 +161,7 @@ class EffectEnd(StrictModel):
     """How a success's effect ends: a yearly relapse probability, a fixed duration, or both."""
 
     relapse_probability_per_year: Probability | None = None
-    duration_years: Positive | None = Field(
+    duration_years: Years | None = Field(
         None, description="effect length [years] counted from intake, the intake-year fraction included"
     )
 
@@ -170,6 +203,11 @@ class Counterfactual(StrictModel):
     transitions: dict[str, dict[str, Probability]] = Field(default_factory=dict)
     saving_per_success_year_dkk: ItemCosts | None = None
     success_residual_cost_per_year_dkk: ItemCosts = Field(default_factory=dict)
+    sampling: Literal["expected", "counts"] = Field(
+        "expected",
+        description="expected: a success saves the expected counterfactual cost for its age; counts: each "
+                    "success is given a counterfactual state, moved year by year with binomial draws",
+    )
     source: Source | None = None
 
     @model_validator(mode="after")
@@ -251,10 +289,10 @@ class Counterfactual(StrictModel):
             return {"success_saving": self.saving_per_success_year_dkk}
         return {name: st.cost_per_year_dkk for name, st in self.states.items()}
 
-    def cost_path(self, state: str, item: str, payer: str) -> str:
+    def item_path(self, state: str, item: str) -> str:
         if self.states is None:
-            return f"counterfactual.saving_per_success_year_dkk.{item}.{payer}"
-        return f"counterfactual.states.{state}.cost_per_year_dkk.{item}.{payer}"
+            return f"counterfactual.saving_per_success_year_dkk.{item}"
+        return f"counterfactual.states.{state}.cost_per_year_dkk.{item}"
 
 
 class Discounting(StrictModel):
@@ -265,9 +303,9 @@ class Discounting(StrictModel):
     ``rate`` is the standard 3.5 %.
     """
 
-    rate: float = Field(0.035, ge=-0.5, lt=1.0, allow_inf_nan=False)
+    rate: Num = Field(0.035, ge=-0.5, lt=1.0, allow_inf_nan=False)
     long_term_step_down: bool = True
-    real_price_growth: float = Field(0.0, ge=-0.5, le=0.5, allow_inf_nan=False)
+    real_price_growth: Num = Field(0.0, ge=-0.5, le=0.5, allow_inf_nan=False)
     source: Source | None = None
 
 
@@ -275,7 +313,7 @@ class Correlation(StrictModel):
     """A rank (Spearman) correlation between two named uncertain inputs."""
 
     between: tuple[str, str]
-    rank_correlation: float = Field(ge=-1, le=1, allow_inf_nan=False)
+    rank_correlation: Num = Field(ge=-1, le=1, allow_inf_nan=False)
     source: Source | None = None
 
 
@@ -284,9 +322,9 @@ class Claim(StrictModel):
 
     name: str
     metric: Literal["roi", "cumulative_net", "break_even_successes"]
-    year: int = Field(ge=1, le=200)
-    value: float = Field(allow_inf_nan=False)
-    tolerance: float = Field(
+    year: Int = Field(ge=1, le=200)
+    value: Num = Field(allow_inf_nan=False)
+    tolerance: Num = Field(
         0.0, ge=0, allow_inf_nan=False,
         description="rounding of the stated figure: the claim counts as reached within this margin",
     )
@@ -299,12 +337,12 @@ class Scenario(StrictModel):
 
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-    horizon_years: int = Field(10, ge=1, le=100)
-    start_year: int | None = Field(None, ge=1900, le=2200, description="calendar year of programme year 1")
+    horizon_years: Int = Field(10, ge=1, le=100)
+    start_year: Int | None = Field(None, ge=1900, le=2200, description="calendar year of programme year 1")
     intake_per_year: Union[Count, list[Count]] = Field(
         description="young people entering per year; a list gives one value per year, the last one repeating"
     )
-    lifetime_tail_years: int = Field(
+    lifetime_tail_years: Int = Field(
         30, ge=0, le=200, description="years after the horizon that the lifetime accounting follows effects"
     )
     programme: Programme
@@ -372,8 +410,8 @@ class Scenario(StrictModel):
         names = list(self.programme.financing)
         for state_items in [*self.counterfactual.state_costs().values(),
                             self.counterfactual.success_residual_cost_per_year_dkk]:
-            for payers in state_items.values():
-                names.extend(payers)
+            for item, value in state_items.items():
+                names.extend(payer for payer, _, _ in item_terms(value, item))
         ordered = [MUNICIPALITY] if MUNICIPALITY in names else []
         for name in names:
             if name not in ordered:

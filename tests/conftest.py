@@ -36,3 +36,12 @@ def scenario(data: dict):
 def write_yaml(path: Path, data) -> Path:
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    import sys
+
+    modules = [m for name, m in sys.modules.items() if name.endswith("test_bad_input_bulk")]
+    CASES = next((m.CASES for m in modules if getattr(m, "CASES", {}).get("count")), None)
+    if CASES:
+        terminalreporter.write_line(f"bad-input cases generated and refused with exit 2: {CASES['count']}")

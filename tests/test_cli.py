@@ -123,7 +123,9 @@ def mutate(data: dict, path: str, value):
 BAD = [
     ("participants.success_probability", 1.5, "participants.success_probability", "probability"),
     ("participants.dropout_probability", {"kind": "beta", "mean": 0.5, "sd": 0.9}, "participants.dropout_probability", "sd"),
-    ("programme.cost_per_year_dkk", -5, "programme.cost_per_year_dkk", ">= 0"),
+    ("programme.cost_per_year_dkk", -5, "programme.cost_per_year_dkk", "amount from 0"),
+    ("programme.cost_per_year_dkk", 1e300, "programme.cost_per_year_dkk", "amount from 0"),
+    ("programme.cost_overrun", {"kind": "lognormal", "mu": 0, "sigma": 9}, "programme.cost_overrun", "factor from 0 to 100"),
     ("programme.financing", {"municipality": 0.4}, "programme.financing", "add up to 1"),
     ("participants.succes_probability", 0.5, "participants.succes_probability", "success_probability"),
     ("participants.success_probability", KeyError, "participants.success_probability", "required"),

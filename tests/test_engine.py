@@ -110,9 +110,9 @@ def config_chain() -> dict:
     }
 
 
-def closed_form_chain(payer: str, lifetime: bool):
+def closed_form_chain(payer: str, lifetime: bool, scale: int = 1):
     H, tail = 8, 25
-    intake = [5, 10, 15] + [15] * (H - 3)
+    intake = [5 * scale, 10 * scale, 15 * scale] + [15 * scale] * (H - 3)
     p_success = 0.9 * 0.5
     keep_moment = lambda k: math.prod((6 + i) / (8 + i) for i in range(k))  # E[(1-r)^k], 1-r ~ Beta(6, 2)
     T = np.array([[0.95, 0.05], [0.3, 0.7]])
@@ -134,9 +134,23 @@ def closed_form_chain(payer: str, lifetime: bool):
     return und, dis
 
 
+def chain_variant(sampling: str, scale: int):
+    def config():
+        data = config_chain()
+        data["counterfactual"]["sampling"] = sampling
+        data["intake_per_year"] = [x * scale for x in data["intake_per_year"]]
+        return data
+    return config
+
+
 CASES = [
     ("duration", config_duration, lambda payer, lifetime: closed_form_duration(lifetime), ["municipality"]),
     ("chain", config_chain, closed_form_chain, ["municipality", "state"]),
+    # state counts drawn youth by youth's binomials instead of the expected counterfactual
+    ("chain_counts", chain_variant("counts", 1), closed_form_chain, ["municipality", "state"]),
+    # cohorts above PER_YOUTH_MAX: the binomial relapse chain instead of one uniform per young person
+    ("chain_large_cohorts", chain_variant("expected", 4),
+     lambda payer, lifetime: closed_form_chain(payer, lifetime, 4), ["municipality"]),
 ]
 
 

@@ -94,10 +94,16 @@ def test_sobol_through_the_engine_recovers_analytic_indices_of_a_linear_model():
     assert [r["input"] for r in doc["rows"]] == [SAVING, OVERRUN, RESIDUAL]
 
 
-def test_sobol_groups_correlated_inputs_and_reports_the_outcome_share():
-    doc = sensitivity(DEFAULT, method="sobol", trials=512, seed=1).doc
+def with_correlation(data: dict, a: str, b: str, rho: float) -> dict:
+    return {**data, "correlations": [{"between": [a, b], "rank_correlation": rho}]}
+
+
+def test_sobol_groups_correlated_inputs_and_reports_the_outcome_share(default_data):
+    s = scenario(with_correlation(default_data, "participants.dropout_probability", OVERRUN, 0.6))
+    doc = sensitivity(s, method="sobol", trials=512, seed=1).doc
     grouped = [r for r in doc["rows"] if len(r["members"]) > 1]
-    assert len(grouped) == 2 and all(" + " in r["input"] for r in grouped)
+    assert [r["members"] for r in grouped] == [[OVERRUN, "participants.dropout_probability"]]
+    assert grouped[0]["input"] == f"{OVERRUN} + participants.dropout_probability"
     assert 0 < doc["outcome_share"] < 1
     assert doc["rows"][0]["input"] in ("participants.success_probability",
                                       "participants.effect.relapse_probability_per_year")
@@ -129,13 +135,15 @@ def test_tornado_on_break_even_probability_has_small_swing_errors():
 
 
 def test_correlated_partner_moves_with_the_held_input(default_data):
-    s = scenario(default_data)
-    a = "counterfactual.states.passive_support.cost_per_year_dkk.benefit.municipality"
-    b = "counterfactual.states.passive_support.cost_per_year_dkk.benefit.state"
+    a, b = "participants.success_probability", "participants.intake_year_effect_fraction"
+    s = scenario(with_correlation(default_data, a, b, 1.0))
     drawn = conditional_partners(s, a, 0.1, np.random.default_rng(1), 100)
-    dist = s.counterfactual.states["passive_support"].cost_per_year_dkk["benefit"]["state"]
-    assert np.allclose(drawn[b], dist.quantile(0.1))  # rank correlation 1: the partner is at its P10 too
-    assert conditional_partners(s, "participants.success_probability", 0.1, np.random.default_rng(1), 10) == {}
+    assert np.allclose(drawn[b], s.participants.intake_year_effect_fraction.quantile(0.1))  # rank 1: at its P10 too
+    assert conditional_partners(s, OVERRUN, 0.1, np.random.default_rng(1), 10) == {}
+    half = scenario(with_correlation(default_data, a, b, 0.5))
+    partner = conditional_partners(half, a, 0.1, np.random.default_rng(1), 20_000)[b]
+    free = half.participants.intake_year_effect_fraction.mean()
+    assert partner.mean() < free and partner.std() > 0  # pulled down with the held input, still uncertain
 
 
 # --- given data ---------------------------------------------------------------------------------------------

@@ -1,0 +1,160 @@
+"""Speed and memory of the engine, measured in one run on the default scenario.
+
+Prints a table and writes benchmarks/results.json. Each measurement of `simulate.run` runs in a fresh
+process (so its peak RSS is its own). Usage:
+
+    python benchmarks/bench.py            # the full set (about 8 minutes on 2 cores)
+    python benchmarks/bench.py --quick    # 10^5 and 10^6 only
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CONFIG = HERE.parent / "configs" / "naerbolig.yaml"
+
+RUN = """
+import json, resource, sys, time
+from simulate.api import run
+from simulate.io import read_scenario
+s = read_scenario({config!r})
+t0 = time.perf_counter()
+r = run(s, trials={trials}, seed=1, engine={engine!r}, workers={workers})
+dt = time.perf_counter() - t0
+print(json.dumps({{"seconds": dt, "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "p_break_even_10": r.summary["years"][-1]["p_break_even"]["value"],
+                  "mean_10": r.summary["years"][-1]["cumulative_net"]["mean"]}}))
+"""
+
+
+def measure_run(trials: int, engine: str = "fast", workers: int = 1) -> dict:
+    code = RUN.format(config=str(CONFIG), trials=trials, engine=engine, workers=workers)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res.update(trials=trials, engine=engine, workers=workers, trials_per_s=trials / res["seconds"])
+    return res
+
+
+def random_floor(trials: int) -> dict:
+    """Only the fast engine's random draws, with its distributions and shapes."""
+    import numpy as np
+
+    from simulate.api import block_rng, blocks_of
+    from simulate.io import read_scenario
+    from simulate.sampling import child_rng, draw_inputs
+
+    s = read_scenario(CONFIG)
+    intake = s.intake()
+    t0 = time.perf_counter()
+    for block, n in blocks_of(trials):
+        rng = block_rng(1, block, 0)
+        draw_inputs(s, n, rng)
+        outcomes = child_rng(rng, "outcomes")
+        for c in range(s.horizon_years):
+            outcomes.random((int(intake[c]), n))
+    dt = time.perf_counter() - t0
+    return {"trials": trials, "seconds": dt, "trials_per_s": trials / dt}
+
+
+def python_loop(trials: int) -> dict:
+    """The same model as a plain per-trial Python loop (inputs drawn up front, outcomes per young person)."""
+    import random
+
+    import numpy as np
+
+    from simulate.engine import discount_factors
+    from simulate.io import read_scenario
+    from simulate.sampling import draw_inputs
+
+    s = read_scenario(CONFIG)
+    v = draw_inputs(s, trials, np.random.default_rng(1))
+    rnd = random.Random(1)
+    H = s.horizon_years
+    df = discount_factors(0.035, H)
+    pos = {"passive_support": 0, "homeless": 1, "self_supporting": 2}
+    t0 = time.perf_counter()
+    nets = []
+    for i in range(trials):
+        def x(path):
+            val = v[path]
+            return float(val[i]) if isinstance(val, np.ndarray) else float(val)
+        q = (1 - x("participants.dropout_probability")) * x("participants.success_probability")
+        r = x("participants.effect.relapse_probability_per_year")
+        f = x("participants.intake_year_effect_fraction")
+        base = "counterfactual.states."
+        unit = [x(base + "passive_support.cost_per_year_dkk.benefit.amount_dkk") * 0.8,
+                x(base + "homeless.cost_per_year_dkk.shelter.amount_dkk") * 0.6, 0.0]
+        p_h = x("counterfactual.initial_distribution.homeless")
+        T = [[0.0] * 3 for _ in range(3)]
+        T[0][1] = x("counterfactual.transitions.passive_support.homeless")
+        T[0][2] = x("counterfactual.transitions.passive_support.self_supporting")
+        T[1][0] = x("counterfactual.transitions.homeless.passive_support")
+        T[2][0] = x("counterfactual.transitions.self_supporting.passive_support")
+        for a in range(3):
+            T[a][a] = 1 - sum(T[a])
+        shares, e = [1 - p_h, p_h, 0.0], []
+        for k in range(H):
+            e.append(sum(shares[j] * unit[j] for j in range(3)))
+            shares = [sum(shares[a] * T[a][b] for a in range(3)) for b in range(3)]
+        cost = x("programme.cost_per_year_dkk") * x("programme.cost_overrun") * 0.4
+        cum, total = [], 0.0
+        active = [0] * H
+        for y in range(H):
+            saving = 0.0
+            for c in range(y + 1):
+                if c == y:
+                    active[c] = sum(rnd.random() < q for _ in range(10))
+                    saving += active[c] * f * e[0]
+                else:
+                    active[c] -= sum(rnd.random() < r for _ in range(active[c]))
+                    saving += active[c] * e[y - c]
+            total += saving - cost
+            cum.append(total)
+        nets.append(cum)
+    dt = time.perf_counter() - t0
+    return {"trials": trials, "seconds": dt, "trials_per_s": trials / dt, "mean_10": sum(n[-1] for n in nets) / trials}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="10^5 and 10^6 only")
+    args = ap.parse_args()
+    sizes = [10**5, 10**6] if args.quick else [10**5, 10**6, 10**7]
+    rows = []
+    for n in sizes:
+        for engine in ("fast", "reference"):
+            res = measure_run(n, engine)
+            rows.append(res)
+            print(f"simulate.run {engine:9s} {n:>10,} trials: {res['trials_per_s']:>11,.0f} trials/s  "
+                  f"peak RSS {res['rss_mib']:6.0f} MiB", flush=True)
+    floor = random_floor(sizes[-1] if args.quick else 10**6)
+    print(f"random-number floor of the fast engine: {floor['trials_per_s']:,.0f} trials/s", flush=True)
+    loop = python_loop(10**4)
+    print(f"plain per-trial Python loop, 10^4 trials: {loop['trials_per_s']:,.0f} trials/s", flush=True)
+    n_workers = sizes[-1]
+    w1 = next(r for r in rows if r["engine"] == "fast" and r["trials"] == n_workers)
+    w2 = measure_run(n_workers, "fast", workers=2)
+    print(f"--workers 2 at {n_workers:,}: {w2['trials_per_s']:,.0f} trials/s "
+          f"({w2['trials_per_s'] / w1['trials_per_s']:.2f}x one worker; identical results: "
+          f"{w2['mean_10'] == w1['mean_10'] and w2['p_break_even_10'] == w1['p_break_even_10']})", flush=True)
+    ratios = {n: next(r for r in rows if r["engine"] == "fast" and r["trials"] == n)["trials_per_s"]
+              / next(r for r in rows if r["engine"] == "reference" and r["trials"] == n)["trials_per_s"]
+              for n in sizes}
+    print("fast / reference: " + ", ".join(f"{n:,}: {x:.2f}x" for n, x in ratios.items()))
+    doc = {"machine": platform.platform(), "python": sys.version.split()[0], "config": CONFIG.name,
+           "runs": rows, "random_floor": floor, "python_loop": loop, "workers_2": w2,
+           "speedup_workers_2": w2["trials_per_s"] / w1["trials_per_s"], "fast_over_reference": ratios,
+           "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
+    (HERE / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {HERE / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

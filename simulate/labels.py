@@ -1,0 +1,189 @@
+"""Words for figures and reports, in Danish (the default) and English.
+
+Plain data and small helpers only: no plotting or file imports, so both
+:mod:`simulate.figures` and :mod:`simulate.report` can use it cheaply.
+"""
+
+from __future__ import annotations
+
+import re
+
+from simulate.errors import ScenarioError
+from simulate.fmt import LANGS, number, percent
+
+PAYER_NAMES = {
+    "da": {"municipality": "kommunen", "housing_association": "boligselskabet", "foundations": "fonde og puljer",
+           "state": "staten", "region": "regionen", "total": "alle betalere"},
+    "en": {"municipality": "the municipality", "housing_association": "the housing association",
+           "foundations": "foundations and grant pools", "state": "the state", "region": "the region",
+           "total": "all payers"},
+}
+
+# Names of counterfactual states and cost items as the shipped scenarios use them.
+WORDS = {
+    "da": {"passive_support": "passiv forsørgelse", "homeless": "hjemløshed", "self_supporting": "selvforsørgelse",
+           "benefit": "ydelse", "shelter": "forsorgshjem", "support": "forsørgelse", "services": "sociale ydelser",
+           "saving": "besparelse", "cost": "udgift", **PAYER_NAMES["da"]},
+    "en": {"passive_support": "passive support", "homeless": "homelessness", "self_supporting": "self-support",
+           "benefit": "benefit", "shelter": "shelter", "support": "support", "services": "social services",
+           "saving": "saving", "cost": "cost", **PAYER_NAMES["en"]},
+}
+
+# (pattern on the field path, Danish label, English label); groups are state, item or payer names.
+INPUT_PATTERNS = [
+    (r"programme\.cost_per_year_dkk(?:\[(\d+)\])?", "Programmets omkostning pr. år{0}", "Programme cost per year{0}"),
+    (r"programme\.cost_overrun", "Budgetoverskridelse (faktor)", "Cost overrun (factor)"),
+    (r"participants\.dropout_probability", "Frafald", "Drop-out"),
+    (r"participants\.success_probability", "Succesrate blandt dem, der gennemfører", "Success rate of completers"),
+    (r"participants\.intake_year_effect_fraction", "Andel af optagelsesåret med effekt",
+     "Share of the intake year with effect"),
+    (r"participants\.effect\.relapse_probability_per_year", "Tilbagefald pr. år", "Relapse per year"),
+    (r"participants\.effect\.duration_years", "Effektens varighed (år)", "Effect duration (years)"),
+    (r"counterfactual\.initial_distribution\.(\w+)", "Andel i {0} ved start", "Share in {0} at the start"),
+    (r"counterfactual\.transitions\.(\w+)\.(\w+)", "Overgang pr. år: {0} → {1}", "Yearly transition: {0} → {1}"),
+    (r"counterfactual\.states\.(\w+)\.cost_per_year_dkk\.(\w+)\.(\w+)", "Årlig udgift ved {0}: {1}, {2}",
+     "Yearly cost in {0}: {1}, {2}"),
+    (r"counterfactual\.saving_per_success_year_dkk\.(\w+)\.(\w+)", "Besparelse pr. succes-år: {0}, {1}",
+     "Saving per success-year: {0}, {1}"),
+    (r"counterfactual\.success_residual_cost_per_year_dkk\.(\w+)\.(\w+)", "Restudgift pr. succes-år: {0}, {1}",
+     "Residual cost per success-year: {0}, {1}"),
+]
+
+TEXT = {
+    "da": {
+        "kr_m": "mio. kr.", "kr_k": "t. kr.", "kr": "kr.",
+        "year": "År", "programme_year": "Programår",
+        "cum_net": "Akkumuleret nettoresultat",
+        "cum_net_for": "Akkumuleret nettoresultat for {payer}",
+        "p_break_even": "Sandsynlighed for break-even",
+        "p_break_even_title": "Sandsynlighed for, at {payer} har tjent investeringen hjem",
+        "fan_title": "Akkumuleret nettoresultat for {payer} år for år",
+        "band90": "90 % af udfaldene (P5–P95)", "band50": "50 % af udfaldene (P25–P75)",
+        "median": "Median", "point": "Punktestimat (alle input i middelværdi)", "break_even": "Break-even (0 kr.)",
+        "claim": "Leverandørens løfte", "claim_off": "{name}: {value} (uden for skalaen)",
+        "hist_title": "Nettoresultat for {payer} efter {years} år",
+        "hist_ylabel": "Andel af simuleringerne", "cdf_ylabel": "Kumuleret sandsynlighed",
+        "histogram": "Fordeling", "cdf": "Kumuleret fordeling",
+        "p_ge0": "P(≥ 0) = {p}", "loss": "Tab", "gain": "Overskud",
+        "from_quantiles": "Tegnet ud fra fraktilerne P5–P95 i summary.json (forsøgene er ikke gemt)",
+        "from_sample": "Ud fra {n} af {total} simuleringer",
+        "undiscounted": "Ikke tilbagediskonteret", "discounted": "Tilbagediskonteret ({rate})",
+        "payback_title": "Tilbagebetalingstid for {payer}: første år med akkumuleret nettoresultat ≥ 0",
+        "payback_none": "Ikke inden for\n{years} år", "share": "Andel af simuleringerne",
+        "tornado_title": "Hvilke antagelser betyder mest?\n{metric} efter {year} år",
+        "tornado_low": "Input i sin P10", "tornado_high": "Input i sin P90", "base": "Basis",
+        "indices_title": "Følsomhedsindeks ({method})\n{metric} efter {year} år",
+        "S1": "Førsteordens (S1)", "ST": "Total (ST)", "delta": "Delta",
+        "heatmap_title": "Sandsynlighed for break-even efter {year} år for {payer}",
+        "contour50": "50 %-grænsen",
+        "compare_fan_title": "Akkumuleret nettoresultat for {payer}: median og 90 %-bånd",
+        "compare_be_title": "Sandsynlighed for break-even år for år",
+        "metric_names": {"cumulative_net_mean": "Middel af nettoresultatet",
+                         "cumulative_net_p50": "Median af nettoresultatet",
+                         "cumulative_net": "Nettoresultatet", "p_break_even": "Sandsynlighed for break-even"},
+    },
+    "en": {
+        "kr_m": "DKK m", "kr_k": "DKK thousand", "kr": "DKK",
+        "year": "Year", "programme_year": "Programme year",
+        "cum_net": "Cumulative net result",
+        "cum_net_for": "Cumulative net result for {payer}",
+        "p_break_even": "Probability of break-even",
+        "p_break_even_title": "Probability that {payer} has earned back the investment",
+        "fan_title": "Cumulative net result for {payer}, year by year",
+        "band90": "90 % of outcomes (P5–P95)", "band50": "50 % of outcomes (P25–P75)",
+        "median": "Median", "point": "Point estimate (every input at its mean)", "break_even": "Break-even (DKK 0)",
+        "claim": "Provider's claim", "claim_off": "{name}: {value} (off the scale)",
+        "hist_title": "Net result for {payer} after {years} years",
+        "hist_ylabel": "Share of trials", "cdf_ylabel": "Cumulative probability",
+        "histogram": "Distribution", "cdf": "Cumulative distribution",
+        "p_ge0": "P(≥ 0) = {p}", "loss": "Loss", "gain": "Surplus",
+        "from_quantiles": "Drawn from the quantiles P5–P95 in summary.json (the trials were not saved)",
+        "from_sample": "From {n} of {total} trials",
+        "undiscounted": "Undiscounted", "discounted": "Discounted ({rate})",
+        "payback_title": "Payback year for {payer}: first year with cumulative net ≥ 0",
+        "payback_none": "Not within\n{years} years", "share": "Share of trials",
+        "tornado_title": "Which assumptions matter most?\n{metric} after {year} years",
+        "tornado_low": "Input at its P10", "tornado_high": "Input at its P90", "base": "Base",
+        "indices_title": "Sensitivity indices ({method})\n{metric} after {year} years",
+        "S1": "First order (S1)", "ST": "Total (ST)", "delta": "Delta",
+        "heatmap_title": "Probability of break-even after {year} years for {payer}",
+        "contour50": "the 50 % boundary",
+        "compare_fan_title": "Cumulative net result for {payer}: median and 90 % band",
+        "compare_be_title": "Probability of break-even, year by year",
+        "metric_names": {"cumulative_net_mean": "Mean net result", "cumulative_net_p50": "Median net result",
+                         "cumulative_net": "Net result", "p_break_even": "Probability of break-even"},
+    },
+}
+
+
+def check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        raise ScenarioError("--lang", lang, "one of " + ", ".join(LANGS))
+    return lang
+
+
+def payer_name(payer: str, lang: str) -> str:
+    return PAYER_NAMES[lang].get(payer, payer.replace("_", " "))
+
+
+def word(name: str, lang: str) -> str:
+    return WORDS[lang].get(name, name.replace("_", " "))
+
+
+def input_label(path: str, lang: str) -> str:
+    """A reader's name for an input's field path, e.g. 'Frafald' for participants.dropout_probability."""
+    for pattern, da, en in INPUT_PATTERNS:
+        m = re.fullmatch(pattern, path)
+        if m:
+            groups = m.groups()
+            if pattern.startswith(r"programme\.cost_per_year"):
+                year = groups[0]
+                suffix = "" if year is None else (f", år {int(year) + 1}" if lang == "da" else f", year {int(year) + 1}")
+                return (da if lang == "da" else en).format(suffix)
+            return (da if lang == "da" else en).format(*(word(g, lang) for g in groups))
+    return path.split(".")[-1].replace("_", " ")
+
+
+def metric_name(metric: str, lang: str) -> str:
+    names = TEXT[lang]["metric_names"]
+    return names.get(metric, metric.replace("_", " "))
+
+
+def is_probability_metric(metric: str) -> bool:
+    return metric.startswith("p_") or "probability" in metric
+
+
+def prob_text(p: float | None, lang: str, *, compact: bool = False) -> str:
+    """A probability in whole per cent, without rounding a rare event to 0 % or a near-certain one to 100 %."""
+    if p is None:
+        return "-"
+    if 0 < p < 0.005:
+        if compact:
+            return "< 1 %" if lang == "da" else "<1%"
+        return "under 1 %" if lang == "da" else "less than 1%"
+    if 0.995 < p < 1:
+        if compact:
+            return "> 99 %" if lang == "da" else ">99%"
+        return "over 99 %" if lang == "da" else "more than 99%"
+    return percent(p, lang, 0)
+
+
+def pct(p: float | None, lang: str) -> str:
+    """A probability for a table, one decimal; a rare event is "< 0,1 %", not "0,0 %"."""
+    if p is None:
+        return "-"
+    if 0 < p < 0.0005:
+        return "< 0,1 %" if lang == "da" else "<0.1%"
+    if 0.9995 < p < 1:
+        return "> 99,9 %" if lang == "da" else ">99.9%"
+    return percent(p, lang, 1)
+
+
+def year_span(start_year: int | None, horizon: int, lang: str) -> str:
+    if not start_year:
+        return ""
+    return f"{start_year}–{start_year + horizon - 1}"
+
+
+def count(n: int, lang: str) -> str:
+    return number(n, lang, 0)
