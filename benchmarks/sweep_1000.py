@@ -6,7 +6,8 @@ of the whole process tree (the command and its workers) from /proc every 0.2 s.
 
     .venv/bin/python benchmarks/sweep_1000.py [--workers 2] [--out benchmarks/sweep_1000.tmp]
 
-Prints the wall time, the peak memory of the process tree and of its largest process, and the
+Prints the wall time and CPU time (other work on the machine inflates the first, not the
+second), the peak memory of the process tree and of its largest process, and the
 table's size. Linux only (reads /proc).
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -67,6 +69,10 @@ def main() -> None:
         peak_total, peak_one = max(peak_total, total), max(peak_one, largest)
         time.sleep(0.2)
     wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime
+    with open("/proc/loadavg") as fh:
+        load = fh.read().split()[0]
     if proc.returncode != 0:
         sys.exit(f"sweep failed with exit status {proc.returncode}")
     import pandas as pd
@@ -74,7 +80,8 @@ def main() -> None:
     table = pd.read_parquet(out / "results.parquet")
     size = (out / "results.parquet").stat().st_size
     print(f"command: {' '.join(cmd)}")
-    print(f"wall time: {wall:.1f} s")
+    print(f"wall time: {wall:.1f} s; CPU time of all processes: {cpu:.1f} s "
+          f"({cpu / os.cpu_count():.1f} s per core on {os.cpu_count()} cores; 1-minute load at the end {load})")
     print(f"peak memory, all processes together: {peak_total / 1024:.0f} MiB; largest process: {peak_one / 1024:.0f} MiB")
     print(f"results.parquet: {table['scenario_id'].nunique()} scenarios, {len(table):,} rows, {size / 2**20:.1f} MiB")
 
