@@ -9,7 +9,15 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["run", "read_scenario", "Scenario", "ScenarioError", "__version__"]
+__all__ = ["run", "read_scenario", "Scenario", "ScenarioError", "sensitivity", "read_sweep", "run_sweep",
+           "breakeven", "__version__"]
+
+_LAZY = {
+    "sensitivity": ("simulate.sensitivity", "sensitivity"),
+    "read_sweep": ("simulate.sweep", "read_sweep"),
+    "run_sweep": ("simulate.sweep", "run_sweep"),
+    "breakeven": ("simulate.breakeven", "breakeven"),
+}
 
 
 def __getattr__(name: str):
@@ -30,4 +38,9 @@ def __getattr__(name: str):
         from simulate.errors import ScenarioError
 
         return ScenarioError
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
     raise AttributeError(name)

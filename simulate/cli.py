@@ -334,6 +334,194 @@ def describe(config, lang):
             click.echo(f"{label}: {source_text(model.source)}")
 
 
+def _float_text(x, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    x = float(x)
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.{digits}g}"
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--method", type=click.Choice(["tornado", "sobol", "delta"]), default="tornado", show_default=True,
+              help="tornado: swing between P10 and P90; sobol: variance indices (SALib); delta: given-data "
+                   "indices, valid with correlated inputs.")
+@click.option("--metric", default="cumulative_net_mean", show_default=True,
+              help="cumulative_net_mean or p_break_even (tornado also cumulative_net_p5, _p50, _p95).")
+@click.option("--year", type=int, default=None, help="Programme year [default: the horizon].")
+@click.option("--payer", default="municipality", show_default=True, help="Whose cumulative net.")
+@click.option("--discounting", type=click.Choice(["undiscounted", "discounted"]), default="undiscounted",
+              show_default=True)
+@click.option("--accounting", type=click.Choice(["realised", "lifetime"]), default="realised", show_default=True)
+@click.option("--trials", type=int, default=None,
+              help="Trials per run (tornado, 20000), base sample N (sobol, 4096) or sample (delta, 5000).")
+@click.option("--seed", type=int, default=None, help="Root seed [default: 20251125].")
+@click.option("--others", type=click.Choice(["random", "base"]), default="random", show_default=True,
+              help="Tornado: the other inputs random (common random numbers) or at their means.")
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Output directory [default: outputs/<config name>_sensitivity_<method>].")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print sensitivity.json to stdout instead of the table.")
+@handle_errors
+def sensitivity(config, method, metric, year, payer, discounting, accounting, trials, seed, others, out, force,
+                as_json):
+    """Which assumption drives the result: tornado, Sobol or delta indices of one metric.
+
+    Writes sensitivity.csv and sensitivity.json to the output directory.
+
+    Example: simulate sensitivity configs/naerbolig.yaml --method tornado --metric p_break_even --year 10
+    """
+    from simulate import sensitivity as sens
+    from simulate.io import OutputDir, check_output_dir, write_json, write_text_atomic
+
+    scenario, _ = _read(config)
+    out = Path(out) if out else Path("outputs") / f"{Path(config).stem}_sensitivity_{method}"
+    check_output_dir(out, force=force)
+    result = sens.sensitivity(scenario, method=method, metric=metric, year=year, payer=payer,
+                              discounting=discounting, accounting=accounting, trials=trials, seed=seed,
+                              others=others)
+    table = result.table
+    for col in table.columns:
+        if table[col].map(lambda v: isinstance(v, list)).any():
+            table[col] = table[col].map(lambda v: "; ".join(v) if isinstance(v, list) else v)
+    with OutputDir(out, force=force) as stage:
+        write_json(stage / "sensitivity.json", result.doc)
+        write_text_atomic(stage / "sensitivity.csv", table.to_csv(index=False))
+    if as_json:
+        click.echo(json.dumps(result.doc, indent=2, ensure_ascii=False))
+        return
+    doc = result.doc
+    click.echo(f"{doc['scenario']}: {method}, {doc['metric']} of {doc['payer']}'s cumulative net, year "
+               f"{doc['year']} ({doc['discounting']}, {doc['accounting']}); base value "
+               f"{_float_text(doc['base_value'])}")
+    cols = {"tornado": ["low", "high", "metric_at_low", "metric_at_high", "swing"],
+            "sobol": ["S1", "S1_conf", "ST", "ST_conf"], "delta": ["delta", "delta_conf", "S1", "S1_conf"]}[method]
+    width = min(max(len(str(r["input"])) for r in doc["rows"]), 70)
+    click.echo("  ".join(["input".ljust(width), *[c.rjust(14) for c in cols]]))
+    for r in doc["rows"]:
+        name = str(r["input"])
+        name = name if len(name) <= width else name[: width - 3] + "..."
+        click.echo("  ".join([name.ljust(width), *[_float_text(r[c]).rjust(14) for c in cols]]))
+    if "outcome_share" in doc:
+        click.echo(f"Share of the variance from individual outcomes given the inputs: "
+                   f"{doc['outcome_share']:.3f} ± {doc['outcome_share_conf']:.3f}")
+    if "noise_floor" in doc:
+        click.echo(f"Noise floor (an input with no effect): delta {doc['noise_floor']['delta']:.3f}, "
+                   f"S1 {doc['noise_floor']['S1']:.3f}")
+    click.echo(TEXT["en"]["written"].format(out=out))
+
+
+@cli.command()
+@click.argument("sweepfile", type=click.Path(dir_okay=False))
+@click.option("--workers", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Local processes (or the LocalCluster's workers with --scheduler local).")
+@click.option("--scheduler", default=None,
+              help="Run on Dask: 'local' starts a LocalCluster, tcp://host:port uses a running scheduler.")
+@click.option("--scheduler-timeout", type=click.FloatRange(0.1, 600), default=10.0, show_default=True,
+              help="Seconds to wait for the Dask scheduler.")
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Output directory [default: outputs/sweeps/<sweep file name>].")
+@click.option("--resume", is_flag=True, help="Continue an interrupted sweep: run only the scenarios not yet done.")
+@click.option("--force", is_flag=True, help="Start over in an existing sweep directory.")
+@click.option("--csv", is_flag=True, help="Also write results.csv.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar with ETA on stderr [default: when stderr is a terminal].")
+@handle_errors
+def sweep(sweepfile, workers, scheduler, scheduler_timeout, out, resume, force, csv, progress):
+    """Run many scenarios: a base scenario with overrides by field path (grid, list, Latin hypercube, Sobol).
+
+    Results go to results.parquet (one row per scenario x year x payer x discounting x metric) and
+    sweep.json. Each finished scenario is saved at once: after an interruption, --resume runs the rest.
+
+    Example: simulate sweep configs/sweeps/naerbolig_success_overrun.yaml --workers 2
+    """
+    from simulate import sweep as sw
+
+    spec = sw.read_sweep(sweepfile)
+    out = Path(out) if out else Path("outputs") / "sweeps" / Path(sweepfile).stem
+    bar = None
+    show = sys.stderr.isatty() if progress is None else progress
+
+    def on_progress(done, total):
+        nonlocal bar
+        if not show:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, initial=done, unit="scenario", file=sys.stderr, dynamic_ncols=True,
+                       smoothing=0.05)
+        else:
+            bar.update(done - bar.n)
+
+    try:
+        result = sw.run_sweep(spec, out=out, workers=workers, scheduler=scheduler,
+                              scheduler_timeout=scheduler_timeout, resume=resume, force=force, csv=csv,
+                              progress=on_progress)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        done = len(sw.done_ids(out)) if out.exists() else 0
+        click.echo(f"Interrupted: {done} of {spec.n_scenarios} scenarios are saved in {out}; "
+                   f"run again with --resume to do the rest.", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(f"{result.n_done} of {result.n_scenarios} scenarios done ({result.n_run} run now, "
+               f"{result.elapsed_seconds:.1f} s); results in {out / sw.RESULTS}")
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--param", required=True, help="Field path of the input to solve for, e.g. "
+                                             "participants.success_probability.")
+@click.option("--target-prob", type=float, default=0.5, show_default=True,
+              help="The probability of break-even to reach.")
+@click.option("--year", type=int, default=None, help="Break-even by this programme year [default: the horizon].")
+@click.option("--payer", default="municipality", show_default=True)
+@click.option("--discounting", type=click.Choice(["undiscounted", "discounted"]), default="undiscounted",
+              show_default=True)
+@click.option("--accounting", type=click.Choice(["realised", "lifetime"]), default="realised", show_default=True)
+@click.option("--trials", type=int, default=20_000, show_default=True, help="Trials per evaluation.")
+@click.option("--seed", type=int, default=None, help="Root seed [default: 20251125].")
+@click.option("--bracket", type=(float, float), default=None, help="LOW HIGH: where to search.")
+@click.option("--out", "out", type=click.Path(), default=None, help="Also write breakeven.json here.")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print breakeven.json to stdout.")
+@handle_errors
+def breakeven(config, param, target_prob, year, payer, discounting, accounting, trials, seed, bracket, out, force,
+              as_json):
+    """The value of one input at which P(cumulative net >= 0 by year T) reaches a target, with its uncertainty.
+
+    Example: simulate breakeven configs/naerbolig_brochure.yaml --param participants.success_probability --year 1
+    """
+    from simulate.breakeven import breakeven as solve
+    from simulate.io import OutputDir, check_output_dir, write_json
+
+    if out:
+        check_output_dir(out, force=force)
+    result = solve(config, param=param, target_prob=target_prob, year=year, payer=payer, discounting=discounting,
+                   accounting=accounting, trials=trials, seed=seed, bracket=bracket)
+    doc = result.doc
+    if out:
+        with OutputDir(out, force=force) as stage:
+            write_json(stage / "breakeven.json", doc)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        return
+    pct = f"{100 * doc['conf_level']:.0f} %"
+    ci = f"[{_float_text(doc['ci_low'])}, {_float_text(doc['ci_high'])}]"
+    click.echo(f"{doc['scenario']}")
+    click.echo(f"P({doc['payer']}'s cumulative net >= 0 by year {doc['year']}) reaches {doc['target_prob']:.0%} "
+               f"at {param} = {_float_text(doc['value'])} (Monte Carlo se {_float_text(doc['se'])}, {pct} interval "
+               f"{ci}; {doc['trials']:,} trials, common random numbers).")
+    click.echo(f"The scenario's own value is {_float_text(doc['base_value'])}, where the probability is "
+               f"{doc['p_at_base']:.1%}.")
+    if doc["expected_mode_value"] is not None:
+        click.echo(f"With every input at its mean (a point estimate), the break-even is at "
+                   f"{_float_text(doc['expected_mode_value'])}.")
+    click.echo(f"Expected successes per year at the value: {doc['expected_successes_per_year_at_value']:.2f}.")
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C (clean up, one line) but with exit status 143."""
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulate.sampling import child_rng, draw_inputs
+from simulate.sampling import binomial_inverse, child_rng, draw_inputs
 from simulate.scenario import Scenario, item_terms
 
 MODES = ("mc", "expected")
@@ -117,16 +117,12 @@ class _Counts:
         p = np.clip(p, 0.0, 1.0)
         if self.expected:
             return n * p
-        if np.ndim(n) == 0:
-            return self.rng.binomial(n, p)
-        # Draw only where there is someone to draw for: the same law, far fewer draws when most counts are 0.
-        idx = np.flatnonzero(n)
-        if idx.size > 0.7 * n.size:
-            return self.rng.binomial(n, p)
-        out = np.zeros(n.shape, dtype=np.int64)
-        if idx.size:
-            out[idx] = self.rng.binomial(n[idx], p[idx] if np.ndim(p) else p)
-        return out
+        # By inversion, one uniform per trial and draw: runs with the same seed stay coupled (see
+        # sampling.binomial_inverse), so scenarios of a sweep differ only where their inputs do.
+        size = np.broadcast_shapes(np.shape(n), np.shape(p))
+        if size == ():
+            return int(binomial_inverse(self.rng.random(1), n, p)[0])
+        return binomial_inverse(self.rng.random(size), n, p)
 
     def split(self, n, probs: list):
         """Divide counts ``n`` over categories with probabilities ``probs`` (the last takes the rest).

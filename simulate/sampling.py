@@ -24,6 +24,49 @@ def child_rng(rng: np.random.Generator, key: str) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(child))
 
 
+def binomial_inverse(u: np.ndarray, n, p) -> np.ndarray:
+    """Binomial counts by inversion: the smallest ``k`` with ``P(Bin(n, p) <= k) >= u``.
+
+    ``u`` ``(m,)`` uniforms, ``n`` and ``p`` scalars or ``(m,)`` arrays. Exactly
+    Bin(n, p) for uniform ``u``. Each count uses one uniform, whatever ``n`` and
+    ``p``, and is monotone in ``u``, ``n`` and ``p``: two runs with the same seed
+    draw their counts from the same uniforms, trial by trial, so a small change
+    to a probability changes few counts (common random numbers), where NumPy's
+    ``Generator.binomial`` would use a varying number of uniforms and shift
+    every later draw.
+    """
+    u = np.asarray(u, dtype=float)
+    n = np.broadcast_to(np.asarray(n), u.shape).astype(np.int64)
+    p = np.broadcast_to(np.asarray(p, dtype=float), u.shape)
+    flip = p > 0.5  # X = n - Y with Y ~ Bin(n, 1 - p) drawn at 1 - u: keeps the recursion short and stable
+    q = np.where(flip, 1.0 - p, p)
+    v = np.where(flip, 1.0 - u, u)
+    y = np.zeros(u.shape, dtype=np.int64)
+    live = (n > 0) & (q > 0)
+    small = np.flatnonzero(live & (n * q <= 30.0))
+    if small.size:
+        nn, qq, vv = n[small], q[small], v[small]
+        ratio = qq / (1.0 - qq)
+        pmf = np.exp(nn * np.log1p(-qq))  # P(Y = 0) >= exp(-30 (1 + q)) here: no underflow
+        cdf = pmf.copy()
+        k_out = np.zeros(small.size, dtype=np.int64)
+        active = np.flatnonzero(vv > cdf)
+        k = 0
+        while active.size:
+            k += 1
+            pmf[active] *= ratio[active] * (nn[active] - k + 1) / k
+            cdf[active] += pmf[active]
+            k_out[active] = k
+            active = active[(vv[active] > cdf[active]) & (k < nn[active])]
+        y[small] = k_out
+    big = np.flatnonzero(live & (n * q > 30.0))
+    if big.size:
+        from scipy.stats import binom
+
+        y[big] = np.minimum(binom.ppf(v[big], n[big], q[big]), n[big]).astype(np.int64)
+    return np.where(flip, n - y, y)
+
+
 def pearson_from_rank(rank: np.ndarray) -> np.ndarray:
     """The normal copula's correlation matrix for Spearman rank correlations ``rank``.
 

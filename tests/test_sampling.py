@@ -75,3 +75,33 @@ def test_given_inputs_replace_only_their_own_draws(default_data):
     for path in free:
         if path not in (SUCCESS, DROPOUT) and isinstance(free[path], np.ndarray):
             assert np.array_equal(free[path], held[path])
+
+
+# --- binomial counts by inversion ----------------------------------------------------------------------------
+@pytest.mark.parametrize(("n", "p"), [(10, 0.37), (10, 0.9), (45, 0.5), (1300, 0.1), (7, 0.0), (7, 1.0), (0, 0.4)])
+def test_binomial_inverse_is_exactly_binomial(n, p):
+    from simulate.sampling import binomial_inverse
+
+    x = binomial_inverse(np.random.default_rng(1).random(200_000), n, p)
+    assert x.min() >= 0 and x.max() <= n
+    if 0 < p < 1 and n > 0:
+        k = np.arange(n + 1)
+        expected = stats.binom.pmf(k, n, p) * x.size
+        keep = expected > 20
+        observed = np.bincount(x, minlength=n + 1)
+        assert stats.chisquare(observed[keep], expected[keep] * observed[keep].sum() / expected[keep].sum()).pvalue > 1e-3
+    else:
+        assert np.all(x == round(n * p))
+
+
+def test_binomial_inverse_is_monotone_in_the_probability_and_the_count():
+    from simulate.sampling import binomial_inverse
+
+    u = np.random.default_rng(2).random(50_000)
+    low, high = binomial_inverse(u, 10, 0.50), binomial_inverse(u, 10, 0.52)
+    # the tightest coupling there is: counts move by at most one, in as few trials as the means allow
+    assert np.all(high >= low) and np.all(high - low <= 1)
+    assert np.mean(high != low) == pytest.approx(10 * 0.02, abs=0.01)
+    assert np.all(binomial_inverse(u, 11, 0.5) >= low)
+    per_trial = binomial_inverse(u[:4], np.array([0, 3, 10, 40]), np.array([0.2, 0.6, 0.5, 0.99]))
+    assert per_trial.shape == (4,) and per_trial[0] == 0
