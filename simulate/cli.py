@@ -458,13 +458,13 @@ def sweep(sweepfile, workers, scheduler, scheduler_timeout, out, resume, force, 
         result = sw.run_sweep(spec, out=out, workers=workers, scheduler=scheduler,
                               scheduler_timeout=scheduler_timeout, resume=resume, force=force, csv=csv,
                               progress=on_progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if bar is not None:
             bar.close()
         done = len(sw.done_ids(out)) if out.exists() else 0
         click.echo(f"Interrupted: {done} of {spec.n_scenarios} scenarios are saved in {out}; "
                    f"run again with --resume to do the rest.", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(getattr(exc, "exit_code", EXIT_INTERRUPTED))
     finally:
         if bar is not None:
             bar.close()

@@ -37,6 +37,7 @@ from pydantic import Field, model_validator
 
 from simulate._model import StrictModel
 from simulate.errors import ScenarioError
+from simulate.scenario import Int
 from simulate.overrides import TIMES, check_paths, scenario_with
 
 DEFAULT_SWEEP_TRIALS = 10_000
@@ -56,8 +57,8 @@ SCENARIOS_PER_ROW_GROUP = 64
 class Sampled(StrictModel):
     """A space-filling design: ``n`` points over ``ranges`` (path -> [low, high] or {times: [low, high]})."""
 
-    n: int = Field(ge=1, le=1_000_000)
-    seed: int = Field(0, ge=0, lt=2**63)
+    n: Int = Field(ge=1, le=1_000_000)
+    seed: Int = Field(0, ge=0, lt=2**63)
     ranges: dict[str, Any]
 
 
@@ -91,8 +92,8 @@ class SweepSpec(StrictModel):
     name: str | None = None
     description: str = ""
     base: str = Field(description="the base scenario file, relative to the sweep file")
-    trials: int = Field(DEFAULT_SWEEP_TRIALS, ge=1, le=10**9)
-    seed: int | None = Field(None, ge=0, lt=2**63)
+    trials: Int = Field(DEFAULT_SWEEP_TRIALS, ge=1, le=10**9)
+    seed: Int | None = Field(None, ge=0, lt=2**63)
     accounting: Literal["realised", "lifetime"] = "realised"
     streams: Literal["common", "independent"] = "common"
     fixed: dict[str, Any] = Field(default_factory=dict, description="overrides applied to every scenario")

@@ -186,4 +186,88 @@ def test_every_bad_file_gets_exit_2_and_one_clear_message(tmp_path_factory, case
 def test_bulk_case_count_is_reported():
     """Runs after the bulk test in file order; the count is also printed at the end of the session."""
     if CASES["count"]:
-        assert CASES["count"] >= 500
+        assert CASES["count"] >= 500  # scenario files; sweep files add 150 more
+
+
+# --- sweep files --------------------------------------------------------------------------------------------
+BASE = str((Path(__file__).resolve().parents[1] / "configs" / "naerbolig.yaml"))
+GOOD_SWEEP = {"name": "bulk", "base": BASE, "trials": 200,
+              "design": {"grid": {"participants.success_probability": [0.4, 0.6],
+                                  "programme.cost_overrun": [1.0, 1.2]}}}
+
+
+@st.composite
+def bad_sweeps(draw):
+    doc = copy.deepcopy(GOOD_SWEEP)
+    kind = draw(st.sampled_from([
+        "typo_path", "out_of_range", "negative_cost", "empty_design", "empty_values", "trials", "unknown_key",
+        "missing_base", "no_base_file", "design_kind", "lhs_bad", "alias_bomb", "python_tag", "non_utf8",
+        "empty", "wrong_type_value", "deep_nesting",
+    ]))
+    grid = doc["design"]["grid"]
+    if kind == "typo_path":
+        grid[draw(st.sampled_from(["participants.succes_probability", "programme.cost_overrrun",
+                                   "participant.success_probability", "participants.effect.relapse"]))] = [0.5]
+    elif kind == "out_of_range":
+        grid["participants.success_probability"] = [0.5, draw(st.sampled_from([1.5, -0.1, 7]))]
+    elif kind == "negative_cost":
+        grid["programme.cost_per_year_dkk"] = [draw(st.floats(-1e9, -0.01))]
+    elif kind == "empty_design":
+        doc["design"] = draw(st.sampled_from([{}, {"grid": {}}, {"list": []}, None]))
+    elif kind == "empty_values":
+        grid["participants.success_probability"] = []
+    elif kind == "trials":
+        doc["trials"] = draw(st.sampled_from([0, -5, "many", 1.5, True, 10**12]))
+    elif kind == "unknown_key":
+        doc[draw(st.sampled_from(["trails", "desing", "workers", "zzz"]))] = "not a number"
+    elif kind == "missing_base":
+        del doc["base"]
+    elif kind == "no_base_file":
+        doc["base"] = "/nonexistent/scenario.yaml"
+    elif kind == "design_kind":
+        doc["design"] = {draw(st.sampled_from(["grids", "random", "cartesian"])): {"x": [1]}}
+    elif kind == "lhs_bad":
+        doc["design"] = {"latin_hypercube": {"n": draw(st.sampled_from([0, -1, "ten"])), "seed": 1,
+                                             "ranges": {"participants.success_probability": [0.3, 0.6]}}}
+    elif kind == "wrong_type_value":
+        grid["programme.cost_overrun"] = [draw(st.sampled_from(["high", {"kind": "gamma"}, [[1]]]))]
+    elif kind == "deep_nesting":
+        value = 0.5
+        for _ in range(draw(st.integers(45, 120))):
+            value = [value]
+        grid["participants.success_probability"] = value
+    text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+    if kind == "alias_bomb":
+        return ("a: &a [x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b]\n"
+                + text).encode(), kind
+    if kind == "python_tag":
+        return text.replace("name: ", f"name: !!python/object/apply:os.system ['touch {MARKER}']\nx_: ", 1).encode(), kind
+    if kind == "non_utf8":
+        data = text.encode()
+        at = draw(st.integers(0, len(data)))
+        return data[:at] + b"\xff\xfe" + data[at:], kind
+    if kind == "empty":
+        return draw(st.sampled_from([b"", b"# nothing\n", b"[]\n"])), kind
+    return text.encode(), kind
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(case=bad_sweeps())
+def test_every_bad_sweep_file_gets_exit_2_and_one_clear_message(tmp_path_factory, case):
+    content, kind = case
+    folder = tmp_path_factory.mktemp("badsweep")
+    sweep = folder / "sweep.yaml"
+    sweep.write_bytes(content)
+    out = folder / "out"
+    start = time.perf_counter()
+    result = CliRunner().invoke(cli, ["sweep", str(sweep), "--out", str(out)])
+    assert time.perf_counter() - start < 10, kind
+    assert result.exit_code == 2, (kind, result.output, result.exception)
+    message = result.output
+    assert "Error: " in message and "Traceback" not in message, (kind, message)
+    assert "sweep.yaml" in message or "scenario.yaml" in message, (kind, message)
+    assert not out.exists()
+    assert sorted(p.name for p in folder.iterdir()) == ["sweep.yaml"]
+    assert not MARKER.exists()
+    CASES["count"] += 1

@@ -228,3 +228,35 @@ def test_output_below_a_file_is_refused_before_work(tmp_path):
     result = CliRunner().invoke(cli, ["run", DEFAULT, "--out", str(blocker / "sub" / "o")])
     assert result.exit_code == 2 and "writable" in result.output
     assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_sweep_says_one_line_keeps_finished_scenarios_and_resumes(tmp_path, sig):
+    import pandas as pd
+    import yaml
+
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({
+        "base": DEFAULT, "trials": 3000,
+        "design": {"grid": {"participants.success_probability": [0.3, 0.4, 0.5, 0.6, 0.7, 0.8],
+                            "programme.cost_overrun": [1.0, 1.1, 1.2]}}}))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([SIMULATE, "sweep", str(sweep), "--out", str(out), "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    parts = out / "parts"
+    while proc.poll() is None and time.monotonic() < deadline and len(list(parts.glob("*"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    if proc.returncode != 0:
+        assert proc.returncode == (130 if sig == signal.SIGINT else 143)
+        assert "Traceback" not in stderr and "--resume" in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    resumed = subprocess.run([SIMULATE, "sweep", str(sweep), "--out", str(out), "--resume"], capture_output=True,
+                             text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    whole = subprocess.run([SIMULATE, "sweep", str(sweep), "--out", str(tmp_path / "whole")], capture_output=True,
+                           text=True)
+    assert whole.returncode == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"),
+                                  pd.read_parquet(tmp_path / "whole" / "results.parquet"), check_exact=True)
