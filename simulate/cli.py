@@ -367,7 +367,8 @@ def sensitivity(config, method, metric, year, payer, discounting, accounting, tr
                 as_json):
     """Which assumption drives the result: tornado, Sobol or delta indices of one metric.
 
-    Writes sensitivity.csv and sensitivity.json to the output directory.
+    Writes sensitivity.csv and sensitivity.json to the output directory. When --out is a run directory
+    (with summary.json), the two files are added to it, so that `simulate report` draws the tornado.
 
     Example: simulate sensitivity configs/naerbolig.yaml --method tornado --metric p_break_even --year 10
     """
@@ -376,7 +377,11 @@ def sensitivity(config, method, metric, year, payer, discounting, accounting, tr
 
     scenario, _ = _read(config)
     out = Path(out) if out else Path("outputs") / f"{Path(config).stem}_sensitivity_{method}"
-    check_output_dir(out, force=force)
+    into_run = out.is_dir() and (out / "summary.json").is_file()  # add to a run's directory, for its report
+    if into_run and (out / "sensitivity.json").exists() and not force:
+        raise ScenarioError("--out", str(out), "a run directory without sensitivity.json (or --force to replace it)")
+    if not into_run:
+        check_output_dir(out, force=force)
     result = sens.sensitivity(scenario, method=method, metric=metric, year=year, payer=payer,
                               discounting=discounting, accounting=accounting, trials=trials, seed=seed,
                               others=others)
@@ -384,9 +389,13 @@ def sensitivity(config, method, metric, year, payer, discounting, accounting, tr
     for col in table.columns:
         if table[col].map(lambda v: isinstance(v, list)).any():
             table[col] = table[col].map(lambda v: "; ".join(v) if isinstance(v, list) else v)
-    with OutputDir(out, force=force) as stage:
-        write_json(stage / "sensitivity.json", result.doc)
-        write_text_atomic(stage / "sensitivity.csv", table.to_csv(index=False))
+    if into_run:  # each file replaced atomically; the run's own outputs are left as they are
+        write_text_atomic(out / "sensitivity.csv", table.to_csv(index=False))
+        write_json(out / "sensitivity.json", result.doc)
+    else:
+        with OutputDir(out, force=force) as stage:
+            write_json(stage / "sensitivity.json", result.doc)
+            write_text_atomic(stage / "sensitivity.csv", table.to_csv(index=False))
     if as_json:
         click.echo(json.dumps(result.doc, indent=2, ensure_ascii=False))
         return

@@ -22,10 +22,10 @@ PAYER_NAMES = {
 # Names of counterfactual states and cost items as the shipped scenarios use them.
 WORDS = {
     "da": {"passive_support": "passiv forsørgelse", "homeless": "hjemløshed", "self_supporting": "selvforsørgelse",
-           "benefit": "ydelse", "shelter": "forsorgshjem", "support": "forsørgelse", "services": "sociale ydelser",
+           "benefit": "ydelse", "shelter": "forsorgshjem", "amount_dkk": "samlet beløb", "support": "forsørgelse", "services": "sociale ydelser",
            "saving": "besparelse", "cost": "udgift", **PAYER_NAMES["da"]},
     "en": {"passive_support": "passive support", "homeless": "homelessness", "self_supporting": "self-support",
-           "benefit": "benefit", "shelter": "shelter", "support": "support", "services": "social services",
+           "benefit": "benefit", "shelter": "shelter", "amount_dkk": "whole amount", "support": "support", "services": "social services",
            "saving": "saving", "cost": "cost", **PAYER_NAMES["en"]},
 }
 

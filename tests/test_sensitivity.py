@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 import sys
 
@@ -235,3 +236,20 @@ def test_every_input_fixed_is_refused(tmp_path, brochure_data):
 def test_target_year_defaults_to_the_horizon():
     doc = sensitivity(scenario(linear_config()), method="tornado", trials=200).doc
     assert doc["year"] == 3 and Target().metric == "cumulative_net_mean"
+
+
+def test_sensitivity_into_a_run_directory_keeps_the_run(tmp_path):
+    from click.testing import CliRunner
+
+    from simulate.cli import cli
+
+    config = str(Path(__file__).resolve().parents[1] / "configs" / "naerbolig.yaml")
+    run_dir = tmp_path / "run"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", config, "--trials", "2000", "--out", str(run_dir)]).exit_code == 0
+    before = (run_dir / "summary.json").read_bytes()
+    result = runner.invoke(cli, ["sensitivity", config, "--trials", "2000", "--out", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "summary.json").read_bytes() == before and (run_dir / "sensitivity.json").is_file()
+    again = runner.invoke(cli, ["sensitivity", config, "--trials", "2000", "--out", str(run_dir)])
+    assert again.exit_code == 2 and "--force" in again.output
