@@ -368,11 +368,7 @@ def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_tabl
         for chunk in chunks:
             yield _run_chunk(scenario, seed, stream, chunk, *args)
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    pool = worker_pool(workers)
     try:
         pending = {}
         submitted = 0
@@ -381,14 +377,30 @@ def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_tabl
                 pending[submitted] = pool.submit(_run_chunk, scenario, seed, stream, chunks[submitted], *args)
                 submitted += 1
             yield pending.pop(i).result()
-    except BaseException:  # interrupted or failed: stop the workers now, not after their chunks
-        procs = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
+    except BaseException:  # interrupted, failed or abandoned: stop the workers now, not after their chunks
+        stop_pool(pool)
         raise
     pool.shutdown(wait=True)
+
+
+def worker_pool(workers: int):
+    """A process pool for blocks or scenarios.
+
+    Workers are forked (on Linux) so that they die with the main process even when it is killed with
+    SIGKILL (see ``_worker_init``); they ignore Ctrl-C, which the main process handles.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+
+
+def stop_pool(pool) -> None:
+    """Stop a pool without waiting: queued work is cancelled, running tasks (each a few seconds at most)
+    finish in the background. Workers are not killed: killing one while it writes a result can leave the
+    pool's manager thread waiting for ever, and the process with it."""
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _worker_init() -> None:

@@ -633,28 +633,28 @@ def _map_local(tasks: Iterator[Task], workers: int):
         for task in tasks:
             yield task, run_task(task)
         return
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, wait
 
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    from simulate.api import stop_pool, worker_pool
+
     window = 2 * workers
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending: dict = {}
-        try:
-            for task in itertools.islice(tasks, window):
-                pending[pool.submit(run_task, task)] = task
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in sorted(finished, key=lambda f: pending[f].scenario_id):
-                    task = pending.pop(fut)
-                    result = fut.result()
-                    for nxt in itertools.islice(tasks, 1):
-                        pending[pool.submit(run_task, nxt)] = nxt
-                    yield task, result
-        finally:
-            for fut in pending:
-                fut.cancel()
-            pool.shutdown(wait=True, cancel_futures=True)
+    pool = worker_pool(workers)
+    pending: dict = {}
+    try:
+        for task in itertools.islice(tasks, window):
+            pending[pool.submit(run_task, task)] = task
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in sorted(finished, key=lambda f: pending[f].scenario_id):
+                task = pending.pop(fut)
+                result = fut.result()
+                for nxt in itertools.islice(tasks, 1):
+                    pending[pool.submit(run_task, nxt)] = nxt
+                yield task, result
+    except BaseException:  # interrupted or failed: stop the workers now
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 # --- Dask ----------------------------------------------------------------------------------------------
