@@ -155,14 +155,81 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
     return part, tables, bpart
 
 
-def expected_figures(scenario: Scenario, payer: str) -> dict:
+def capacity_inputs(scenario: Scenario) -> list[str]:
+    """Field paths of the amounts of cost items whose savings are ``capacity`` (no budget line falls)."""
+    from simulate.scenario import SplitCost
+
+    cf = scenario.counterfactual
+    paths = []
+    for state, items in cf.state_costs().items():
+        for item, value in items.items():
+            if isinstance(value, SplitCost) and value.saving_type == "capacity":
+                paths.append(f"{cf.item_path(state, item)}.amount_dkk")
+    for item, value in cf.success_residual_cost_per_year_dkk.items():
+        if isinstance(value, SplitCost) and value.saving_type == "capacity":
+            paths.append(f"counterfactual.success_residual_cost_per_year_dkk.{item}.amount_dkk")
+    return paths
+
+
+def refusion_items(scenario: Scenario) -> dict:
+    """Cost items whose split comes from the rule set: path -> refusion kind, rule set and shares."""
+    from simulate.scenario import SplitCost
+
+    cf = scenario.counterfactual
+    out = {}
+    groups = [(cf.item_path(state, item), value) for state, items in cf.state_costs().items()
+              for item, value in items.items()]
+    groups += [(f"counterfactual.success_residual_cost_per_year_dkk.{item}", value)
+               for item, value in cf.success_residual_cost_per_year_dkk.items()]
+    for path, value in groups:
+        if isinstance(value, SplitCost) and value.refusion is not None:
+            row = {"refusion": value.refusion, "rule_set": value.rule_set,
+                   "split": {k: round(v, 6) for k, v in value.split.items()}}
+            if value.weeks_on_benefit_at_intake is not None:
+                row["weeks_on_benefit_at_intake"] = value.weeks_on_benefit_at_intake
+            if value.refusion == "shelter":
+                row["days_in_shelter_per_year"] = (200.0 if value.days_in_shelter_per_year is None
+                                                   else value.days_in_shelter_per_year)
+            out[path] = row
+    return out
+
+
+def side_by_side(summary: dict) -> dict:
+    """Municipality, state and the whole public sector at the horizon, from ``by_payer`` (undiscounted).
+
+    The public sector is every public payer (municipality, region, state): its mean net is the sum of
+    theirs. ``total`` also counts the other payers (housing association, foundations); the two are equal
+    when those have neither cost nor savings.
+    """
+    public = [p for p in summary["by_payer"] if p in PUBLIC_PAYERS]
+    out = {}
+    for name in [*public, TOTAL]:
+        block = summary["by_payer"].get(name)
+        if block is None:
+            continue
+        last = block["years"][-1]
+        out[name] = {"cumulative_net_mean": last["cumulative_net"]["mean"],
+                     "p_break_even": last["p_break_even"]["value"],
+                     "savings_mean_by_year": [y["savings_mean"] for y in block["years"]]}
+    mean = sum(out[p]["cumulative_net_mean"] or 0.0 for p in public)
+    others = [p for p in summary["by_payer"] if p not in PUBLIC_PAYERS and p != TOTAL]
+    out["public_sector"] = {"payers": public, "cumulative_net_mean": round(mean, 2),
+                            "equals_total": not any(any(y["savings_mean"] or y["cost_mean"]
+                                                        for y in summary["by_payer"][p]["years"]) for p in others)}
+    return out
+
+
+PUBLIC_PAYERS = ("municipality", "region", "state")
+
+
+def expected_figures(scenario: Scenario, payer: str, given: dict | None = None) -> dict:
     """The deterministic point estimate (inputs at means, counts at expectations).
 
     Returns cumulative nets per accounting ``(n_payers + 1, 2, n_years)``, the
     claims' expected values under each accounting, and the break-even number of
     successes per year by year for ``payer``.
     """
-    traj = simulate(scenario, 1, None, mode="expected", lifetime=True)
+    traj = simulate(scenario, 1, None, mode="expected", lifetime=True, given_inputs=given)
     payers = [*traj.payers, TOTAL]
     p = payers.index(payer)
     nets, be, claims = {}, {}, [dict() for _ in scenario.claims]
@@ -215,6 +282,8 @@ def run(
     start_month: int = 1,
     cost_thresholds_dkk=None,
     given_inputs: Callable[[int, int], dict] | None = None,
+    include_capacity: bool = False,
+    _by_kind: bool = True,
 ) -> RunResult:
     """Run a scenario and summarise it.
 
@@ -256,6 +325,10 @@ def run(
     given_inputs : callable, optional
         ``given_inputs(first_trial, n)`` -> field path -> ``(n,)`` values replacing those inputs' draws
         for trials ``first_trial .. first_trial + n - 1`` (e.g. posterior draws, :mod:`simulate.update`).
+    include_capacity : bool
+        Count ``capacity`` savings (staff time freed) in the headline figures; by default only ``cash``
+        savings count. A scenario with capacity items also gets ``by_kind``: the payer's figures with cash
+        savings only and with cash and capacity savings, from the same trials (same seed).
     """
     if not isinstance(scenario, Scenario):
         from simulate.io import read_scenario
@@ -271,7 +344,14 @@ def run(
 
     budget_opts = budget.check_budget_options(scenario, budget_year=budget_year, start_month=start_month,
                                               thresholds_dkk=cost_thresholds_dkk)
-    expected = expected_figures(scenario, payer)
+    capacity = capacity_inputs(scenario)
+    zero_capacity = {} if include_capacity else {path: 0.0 for path in capacity}
+    if zero_capacity:  # the headline counts cash savings only: capacity amounts are held at 0 in every trial
+        outer = given_inputs
+
+        def given_inputs(first, n, _outer=outer):
+            return {**zero_capacity, **({} if _outer is None else _outer(first, n))}
+    expected = expected_figures(scenario, payer, given=zero_capacity or None)
     if accounting == "lifetime":
         lifetime = True
     elif scenario.claims:  # only the claims' payers and years, undiscounted
@@ -345,7 +425,32 @@ def run(
             warnings.append(f"the precision {precision} was not reached within {max_trials:,} trials")
     summary = {**head, **summary, "warnings": warnings}
     summary["budget"] = budget.summarise(bpart, budget_opts, list(part.payers), horizon_years=scenario.horizon_years)
+    if scenario.rules is not None or refusion_items(scenario):
+        names = sorted({r["rule_set"] for r in refusion_items(scenario).values() if r["rule_set"]})
+        summary["refusion"] = {"rules": scenario.rules, "rule_sets": names, "items": refusion_items(scenario),
+                               "side_by_side": side_by_side(summary)}
+    if capacity and _by_kind:
+        other = run(scenario, trials=n_trials if mode == "mc" else trials, seed=seed, mode=mode,
+                    accounting=accounting, payer=payer, workers=workers, chunk_blocks=chunk_blocks, stream=stream,
+                    engine=engine, budget_year=budget_year, start_month=start_month,
+                    cost_thresholds_dkk=cost_thresholds_dkk, given_inputs=outer if zero_capacity else given_inputs,
+                    include_capacity=not include_capacity, _by_kind=False)
+        summary["by_kind"] = by_kind(summary, other.summary, include_capacity=include_capacity,
+                                     capacity_inputs=capacity)
     return RunResult(scenario=scenario, summary=summary, warnings=warnings)
+
+
+def by_kind(this: dict, other: dict, *, include_capacity: bool, capacity_inputs: list) -> dict:
+    """The payer's figures with cash savings only and with cash and capacity savings, side by side."""
+    cash, both = (other, this) if include_capacity else (this, other)
+
+    def view(s):
+        return {"p_break_even": [y["p_break_even"]["value"] for y in s["years"]],
+                "cumulative_net_mean": [y["cumulative_net"]["mean"] for y in s["years"]],
+                "savings_mean": [y["savings_mean"] for y in s["years"]]}
+
+    return {"headline": "cash_and_capacity" if include_capacity else "cash", "payer": this["payer"],
+            "capacity_inputs": capacity_inputs, "cash": view(cash), "cash_and_capacity": view(both)}
 
 
 def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, budget_opts=None,

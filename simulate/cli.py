@@ -189,11 +189,11 @@ def render_summary(summary: dict, lang: str = "da") -> str:
 
 
 # --- commands -----------------------------------------------------------------------------------------
-def _read(config: str):
+def _read(config: str, rules: str | None = None):
     from simulate.io import load_yaml, scenario_from_data
 
     data, raw = load_yaml(config)
-    return scenario_from_data(data, file=config), raw
+    return scenario_from_data(data, file=config, rules=rules), raw
 
 
 @cli.command()
@@ -225,9 +225,13 @@ def _read(config: str):
 @click.option("--cost-threshold", "cost_thresholds", type=float, multiple=True,
               help="Amount X [DKK] for P(net cost of a single year > X); repeat for several "
                    "[default: 0, 250,000, 500,000, 1, 2.5, 5 and 10 million].")
+@click.option("--rules", "rules", type=click.Path(dir_okay=False), default=None,
+              help="Refusion rule file for cost items marked refusion: benefit|shelter; overrides the scenario's rules:.")
+@click.option("--include-capacity", is_flag=True,
+              help="Count capacity savings (staff time freed) in the headline verdict, not only cash savings.")
 @handle_errors
 def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers, precision,
-        max_trials, make_report, budget_year, start_month, cost_thresholds):
+        max_trials, make_report, budget_year, start_month, cost_thresholds, rules, include_capacity):
     """Run a scenario: the distribution of the net result, year by year.
 
     Example: simulate run configs/naerbolig.yaml --trials 100000 --out outputs/naerbolig
@@ -237,7 +241,7 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
     from simulate import api
     from simulate.io import OutputDir, TrialWriter, build_manifest, write_run
 
-    scenario, raw = _read(config)
+    scenario, raw = _read(config, rules)
     seed = api.DEFAULT_SEED if seed is None else seed
     api.check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                       workers=workers)
@@ -254,6 +258,10 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
                "workers": workers, "save_trials": save_trials, "precision": precision, "max_trials": max_trials,
                "budget_year": budget_year, "start_month": start_month,
                "cost_thresholds_dkk": list(cost_thresholds) or None}
+    if rules is not None:
+        options["rules"] = str(Path(rules).resolve())
+    if include_capacity:
+        options["include_capacity"] = True
     if make_report:
         from simulate import report
 
@@ -268,7 +276,7 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
                 trial_table=partial(api.trials_frame, accounting=accounting, payer=payer) if sinks else None,
                 on_trials=(lambda block, table: [sink(block, table) for sink in sinks]) if sinks else None,
                 precision=precision, max_trials=max_trials, budget_year=budget_year, start_month=start_month,
-                cost_thresholds_dkk=list(cost_thresholds) or None,
+                cost_thresholds_dkk=list(cost_thresholds) or None, include_capacity=include_capacity,
             )
         finally:
             if writer is not None:
@@ -373,7 +381,7 @@ def rerun(run_dir, out, force):
     if out:
         check_output_dir(out, force=force)
     keys = ("trials", "seed", "mode", "accounting", "payer", "workers", "precision", "max_trials", "budget_year",
-            "start_month", "cost_thresholds_dkk")
+            "start_month", "cost_thresholds_dkk", "include_capacity")
     result = api.run(scenario, **{k: options[k] for k in keys if k in options})
     now = {k: v for k, v in package_versions().items() if v is not None}
     then = {k: v for k, v in manifest["versions"].items() if k in now and v is not None}

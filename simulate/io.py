@@ -171,18 +171,98 @@ def errors_from_validation(exc, data: Any) -> ScenarioErrors:
     return ScenarioErrors(list(chosen.values()))
 
 
-def read_scenario(path: str | Path):
-    """Read and validate a scenario file."""
-    from pydantic import ValidationError
-
-    from simulate.scenario import Scenario
-
+def read_scenario(path: str | Path, *, rules: str | Path | None = None):
+    """Read and validate a scenario file; ``rules`` (a rule file) overrides the scenario's ``rules:``."""
     data, _ = load_yaml(path)
-    return scenario_from_data(data, file=str(path))
+    return scenario_from_data(data, file=str(path), rules=rules)
 
 
-def scenario_from_data(data: Any, *, file: str | None = None):
-    """Validate already-parsed scenario data."""
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rules_path(name: str, base: Path | None) -> Path:
+    """A rule file named in a scenario: relative to the scenario file, then the working directory, then the project."""
+    path = Path(name)
+    if path.is_absolute():
+        return path
+    for root in ([base] if base is not None else []) + [Path.cwd(), PROJECT_ROOT]:
+        if (root / path).is_file():
+            return root / path
+    return (base or Path.cwd()) / path
+
+
+def _refusion_items(data: dict):
+    """``(field path, item dict)`` of every cost item in raw scenario data marked with ``refusion``."""
+    cf = data.get("counterfactual")
+    if not isinstance(cf, dict):
+        return
+    groups = []
+    states = cf.get("states")
+    if isinstance(states, dict):
+        for name, st in states.items():
+            if isinstance(st, dict) and isinstance(st.get("cost_per_year_dkk"), dict):
+                groups.append((f"counterfactual.states.{name}.cost_per_year_dkk", st["cost_per_year_dkk"]))
+    for key in ("saving_per_success_year_dkk", "success_residual_cost_per_year_dkk"):
+        if isinstance(cf.get(key), dict):
+            groups.append((f"counterfactual.{key}", cf[key]))
+    for base, items in groups:
+        for item, value in items.items():
+            if isinstance(value, dict) and "refusion" in value and "kind" not in value:
+                yield f"{base}.{item}", value
+
+
+def apply_rules(data: Any, *, file: str | None, rules: str | Path | None = None):
+    """Fill in the split of each ``refusion:`` cost item from the rule set (``rules`` overrides ``data['rules']``).
+
+    Returns ``(data, rule set or None)``; ``data`` is a copy when anything was filled in.
+    """
+    import copy
+
+    from simulate.refusion import check_covers_start, read_rules, refusion_split
+
+    if not isinstance(data, dict):
+        return data, None
+    name = rules if rules is not None else data.get("rules")
+    items = list(_refusion_items(data))
+    if name is None and items:
+        raise ScenarioError(f"{items[0][0]}.refusion", items[0][1]["refusion"],
+                            "a rule set to take the split from: name one with rules: FILE in the scenario "
+                            "(e.g. rules: configs/rules/dk-2026.yaml) or run with --rules FILE", file=file)
+    if name is None or not isinstance(name, (str, Path)):
+        return data, None
+    base = Path(file).resolve().parent if file and Path(file).is_file() else None
+    path = Path(name) if rules is not None else _rules_path(str(name), base)
+    field = "--rules" if rules is not None else "rules"
+    if not path.is_file():
+        raise ScenarioError(field, str(name), "an existing refusion rule file, e.g. configs/rules/dk-2026.yaml",
+                            file=file)
+    rule_set = read_rules(path)
+    start = data.get("start_year")
+    check_covers_start(rule_set, start if isinstance(start, int) and not isinstance(start, bool) else None,
+                       file=str(path))
+    if not items:
+        return data, rule_set
+    data = copy.deepcopy(data)
+    for where, _ in items:
+        parts = where.split(".")
+        target = data
+        for part in parts:
+            target = target[part]
+        if "split" in target:
+            raise ScenarioError(f"{where}.split", target["split"],
+                                "split or refusion, not both (refusion takes the split from the rule set)", file=file)
+        kind = target["refusion"]
+        if kind not in ("benefit", "shelter"):
+            continue  # the schema names the allowed values
+        opts = {k: target[k] for k in ("weeks_on_benefit_at_intake", "days_in_shelter_per_year")
+                if isinstance(target.get(k), (int, float)) and not isinstance(target.get(k), bool)}
+        target["split"] = refusion_split(rule_set, kind, **opts)
+        target["rule_set"] = rule_set.name
+    return data, rule_set
+
+
+def scenario_from_data(data: Any, *, file: str | None = None, rules: str | Path | None = None):
+    """Validate already-parsed scenario data (refusion splits filled in from the rule set first)."""
     from pydantic import ValidationError
 
     from simulate.scenario import Scenario
@@ -191,6 +271,9 @@ def scenario_from_data(data: Any, *, file: str | None = None):
         kind = "an empty file" if data is None else type(data).__name__
         raise ScenarioError("(top level)", kind, "a mapping of scenario fields (name:, intake_per_year:, ...)",
                             file=file)
+    data, rule_set = apply_rules(data, file=file, rules=rules)
+    if rules is not None:
+        data = {**data, "rules": str(rules)}
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -342,7 +425,8 @@ def read_manifest(run_dir: str | Path) -> tuple[dict, str]:
         raise ScenarioError(str(paths["manifest.json"]), "incomplete", f"a manifest with {', '.join(needed)}")
     raw = manifest["config_text"].encode("utf-8")
     name = f"{paths['manifest.json']} (config_text)"
-    manifest["scenario"] = scenario_from_data(parse_yaml_bytes(raw, name), file=name)
+    rules = manifest["options"].get("rules") if isinstance(manifest["options"], dict) else None
+    manifest["scenario"] = scenario_from_data(parse_yaml_bytes(raw, name), file=name, rules=rules)
     manifest["raw"] = raw
     return manifest, recorded
 

@@ -81,20 +81,66 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise _err("number", "a number, not true/false")
+    return value
+
+
+Num = Annotated[float, BeforeValidator(_no_bool)]
+Int = Annotated[int, BeforeValidator(_no_bool)]
+SAVING_TYPES = ("cash", "capacity")
+
+
 class SplitCost(StrictModel):
-    """One amount shared between payers by fixed shares, e.g. a benefit the state reimburses 20 % of."""
+    """One amount shared between payers by fixed shares, e.g. a benefit the state reimburses 20 % of.
+
+    With ``refusion: benefit`` or ``refusion: shelter`` the shares come from the scenario's rule set
+    (``rules:`` or ``--rules``), filled in when the scenario is read. ``saving_type`` says whether a
+    saving of this item is ``cash`` (a budget line falls) or ``capacity`` (staff time freed).
+    """
 
     amount_dkk: Money
-    split: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]
+    split: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] | None = None
+    refusion: Literal["benefit", "shelter"] | None = Field(
+        None, description="take the municipal/state split from the rule set: benefit ladder or § 110 shelter cap"
+    )
+    weeks_on_benefit_at_intake: Annotated[Num, Field(ge=0, le=5200, allow_inf_nan=False)] | None = Field(
+        None, description="weeks the young person has been on benefit at intake [weeks]; default: long-term (> 52)"
+    )
+    days_in_shelter_per_year: Annotated[Num, Field(ge=0, le=366, allow_inf_nan=False)] | None = Field(
+        None, description="days of § 110 shelter stay in a homeless year [days/year]; default 200"
+    )
+    rule_set: str | None = Field(None, description="name of the rule set the split was taken from (filled in)")
+    saving_type: Literal["cash", "capacity"] = Field(
+        "cash", description="cash: a budget line falls; capacity: staff time is freed, no budget line falls"
+    )
     source: Source | None = None
 
     @field_validator("split")
     @classmethod
-    def _shares(cls, v: dict[str, float]):
+    def _shares(cls, v: dict[str, float] | None):
+        if v is None:
+            return v
         total = math.fsum(v.values())
         if not v or abs(total - 1.0) > 1e-9:
             raise _err("split", "shares must add up to 1, they add up to {total:.6g}", total=total)
         return v
+
+    @model_validator(mode="after")
+    def _split_or_refusion(self):
+        if self.split is None:
+            if self.refusion is None:
+                raise _err("split", "give split (shares by payer, adding up to 1) or refusion: benefit|shelter")
+            raise _err(
+                "rules", "refusion: {what} takes its split from a rule set: name one with rules: FILE in the "
+                "scenario (e.g. rules: configs/rules/dk-2026.yaml) or run with --rules FILE", what=self.refusion,
+            )
+        if self.weeks_on_benefit_at_intake is not None and self.refusion != "benefit":
+            raise _err("refusion", "weeks_on_benefit_at_intake needs refusion: benefit")
+        if self.days_in_shelter_per_year is not None and self.refusion != "shelter":
+            raise _err("refusion", "days_in_shelter_per_year needs refusion: shelter")
+        return self
 
 
 ItemCosts = Annotated[dict[str, Union[SplitCost, dict[str, Money]]], BeforeValidator(_normalise_costs)]
@@ -107,6 +153,11 @@ def item_terms(value, base: str) -> list[tuple[str, str, float]]:
     return [(payer, f"{base}.{payer}", 1.0) for payer in value]
 
 
+def saving_type(value) -> str:
+    """``cash`` or ``capacity``: whether a saving of this cost item makes a budget line fall."""
+    return value.saving_type if isinstance(value, SplitCost) else "cash"
+
+
 def _check_item_costs(costs: dict[str, Any]) -> None:
     for item, value in costs.items():
         _check_name(item, "cost item")
@@ -114,14 +165,6 @@ def _check_item_costs(costs: dict[str, Any]) -> None:
             _check_name(payer, "payer")
 
 
-def _no_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise _err("number", "a number, not true/false")
-    return value
-
-
-Num = Annotated[float, BeforeValidator(_no_bool)]
-Int = Annotated[int, BeforeValidator(_no_bool)]
 Count = Annotated[Num, Field(ge=0, le=MAX_INTAKE, allow_inf_nan=False)]
 
 
@@ -339,6 +382,9 @@ class Scenario(StrictModel):
     description: str = ""
     horizon_years: Int = Field(10, ge=1, le=100)
     start_year: Int | None = Field(None, ge=1900, le=2200, description="calendar year of programme year 1")
+    rules: str | None = Field(
+        None, description="refusion rule file (relative to the scenario file, or to the project); --rules overrides"
+    )
     intake_per_year: Union[Count, list[Count]] = Field(
         description="young people entering per year; a list gives one value per year, the last one repeating"
     )

@@ -1,0 +1,171 @@
+"""Refusion rules in the engine and cash vs capacity savings, against hand-computed figures."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from click.testing import CliRunner
+
+from simulate import api
+from simulate.cli import cli
+from simulate.errors import ScenarioError
+from simulate.io import scenario_from_data
+from tests.conftest import CONFIGS, load, write_yaml
+
+R2024 = str(CONFIGS / "rules" / "dk-2024.yaml")
+R2026 = str(CONFIGS / "rules" / "dk-2026.yaml")
+
+
+def brochure_with(items: dict, **top) -> dict:
+    """The brochure scenario (6.5 successes a year, half intake year, 2.5 years) with other saving items."""
+    data = load("naerbolig_brochure.yaml")
+    data["counterfactual"]["saving_per_success_year_dkk"] = items
+    data["claims"] = []
+    data.update(top)
+    return data
+
+
+def municipal_savings(data: dict, rules: str | None = None, **opts) -> list[float]:
+    result = api.run(scenario_from_data(copy.deepcopy(data), rules=rules), mode="expected", **opts)
+    return [y["savings_mean"] for y in result.summary["by_payer"]["municipality"]["years"]]
+
+
+SHELTER = {"shelter": {"amount_dkk": 200_000, "refusion": "shelter"}}
+
+
+@pytest.mark.parametrize("rules, municipal_share", [
+    (R2024, 1 - 0.5 * 120 / 200),  # 200 days, 120 refunded at 50 %: state 30 %
+    (R2026, 1 - 0.5 * 90 / 200),   # 90 refunded days from 1 April 2026: state 22.5 %
+])
+def test_shelter_split_follows_the_rule_sets_cap(rules, municipal_share):
+    savings = municipal_savings(brochure_with(SHELTER), rules)
+    # year 1: 6.5 successes x half a year; year 2: two cohorts' full years plus the new half: 6.5 x 2.5 years
+    assert savings[0] == pytest.approx(6.5 * 0.5 * 200_000 * municipal_share)
+    assert savings[1] == pytest.approx(6.5 * 1.5 * 200_000 * municipal_share)
+
+
+def test_the_same_case_under_two_rule_sets_differs_for_the_municipality_by_the_cap():
+    a = municipal_savings(brochure_with(SHELTER), R2024)
+    b = municipal_savings(brochure_with(SHELTER), R2026)
+    # (120 - 90) days x 50 % of 1/200 of the yearly amount: 7.5 % of each success-year's 200,000
+    assert b[0] - a[0] == pytest.approx(6.5 * 0.5 * 200_000 * 0.075)
+    state_a = api.run(scenario_from_data(brochure_with(SHELTER), rules=R2024), mode="expected").summary
+    state_b = api.run(scenario_from_data(brochure_with(SHELTER), rules=R2026), mode="expected").summary
+    total = [y["savings_mean"] for y in state_a["by_payer"]["total"]["years"]]
+    assert total == pytest.approx([y["savings_mean"] for y in state_b["by_payer"]["total"]["years"]])
+    assert state_b["refusion"]["items"]["counterfactual.saving_per_success_year_dkk.shelter"]["split"] == {
+        "municipality": 0.775, "state": 0.225}
+
+
+@pytest.mark.parametrize("days, municipal_share", [(60, 0.5), (90, 0.5), (300, 1 - 0.5 * 90 / 300)])
+def test_shelter_days_per_year(days, municipal_share):
+    items = {"shelter": {"amount_dkk": 100_000, "refusion": "shelter", "days_in_shelter_per_year": days}}
+    assert municipal_savings(brochure_with(items), R2026)[0] == pytest.approx(6.5 * 0.5 * 100_000 * municipal_share)
+
+
+@pytest.mark.parametrize("weeks, municipal_share", [
+    (None, 0.8),                                 # long-term recipient: the ladder's last step
+    (0, (4 * 0.2 + 22 * 0.6 + 26 * 0.7) / 52),  # a new recipient: the first 52 weeks of the ladder
+    (26, (26 * 0.7 + 26 * 0.8) / 52),
+])
+def test_benefit_split_follows_the_ladder(weeks, municipal_share):
+    item = {"amount_dkk": 90_000, "refusion": "benefit"}
+    if weeks is not None:
+        item["weeks_on_benefit_at_intake"] = weeks
+    savings = municipal_savings(brochure_with({"benefit": item}), R2024)
+    assert savings[0] == pytest.approx(6.5 * 0.5 * 90_000 * municipal_share)
+
+
+def test_scenario_names_its_rules_relative_to_its_file(tmp_path):
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "r.yaml").write_text((CONFIGS / "rules" / "dk-2026.yaml").read_text(encoding="utf-8"),
+                                      encoding="utf-8")
+    path = write_yaml(tmp_path / "s.yaml", brochure_with(SHELTER, rules="rules/r.yaml", start_year=2026))
+    from simulate.io import read_scenario
+
+    sc = read_scenario(path)
+    assert sc.counterfactual.saving_per_success_year_dkk["shelter"].split["state"] == pytest.approx(0.225)
+    sc = read_scenario(path, rules=R2024)  # --rules overrides
+    assert sc.counterfactual.saving_per_success_year_dkk["shelter"].split["state"] == pytest.approx(0.3)
+
+
+def test_existing_configs_are_unchanged_by_a_rules_file(default_data):
+    """A rule file changes only items marked refusion; the shipped configs carry fixed splits."""
+    plain = api.run(scenario_from_data(copy.deepcopy(default_data)), trials=2000)
+    named = api.run(scenario_from_data(copy.deepcopy(default_data), rules=R2024), trials=2000)
+    assert plain.summary["by_payer"] == named.summary["by_payer"]
+    assert "refusion" not in plain.summary and "by_kind" not in plain.summary
+
+
+@pytest.mark.parametrize("change, words", [
+    ({}, "rules: FILE"),                                              # refusion without a rule set
+    ({"rules": "configs/rules/nope.yaml"}, "an existing refusion rule file"),
+    ({"rules": R2024, "start_year": 2020}, "no day of 2020"),         # a date covered by no rule set
+    ({"rules": R2024, "split_too": True}, "split or refusion, not both"),
+])
+def test_bad_rules_are_refused_with_exit_2_and_nothing_written(tmp_path, change, words):
+    items = copy.deepcopy(SHELTER)
+    if change.pop("split_too", False):
+        items["shelter"]["split"] = {"municipality": 1.0}
+    path = write_yaml(tmp_path / "s.yaml", brochure_with(items, **change))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["run", str(path), "--trials", "100", "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert words in res.output
+    assert not out.exists()
+
+
+def test_a_bad_rule_file_is_named(tmp_path):
+    import yaml
+
+    data = yaml.safe_load((CONFIGS / "rules" / "dk-2024.yaml").read_text(encoding="utf-8"))
+    data["benefit_refusion"]["ladder"][1]["from_week"] = 7
+    bad = write_yaml(tmp_path / "bad_rules.yaml", data)
+    path = write_yaml(tmp_path / "s.yaml", brochure_with(SHELTER))
+    res = CliRunner().invoke(cli, ["run", str(path), "--rules", str(bad), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "bad_rules.yaml" in res.output and "a gap" in res.output
+    assert not (tmp_path / "o").exists()
+
+
+# --- cash or capacity ---------------------------------------------------------------------------------
+CASH_AND_CAPACITY = {
+    "benefit": {"amount_dkk": 100_000, "split": {"municipality": 1.0}},
+    "caseworker_time": {"amount_dkk": 40_000, "split": {"municipality": 1.0}, "saving_type": "capacity"},
+}
+
+
+def test_headline_counts_cash_only_unless_asked():
+    data = brochure_with(CASH_AND_CAPACITY)
+    assert municipal_savings(data)[0] == pytest.approx(6.5 * 0.5 * 100_000)
+    assert municipal_savings(data, include_capacity=True)[0] == pytest.approx(6.5 * 0.5 * 140_000)
+
+
+def test_by_kind_gives_both_from_the_same_trials():
+    sc = scenario_from_data(brochure_with(CASH_AND_CAPACITY))
+    cash = api.run(sc, trials=3000, seed=7).summary
+    both = api.run(sc, trials=3000, seed=7, include_capacity=True).summary
+    assert cash["by_kind"]["headline"] == "cash" and both["by_kind"]["headline"] == "cash_and_capacity"
+    assert cash["by_kind"]["cash"] == both["by_kind"]["cash"]
+    assert cash["by_kind"]["cash_and_capacity"] == both["by_kind"]["cash_and_capacity"]
+    assert cash["by_kind"]["cash"]["cumulative_net_mean"] == [y["cumulative_net"]["mean"] for y in cash["years"]]
+    ratio = [b / a for a, b in zip(cash["by_kind"]["cash"]["savings_mean"],
+                                   cash["by_kind"]["cash_and_capacity"]["savings_mean"])]
+    assert ratio == pytest.approx([1.4] * 10)  # the same successes in every trial: 140,000 / 100,000
+    assert cash["by_kind"]["capacity_inputs"] == ["counterfactual.saving_per_success_year_dkk.caseworker_time"
+                                                  ".amount_dkk"]
+
+
+def test_cli_include_capacity(tmp_path):
+    path = write_yaml(tmp_path / "s.yaml", brochure_with(CASH_AND_CAPACITY))
+    res = CliRunner().invoke(cli, ["run", str(path), "--trials", "200", "--include-capacity", "--json",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert '"headline": "cash_and_capacity"' in res.output
+
+
+def test_saving_type_is_validated():
+    items = {"x": {"amount_dkk": 1.0, "split": {"municipality": 1.0}, "saving_type": "maybe"}}
+    with pytest.raises(ScenarioError, match="saving_type"):
+        scenario_from_data(brochure_with(items))
