@@ -89,6 +89,12 @@ TEXT = {
         "warning": "Advarsel",
         "funding": "Finansieringsbehov (laveste punkt af den akkumulerede kasse): middel {mean}, P50 {p50}, P95 {p95}",
         "budget_years": "Budgetår (nettoresultat i året, middel; P(nettoudgift > 0)): {rows}",
+        "refusion": "Refusionsregler {names}: nettoresultat efter {years} år, middel: {rows}",
+        "public_sector": "hele den offentlige sektor",
+        "by_kind": "Kun kontante besparelser: P(≥ 0) {cash}, middel {cash_mean}; med frigjort kapacitet: P(≥ 0) {both}, "
+                   "middel {both_mean} (efter {years} år; konklusionen bruger {headline})",
+        "cash": "kontante besparelser",
+        "cash_and_capacity": "kontante besparelser og kapacitet",
     },
     "en": {
         "header": "{trials} trials, seed {seed}, accounting: {accounting}, payer: {payer}",
@@ -107,6 +113,12 @@ TEXT = {
         "warning": "Warning",
         "funding": "Funding need (lowest point of cumulative cash): mean {mean}, P50 {p50}, P95 {p95}",
         "budget_years": "Budget years (net of the year, mean; P(net cost > 0)): {rows}",
+        "refusion": "Refusion rules {names}: net after {years} years, mean: {rows}",
+        "public_sector": "the whole public sector",
+        "by_kind": "Cash savings only: P(≥ 0) {cash}, mean {cash_mean}; with capacity freed: P(≥ 0) {both}, "
+                   "mean {both_mean} (after {years} years; the verdict uses {headline})",
+        "cash": "cash savings",
+        "cash_and_capacity": "cash savings and capacity",
     },
 }
 
@@ -171,6 +183,21 @@ def render_summary(summary: dict, lang: str = "da") -> str:
         rows = "; ".join(f"{y['year']}: {money(y['net']['mean'], lang)} ({percent(_over0(y), lang, 0)})"
                          for y in budget["budget_years"])
         lines.append(t["budget_years"].format(rows=rows))
+    ref = summary.get("refusion")
+    if ref:
+        side = ref["side_by_side"]
+        rows = [f"{payer_name(p, lang)} {money(side[p]['cumulative_net_mean'], lang)}" for p in side
+                if p not in ("public_sector", "total")]
+        rows.append(f"{t['public_sector']} {money(side['public_sector']['cumulative_net_mean'], lang)}")
+        lines.append(t["refusion"].format(names=", ".join(ref["rule_sets"]) or "-", years=H, rows="; ".join(rows)))
+    kinds = summary.get("by_kind")
+    if kinds:
+        lines.append(t["by_kind"].format(
+            cash=percent(kinds["cash"]["p_break_even"][-1], lang, 0),
+            cash_mean=money(kinds["cash"]["cumulative_net_mean"][-1], lang),
+            both=percent(kinds["cash_and_capacity"]["p_break_even"][-1], lang, 0),
+            both_mean=money(kinds["cash_and_capacity"]["cumulative_net_mean"][-1], lang),
+            years=H, headline=t[kinds["headline"]]))
     if summary.get("claims"):
         lines += ["", t["claims"]]
         ccols = t["claim_cols"]
