@@ -27,7 +27,7 @@ from simulate.metrics import (
     roi,
     yearly_rows,
 )
-from simulate.scenario import MUNICIPALITY, TOTAL, Scenario
+from simulate.scenario import MUNICIPALITY, TOTAL, Scenario, numeric_inputs
 
 BLOCK_TRIALS = 2**14
 DEFAULT_TRIALS = 100_000
@@ -283,6 +283,7 @@ def run(
     cost_thresholds_dkk=None,
     given_inputs: Callable[[int, int], dict] | None = None,
     include_capacity: bool = False,
+    evidence_correction: bool | None = None,
     _by_kind: bool = True,
 ) -> RunResult:
     """Run a scenario and summarise it.
@@ -329,11 +330,16 @@ def run(
         Count ``capacity`` savings (staff time freed) in the headline figures; by default only ``cash``
         savings count. A scenario with capacity items also gets ``by_kind``: the payer's figures with cash
         savings only and with cash and capacity savings, from the same trials (same seed).
+    evidence_correction : bool, optional
+        ``False`` switches off the evidence-level correction of effect inputs (:mod:`simulate.evidence`);
+        default: the scenario's ``evidence_correction`` (on unless it says false).
     """
     if not isinstance(scenario, Scenario):
         from simulate.io import read_scenario
 
         scenario = read_scenario(scenario)
+    if evidence_correction is not None and evidence_correction != scenario.evidence_correction:
+        scenario = scenario.model_copy(update={"evidence_correction": bool(evidence_correction)})
     check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                   workers=workers, chunk_blocks=chunk_blocks)
     if precision is not None and not (isinstance(precision, (int, float)) and 0 < precision < 1):
@@ -425,6 +431,10 @@ def run(
             warnings.append(f"the precision {precision} was not reached within {max_trials:,} trials")
     summary = {**head, **summary, "warnings": warnings}
     summary["budget"] = budget.summarise(bpart, budget_opts, list(part.payers), horizon_years=scenario.horizon_years)
+    if any(d.evidence_level is not None for d in numeric_inputs(scenario).values()):
+        from simulate.evidence import evidence_table
+
+        summary["evidence"] = evidence_table(scenario, enabled=scenario.evidence_correction)
     if scenario.rules is not None or refusion_items(scenario):
         names = sorted({r["rule_set"] for r in refusion_items(scenario).values() if r["rule_set"]})
         summary["refusion"] = {"rules": scenario.rules, "rule_sets": names, "items": refusion_items(scenario),

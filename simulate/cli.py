@@ -94,6 +94,8 @@ TEXT = {
         "by_kind": "Kun kontante besparelser: P(≥ 0) {cash}, middel {cash_mean}; med frigjort kapacitet: P(≥ 0) {both}, "
                    "middel {both_mean} (efter {years} år; konklusionen bruger {headline})",
         "cash": "kontante besparelser",
+        "evidence": "Evidenskorrektion {state}: {rows}",
+        "on": "til", "off": "fra",
         "cash_and_capacity": "kontante besparelser og kapacitet",
     },
     "en": {
@@ -118,6 +120,8 @@ TEXT = {
         "by_kind": "Cash savings only: P(≥ 0) {cash}, mean {cash_mean}; with capacity freed: P(≥ 0) {both}, "
                    "mean {both_mean} (after {years} years; the verdict uses {headline})",
         "cash": "cash savings",
+        "evidence": "Evidence correction {state}: {rows}",
+        "on": "on", "off": "off",
         "cash_and_capacity": "cash savings and capacity",
     },
 }
@@ -190,6 +194,11 @@ def render_summary(summary: dict, lang: str = "da") -> str:
                 if p not in ("public_sector", "total")]
         rows.append(f"{t['public_sector']} {money(side['public_sector']['cumulative_net_mean'], lang)}")
         lines.append(t["refusion"].format(names=", ".join(ref["rule_sets"]) or "-", years=H, rows="; ".join(rows)))
+    ev = summary.get("evidence")
+    if ev:
+        rows = "; ".join(f"{path} (level {r['evidence_level']}) {number(r['mean'], lang, 4)} -> "
+                         f"{number(r['corrected_mean'], lang, 4)}" for path, r in ev["inputs"].items())
+        lines.append(t["evidence"].format(state=t["on" if ev["correction"] else "off"], rows=rows))
     kinds = summary.get("by_kind")
     if kinds:
         lines.append(t["by_kind"].format(
@@ -256,9 +265,12 @@ def _read(config: str, rules: str | None = None):
               help="Refusion rule file for cost items marked refusion: benefit|shelter; overrides the scenario's rules:.")
 @click.option("--include-capacity", is_flag=True,
               help="Count capacity savings (staff time freed) in the headline verdict, not only cash savings.")
+@click.option("--no-evidence-correction", "no_evidence_correction", is_flag=True,
+              help="Use effect inputs as given, without the correction by their evidence_level.")
 @handle_errors
 def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers, precision,
-        max_trials, make_report, budget_year, start_month, cost_thresholds, rules, include_capacity):
+        max_trials, make_report, budget_year, start_month, cost_thresholds, rules, include_capacity,
+        no_evidence_correction):
     """Run a scenario: the distribution of the net result, year by year.
 
     Example: simulate run configs/naerbolig.yaml --trials 100000 --out outputs/naerbolig
@@ -269,6 +281,8 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
     from simulate.io import OutputDir, TrialWriter, build_manifest, write_run
 
     scenario, raw = _read(config, rules)
+    if no_evidence_correction:
+        scenario = scenario.model_copy(update={"evidence_correction": False})
     seed = api.DEFAULT_SEED if seed is None else seed
     api.check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                       workers=workers)
@@ -289,6 +303,8 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
         options["rules"] = str(Path(rules).resolve())
     if include_capacity:
         options["include_capacity"] = True
+    if no_evidence_correction:
+        options["evidence_correction"] = False
     if make_report:
         from simulate import report
 
@@ -341,16 +357,22 @@ def validate(config):
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
+@click.option("--rules", "rules", type=click.Path(dir_okay=False), default=None,
+              help="Refusion rule file; overrides the scenario's rules:.")
+@click.option("--no-evidence-correction", "no_evidence_correction", is_flag=True,
+              help="Show effect inputs without the correction by their evidence_level.")
 @handle_errors
-def describe(config, lang):
+def describe(config, lang, rules, no_evidence_correction):
     """Print every assumption: its distribution, 5/50/95 % values, mean and source.
 
     Example: simulate describe configs/naerbolig.yaml --lang en
     """
     from simulate.distributions import describe_quantiles, source_text
+    from simulate.evidence import CORRECTION, corrected_mean, corrected_quantiles
     from simulate.scenario import numeric_inputs
 
-    scenario, _ = _read(config)
+    scenario, _ = _read(config, rules)
+    correcting = scenario.evidence_correction and not no_evidence_correction
     click.echo(scenario.name)
     if scenario.description:
         click.echo(scenario.description.strip())
@@ -364,6 +386,19 @@ def describe(config, lang):
         click.echo(f"{path}")
         click.echo(f"    {head[1]}: {dist.label()}")
         click.echo(f"    {head[2]} {vals[0]}   {head[3]} {vals[1]}   {head[4]} {vals[2]}   {head[5]} {vals[3]}")
+        if dist.evidence_level is not None:
+            shift, widen = CORRECTION[dist.evidence_level]
+            level = f"{'Evidence level' if lang == 'en' else 'Evidensniveau'} {dist.evidence_level}"
+            if correcting and (shift or widen):
+                c = [number(x, lang, digits) for x in (*corrected_quantiles(dist, path), corrected_mean(dist, path))]
+                what = (f"corrected ({percent(shift, lang, 0)} towards no effect, spread +{percent(widen, lang, 0)})"
+                        if lang == "en" else
+                        f"korrigeret ({percent(shift, lang, 0)} mod ingen effekt, spredning +{percent(widen, lang, 0)})")
+                click.echo(f"    {level}, {what}: {head[2]} {c[0]}   {head[3]} {c[1]}   {head[4]} {c[2]}   "
+                           f"{head[5]} {c[3]}")
+            else:
+                off = "not corrected" if lang == "en" else "ikke korrigeret"
+                click.echo(f"    {level} ({off})")
         src = source_text(dist.source)
         if src:
             click.echo(f"    {'Source' if lang == 'en' else 'Kilde'}: {src}")
@@ -408,7 +443,7 @@ def rerun(run_dir, out, force):
     if out:
         check_output_dir(out, force=force)
     keys = ("trials", "seed", "mode", "accounting", "payer", "workers", "precision", "max_trials", "budget_year",
-            "start_month", "cost_thresholds_dkk", "include_capacity")
+            "start_month", "cost_thresholds_dkk", "include_capacity", "evidence_correction")
     result = api.run(scenario, **{k: options[k] for k in keys if k in options})
     now = {k: v for k, v in package_versions().items() if v is not None}
     then = {k: v for k, v in manifest["versions"].items() if k in now and v is not None}

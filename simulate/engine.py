@@ -267,6 +267,12 @@ def simulate(
     if L is not None:
         l_hi = eff.duration_years.support()[1]
         f_lo = part.intake_year_effect_fraction.support()[0]
+        if scenario.evidence_correction:  # the evidence correction widens supports (simulate.evidence)
+            from simulate.evidence import correct
+
+            l_hi = max(l_hi, correct(min(l_hi, 1e6), eff.duration_years, "participants.effect.duration_years"))
+            f_lo = min(f_lo, correct(f_lo, part.intake_year_effect_fraction,
+                                     "participants.intake_year_effect_fraction"))
         last_offset = int(math.ceil(min(l_hi, 1e6) - f_lo)) + 1 if math.isfinite(l_hi) else n_years
     else:
         last_offset = n_years

@@ -397,6 +397,9 @@ class Scenario(StrictModel):
     discounting: Discounting = Field(default_factory=Discounting)
     correlations: list[Correlation] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)
+    evidence_correction: bool = Field(
+        True, description="correct effect inputs by their evidence_level (simulate.evidence); false: use them as given"
+    )
     source: Source | None = None
 
     @field_validator("intake_per_year")
@@ -408,6 +411,14 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _cross_checks(self):
+        from simulate.evidence import NO_EFFECT
+
+        for path, dist in numeric_inputs(self).items():
+            if dist.evidence_level is not None and path not in NO_EFFECT:
+                raise _err(
+                    "evidence", "{path}.evidence_level is {level}, but an evidence level applies only to the "
+                    "effect inputs: {allowed}", path=path, level=dist.evidence_level, allowed=", ".join(NO_EFFECT),
+                )
         inputs = uncertain_inputs(self)
         seen = set()
         for i, corr in enumerate(self.correlations):
