@@ -280,6 +280,7 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
     from simulate import api
     from simulate.io import OutputDir, TrialWriter, build_manifest, write_run
 
+    rules = None if rules is None else str(Path(rules).resolve())  # as recorded for rerun
     scenario, raw = _read(config, rules)
     if no_evidence_correction:
         scenario = scenario.model_copy(update={"evidence_correction": False})
@@ -300,7 +301,7 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
                "budget_year": budget_year, "start_month": start_month,
                "cost_thresholds_dkk": list(cost_thresholds) or None}
     if rules is not None:
-        options["rules"] = str(Path(rules).resolve())
+        options["rules"] = rules
     if include_capacity:
         options["include_capacity"] = True
     if no_evidence_correction:

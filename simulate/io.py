@@ -211,7 +211,7 @@ def _refusion_items(data: dict):
                 yield f"{base}.{item}", value
 
 
-def apply_rules(data: Any, *, file: str | None, rules: str | Path | None = None):
+def apply_rules(data: Any, *, file: str | None, rules: str | Path | None = None, base: Path | None = None):
     """Fill in the split of each ``refusion:`` cost item from the rule set (``rules`` overrides ``data['rules']``).
 
     Returns ``(data, rule set or None)``; ``data`` is a copy when anything was filled in.
@@ -230,7 +230,8 @@ def apply_rules(data: Any, *, file: str | None, rules: str | Path | None = None)
                             "(e.g. rules: configs/rules/dk-2026.yaml) or run with --rules FILE", file=file)
     if name is None or not isinstance(name, (str, Path)):
         return data, None
-    base = Path(file).resolve().parent if file and Path(file).is_file() else None
+    if base is None:
+        base = Path(file).resolve().parent if file and Path(file).is_file() else None
     path = Path(name) if rules is not None else _rules_path(str(name), base)
     field = "--rules" if rules is not None else "rules"
     if not path.is_file():
@@ -261,7 +262,8 @@ def apply_rules(data: Any, *, file: str | None, rules: str | Path | None = None)
     return data, rule_set
 
 
-def scenario_from_data(data: Any, *, file: str | None = None, rules: str | Path | None = None):
+def scenario_from_data(data: Any, *, file: str | None = None, rules: str | Path | None = None,
+                       base: Path | None = None):
     """Validate already-parsed scenario data (refusion splits filled in from the rule set first)."""
     from pydantic import ValidationError
 
@@ -271,7 +273,7 @@ def scenario_from_data(data: Any, *, file: str | None = None, rules: str | Path 
         kind = "an empty file" if data is None else type(data).__name__
         raise ScenarioError("(top level)", kind, "a mapping of scenario fields (name:, intake_per_year:, ...)",
                             file=file)
-    data, rule_set = apply_rules(data, file=file, rules=rules)
+    data, rule_set = apply_rules(data, file=file, rules=rules, base=base)
     if rules is not None:
         data = {**data, "rules": str(rules)}
     try:
@@ -426,7 +428,9 @@ def read_manifest(run_dir: str | Path) -> tuple[dict, str]:
     raw = manifest["config_text"].encode("utf-8")
     name = f"{paths['manifest.json']} (config_text)"
     rules = manifest["options"].get("rules") if isinstance(manifest["options"], dict) else None
-    manifest["scenario"] = scenario_from_data(parse_yaml_bytes(raw, name), file=name, rules=rules)
+    config_path = manifest.get("config_path")
+    base = Path(config_path).resolve().parent if isinstance(config_path, str) else None
+    manifest["scenario"] = scenario_from_data(parse_yaml_bytes(raw, name), file=name, rules=rules, base=base)
     manifest["raw"] = raw
     return manifest, recorded
 

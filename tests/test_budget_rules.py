@@ -169,3 +169,13 @@ def test_saving_type_is_validated():
     items = {"x": {"amount_dkk": 1.0, "split": {"municipality": 1.0}, "saving_type": "maybe"}}
     with pytest.raises(ScenarioError, match="saving_type"):
         scenario_from_data(brochure_with(items))
+
+
+@pytest.mark.parametrize("extra", [[], ["--rules", R2024, "--include-capacity", "--no-evidence-correction"]])
+def test_a_run_with_rules_reruns_bit_for_bit(tmp_path, extra):
+    out = tmp_path / "o"
+    res = CliRunner().invoke(cli, ["run", str(CONFIGS / "naerbolig_rules.yaml"), "--trials", "500", "--out", str(out),
+                                   *extra])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, ["rerun", str(out)])
+    assert res.exit_code == 0 and "Reproduced" in res.output, res.output
