@@ -419,6 +419,10 @@ def run(
         "block_trials": BLOCK_TRIALS,
         "expected_successes_per_year": [round(x, 6) for x in expected["successes_per_year"]],
     }
+    if scenario.participants.refill_dropouts:  # places, not participants: entrants = places x (1 + d)
+        d = expected["trajectories"].inputs["participants.dropout_probability"]
+        head["refill_dropouts"] = True
+        head["expected_entrants_per_year"] = [round(float(x) * (1.0 + d), 6) for x in scenario.intake()]
     if precision is not None and mode == "mc":
         head["precision"] = {
             "target": precision, **{k: round(v, 8) for k, v in reached.items()},

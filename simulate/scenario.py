@@ -218,6 +218,10 @@ class Participants(StrictModel):
         0.5, description="part of the intake year in which a success's effect counts [-]"
     )
     effect: EffectEnd = Field(default_factory=EffectEnd)
+    refill_dropouts: bool = Field(
+        False, description="intake counts places: a drop-out's place is refilled once within the year from a waiting "
+                           "list (the newcomer may drop out too); cost follows places, entrants grow to N (1 + d)",
+    )
     source: Source | None = None
 
 
