@@ -470,6 +470,42 @@ def rerun(run_dir, out, force):
     sys.exit(EXIT_INTERNAL)
 
 
+@cli.command("portfolio")
+@click.argument("portfolio_file", type=click.Path(dir_okay=False))
+@click.option("--trials", type=int, default=20_000, show_default=True, help="Monte Carlo trials (shared by all).")
+@click.option("--seed", type=int, default=None, help="Root seed [default: 20251125].")
+@click.option("--include-capacity", is_flag=True, help="Count capacity savings too, not only cash savings.")
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Output directory for portfolio.json [default: outputs/<portfolio file name>].")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print portfolio.json to stdout instead of the table.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
+@handle_errors
+def portfolio_command(portfolio_file, trials, seed, include_capacity, out, force, as_json, lang):
+    """Run several programmes together: the portfolio's net, P(break-even) and each programme's share of the risk.
+
+    PORTFOLIO_FILE names scenario files (relative to it) and optional shared shocks linking inputs of
+    several programmes to one common factor (docs/budget.md, "A portfolio").
+
+    Example: simulate portfolio configs/portfolio_aarhus.yaml --trials 20000
+    """
+    from simulate.io import OutputDir, write_json
+    from simulate.portfolio import read_portfolio, render, run_portfolio
+
+    pf, names, scenarios = read_portfolio(portfolio_file)
+    out = Path(out) if out else Path("outputs") / Path(portfolio_file).stem
+    from simulate.io import check_output_dir
+
+    check_output_dir(out, force=force)
+    doc = run_portfolio(pf, names, scenarios, trials=trials, seed=seed, include_capacity=include_capacity)
+    with OutputDir(out, force=force) as stage:
+        write_json(stage / "portfolio.json", doc)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render(doc, lang))
+
+
 @cli.command("report")
 @click.argument("run_dir", type=click.Path())
 @click.option("--lang", default="da", show_default=True, help="Language of the report: da or en.")
