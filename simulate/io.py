@@ -224,6 +224,8 @@ def apply_rules(data: Any, *, file: str | None, rules: str | Path | None = None,
         return data, None
     name = rules if rules is not None else data.get("rules")
     items = list(_refusion_items(data))
+    if items and rules is None and all("split" in v and "rule_set" in v for _, v in items):
+        return data, None  # already resolved (a run's resolved_scenario): keep the recorded splits
     if name is None and items:
         raise ScenarioError(f"{items[0][0]}.refusion", items[0][1]["refusion"],
                             "a rule set to take the split from: name one with rules: FILE in the scenario "

@@ -179,3 +179,20 @@ def test_a_run_with_rules_reruns_bit_for_bit(tmp_path, extra):
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(cli, ["rerun", str(out)])
     assert res.exit_code == 0 and "Reproduced" in res.output, res.output
+
+
+def test_a_resolved_scenario_reads_back_and_the_report_notes_the_rules(tmp_path):
+    """The run's resolved_scenario keeps its splits (no rule file needed) and the report's method notes say so."""
+    import json
+
+    from simulate.report import budget_notes
+
+    out = tmp_path / "o"
+    res = CliRunner().invoke(cli, ["run", str(CONFIGS / "naerbolig_rules.yaml"), "--trials", "500", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    sc = scenario_from_data(manifest["resolved_scenario"])
+    assert sc.counterfactual.states["homeless"].cost_per_year_dkk["shelter"].split["state"] == pytest.approx(0.225)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    notes = " ".join(budget_notes(summary, "en"))
+    assert "Refusion rules dk-2026" in notes and "Cash savings only" in notes and "Evidence correction on" in notes
