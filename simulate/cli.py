@@ -342,15 +342,17 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--rules", "rules", type=click.Path(dir_okay=False), default=None,
+              help="Refusion rule file; overrides the scenario's rules:.")
 @handle_errors
-def validate(config):
+def validate(config, rules):
     """Check a scenario file; exit 0 if it is valid.
 
     Example: simulate validate configs/naerbolig.yaml
     """
     from simulate.scenario import uncertain_inputs
 
-    scenario, _ = _read(config)
+    scenario, _ = _read(config, rules)
     click.echo(f"{config}: valid ({scenario.name}; {scenario.horizon_years} years, "
                f"{len(uncertain_inputs(scenario))} uncertain inputs, payers: {', '.join(scenario.payers())})")
 
