@@ -441,8 +441,15 @@ def run(
         summary["evidence"] = evidence_table(scenario, enabled=scenario.evidence_correction)
     if scenario.rules is not None or refusion_items(scenario):
         names = sorted({r["rule_set"] for r in refusion_items(scenario).values() if r["rule_set"]})
+        if scenario.rule_periods:
+            names = [p.rule_set for p in scenario.rule_periods]
         summary["refusion"] = {"rules": scenario.rules, "rule_sets": names, "items": refusion_items(scenario),
                                "side_by_side": side_by_side(summary)}
+        if scenario.rule_periods:  # several rule sets, by programme year: each one's share of each year's days
+            summary["refusion"]["rule_periods"] = [
+                {"rule_set": p.rule_set, "year_weights": [round(w, 6) for w in p.year_weights],
+                 "splits": {k: {q: round(x, 6) for q, x in v.items()} for k, v in p.splits.items()}}
+                for p in scenario.rule_periods]
     if capacity and _by_kind:
         other = run(scenario, trials=n_trials if mode == "mc" else trials, seed=seed, mode=mode,
                     accounting=accounting, payer=payer, workers=workers, chunk_blocks=chunk_blocks, stream=stream,

@@ -225,9 +225,11 @@ def render_summary(summary: dict, lang: str = "da") -> str:
 
 
 # --- commands -----------------------------------------------------------------------------------------
-def _read(config: str, rules: str | None = None):
+def _read(config: str, rules=None):
     from simulate.io import load_yaml, scenario_from_data
 
+    if isinstance(rules, (list, tuple)):  # --rules given 0, 1 or several times
+        rules = None if not rules else rules[0] if len(rules) == 1 else list(rules)
     data, raw = load_yaml(config)
     return scenario_from_data(data, file=config, rules=rules), raw
 
@@ -261,8 +263,9 @@ def _read(config: str, rules: str | None = None):
 @click.option("--cost-threshold", "cost_thresholds", type=float, multiple=True,
               help="Amount X [DKK] for P(net cost of a single year > X); repeat for several "
                    "[default: 0, 250,000, 500,000, 1, 2.5, 5 and 10 million].")
-@click.option("--rules", "rules", type=click.Path(dir_okay=False), default=None,
-              help="Refusion rule file for cost items marked refusion: benefit|shelter; overrides the scenario's rules:.")
+@click.option("--rules", "rules", type=click.Path(dir_okay=False), multiple=True,
+              help="Refusion rule file for cost items marked refusion: benefit|shelter; overrides the scenario's "
+                   "rules:. Repeat to apply several rule sets by programme year.")
 @click.option("--include-capacity", is_flag=True,
               help="Count capacity savings (staff time freed) in the headline verdict, not only cash savings.")
 @click.option("--no-evidence-correction", "no_evidence_correction", is_flag=True,
@@ -280,7 +283,8 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
     from simulate import api
     from simulate.io import OutputDir, TrialWriter, build_manifest, write_run
 
-    rules = None if rules is None else str(Path(rules).resolve())  # as recorded for rerun
+    rules = [str(Path(r).resolve()) for r in rules]  # as recorded for rerun
+    rules = None if not rules else rules[0] if len(rules) == 1 else rules
     scenario, raw = _read(config, rules)
     if no_evidence_correction:
         scenario = scenario.model_copy(update={"evidence_correction": False})
@@ -342,7 +346,7 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("--rules", "rules", type=click.Path(dir_okay=False), default=None,
+@click.option("--rules", "rules", type=click.Path(dir_okay=False), multiple=True,
               help="Refusion rule file; overrides the scenario's rules:.")
 @handle_errors
 def validate(config, rules):
@@ -360,7 +364,7 @@ def validate(config, rules):
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
-@click.option("--rules", "rules", type=click.Path(dir_okay=False), default=None,
+@click.option("--rules", "rules", type=click.Path(dir_okay=False), multiple=True,
               help="Refusion rule file; overrides the scenario's rules:.")
 @click.option("--no-evidence-correction", "no_evidence_correction", is_flag=True,
               help="Show effect inputs without the correction by their evidence_level.")

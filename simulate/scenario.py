@@ -379,6 +379,14 @@ class Claim(StrictModel):
     source: Source | None = None
 
 
+class RulePeriod(StrictModel):
+    """One rule set's part of the horizon: its share of each programme year and the splits it gives."""
+
+    rule_set: str
+    year_weights: list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]
+    splits: dict[str, dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]]
+
+
 class Scenario(StrictModel):
     """A social programme over a horizon of years, described generically."""
 
@@ -386,8 +394,13 @@ class Scenario(StrictModel):
     description: str = ""
     horizon_years: Int = Field(10, ge=1, le=100)
     start_year: Int | None = Field(None, ge=1900, le=2200, description="calendar year of programme year 1")
-    rules: str | None = Field(
-        None, description="refusion rule file (relative to the scenario file, or to the project); --rules overrides"
+    rules: Union[str, list[str], None] = Field(
+        None, description="refusion rule file, or a list of files applied by programme year (relative to the "
+                          "scenario file, or to the project); --rules overrides"
+    )
+    rule_periods: list[RulePeriod] | None = Field(
+        None, description="filled in from several rule files: each rule set's share of each programme year and the "
+                          "splits it gives",
     )
     intake_per_year: Union[Count, list[Count]] = Field(
         description="young people entering per year; a list gives one value per year, the last one repeating"
@@ -451,6 +464,16 @@ class Scenario(StrictModel):
                     "the rank correlations are impossible together: their matrix is not positive semi-definite "
                     "(smallest eigenvalue {eig:.4g}); loosen the strongest ones", eig=float(eig.min()),
                 )
+        if self.rule_periods:
+            for i, period in enumerate(self.rule_periods):
+                if len(period.year_weights) != self.horizon_years:
+                    raise _err("rules", "rule_periods[{i}].year_weights needs one weight per programme year ({h})",
+                               i=i, h=self.horizon_years)
+            for y in range(self.horizon_years):
+                total = math.fsum(p.year_weights[y] for p in self.rule_periods)
+                if abs(total - 1.0) > 1e-9:
+                    raise _err("rules", "the rule periods' weights of programme year {y} add up to {t:.6g}, not 1",
+                               y=y + 1, t=total)
         payers = self.payers()
         for i, claim in enumerate(self.claims):
             if claim.year > self.horizon_years:
@@ -524,3 +547,22 @@ def numeric_inputs(model: Any, prefix: str = "") -> dict[str, _Dist]:
 def uncertain_inputs(scenario: Any) -> dict[str, _Dist]:
     """The inputs that are distributions, not fixed values, by field path."""
     return {path: d for path, d in numeric_inputs(scenario).items() if not d.is_fixed}
+
+
+def with_splits(scenario: Scenario, splits: dict[str, dict[str, float]]) -> Scenario:
+    """The scenario with the splits of some cost items replaced (``item path -> {payer: share}``), no rule periods."""
+    cf = scenario.counterfactual
+
+    def fix(base: str, items: dict) -> dict:
+        return {item: value.model_copy(update={"split": splits[f"{base}.{item}"]})
+                if f"{base}.{item}" in splits else value for item, value in items.items()}
+
+    if cf.states is not None:
+        update = {"states": {name: st.model_copy(update={"cost_per_year_dkk": fix(
+            f"counterfactual.states.{name}.cost_per_year_dkk", st.cost_per_year_dkk)}) for name, st in cf.states.items()}}
+    else:
+        update = {"saving_per_success_year_dkk": fix("counterfactual.saving_per_success_year_dkk",
+                                                     cf.saving_per_success_year_dkk)}
+    update["success_residual_cost_per_year_dkk"] = fix("counterfactual.success_residual_cost_per_year_dkk",
+                                                       cf.success_residual_cost_per_year_dkk)
+    return scenario.model_copy(update={"counterfactual": cf.model_copy(update=update), "rule_periods": None})

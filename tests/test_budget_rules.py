@@ -196,3 +196,55 @@ def test_a_resolved_scenario_reads_back_and_the_report_notes_the_rules(tmp_path)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     notes = " ".join(budget_notes(summary, "en"))
     assert "Refusion rules dk-2026" in notes and "Cash savings only" in notes and "Evidence correction on" in notes
+
+
+# --- several rule sets, by programme year ---------------------------------------------------------------
+def test_two_rule_sets_apply_by_programme_year_as_hand_computed():
+    """Start 2025: year 1 under dk-2024 (120 days), year 2 has 90 of 365 days under it, then dk-2026 (90 days)."""
+    data = brochure_with(SHELTER, start_year=2025)
+    sc = scenario_from_data(data, rules=[R2024, R2026])
+    summary = api.run(sc, mode="expected").summary
+    savings = [y["savings_mean"] for y in summary["by_payer"]["municipality"]["years"]]
+    w = 90 / 365
+    assert savings[0] == pytest.approx(6.5 * 0.5 * 200_000 * 0.7)
+    assert savings[1] == pytest.approx(6.5 * 1.5 * 200_000 * (w * 0.7 + (1 - w) * 0.775))
+    assert savings[2] == pytest.approx(6.5 * 2.5 * 200_000 * 0.775)
+    total = [y["savings_mean"] for y in summary["by_payer"]["total"]["years"]]
+    assert total[1] == pytest.approx(6.5 * 1.5 * 200_000)  # the rules move money between payers only
+    assert summary["refusion"]["rule_sets"] == ["dk-2024", "dk-2026"]
+    # Monte Carlo: each year mixes two runs on the same draws, so the mix is exact trial by trial
+    mc = api.run(sc, trials=2000, seed=4).summary
+    alone = brochure_with(SHELTER)  # no start_year: one rule set for every year
+    a = api.run(scenario_from_data(alone, rules=R2024), trials=2000, seed=4).summary
+    b = api.run(scenario_from_data(alone, rules=R2026), trials=2000, seed=4).summary
+    pick = [y["savings_mean"] for y in mc["by_payer"]["municipality"]["years"]]
+    ya = [y["savings_mean"] for y in a["by_payer"]["municipality"]["years"]]
+    yb = [y["savings_mean"] for y in b["by_payer"]["municipality"]["years"]]
+    assert pick[0] == pytest.approx(ya[0]) and pick[5] == pytest.approx(yb[5])
+    assert pick[1] == pytest.approx(w * ya[1] + (1 - w) * yb[1])
+
+
+@pytest.mark.parametrize("rules, start, words", [
+    ([R2024, R2026], 2023, "2023-01-01"),          # before the first rule set
+    ([R2024, R2024], 2025, "rule sets dk-2024, dk-2024"),  # a day covered twice
+    ([R2024, R2026], None, "start_year"),
+])
+def test_a_day_of_the_horizon_covered_by_no_rule_set_is_refused(tmp_path, rules, start, words):
+    data = brochure_with(SHELTER, rules=rules)
+    if start is not None:
+        data["start_year"] = start
+    path = write_yaml(tmp_path / "s.yaml", data)
+    res = CliRunner().invoke(cli, ["run", str(path), "--trials", "100", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and words in res.output and "s.yaml" in res.output, res.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_repeated_rules_flag_and_rerun(tmp_path):
+    path = write_yaml(tmp_path / "s.yaml", brochure_with(SHELTER, start_year=2025))
+    out = tmp_path / "o"
+    res = CliRunner().invoke(cli, ["run", str(path), "--rules", R2024, "--rules", R2026, "--trials", "300",
+                                   "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    assert '"rule_periods"' in res.output
+    res = CliRunner().invoke(cli, ["rerun", str(out)])
+    assert res.exit_code == 0 and "Reproduced" in res.output, res.output
