@@ -192,10 +192,12 @@ def test_a_resolved_scenario_reads_back_and_the_report_notes_the_rules(tmp_path)
     assert res.exit_code == 0, res.output
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     sc = scenario_from_data(manifest["resolved_scenario"])
-    assert sc.counterfactual.states["homeless"].cost_per_year_dkk["shelter"].split["state"] == pytest.approx(0.225)
+    assert sc.counterfactual.states["homeless"].cost_per_year_dkk["shelter"].split["state"] == pytest.approx(0.3)
+    assert [p.rule_set for p in sc.rule_periods] == ["dk-2024", "dk-2026"]
+    assert sc.rule_periods[0].year_weights[:2] == pytest.approx([90 / 365, 0.0])
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     notes = " ".join(budget_notes(summary, "en"))
-    assert "Refusion rules dk-2026" in notes and "Cash savings only" in notes and "Evidence correction on" in notes
+    assert "Refusion rules dk-2024, dk-2026" in notes and "Cash savings only" in notes and "Evidence correction on" in notes
 
 
 # --- several rule sets, by programme year ---------------------------------------------------------------
