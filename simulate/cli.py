@@ -409,6 +409,29 @@ def describe(config, lang, rules, no_evidence_correction):
         src = source_text(dist.source)
         if src:
             click.echo(f"    {'Source' if lang == 'en' else 'Kilde'}: {src}")
+    from simulate.api import capacity_inputs, refusion_items
+
+    refusion = refusion_items(scenario)
+    if refusion:
+        click.echo("")
+        click.echo("Refusion (municipal/state split from the rule set):" if lang == "en" else
+                   "Refusion (fordeling mellem kommune og stat efter reglerne):")
+        for path, r in refusion.items():
+            shares = ", ".join(f"{payer_name(p, lang)} {percent(v, lang, 1)}" for p, v in r["split"].items())
+            click.echo(f"    {path}: {r['refusion']}, {r['rule_set']}: {shares}")
+        for period in scenario.rule_periods or []:
+            weights = " ".join(number(w, lang, 2) for w in period.year_weights)
+            click.echo(f"    {period.rule_set}, {'share of each programme year' if lang == 'en' else 'andel af hvert år'}: "
+                       f"{weights}")
+            for path, split in period.splits.items():
+                shares = ", ".join(f"{payer_name(p, lang)} {percent(v, lang, 1)}" for p, v in split.items())
+                click.echo(f"        {path.rsplit('.', 1)[-1]}: {shares}")
+    capacity = capacity_inputs(scenario)
+    if capacity:
+        click.echo("")
+        click.echo(("Capacity savings (no budget line falls; counted only with --include-capacity): " if lang == "en"
+                    else "Kapacitetsbesparelser (ingen budgetlinje falder; tælles kun med --include-capacity): ")
+                   + ", ".join(capacity))
     if scenario.correlations:
         click.echo("")
         click.echo("Rank correlations:" if lang == "en" else "Rangkorrelationer:")

@@ -181,11 +181,11 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rules_path(name: str, base: Path | None) -> Path:
-    """A rule file named in a scenario: relative to the scenario file, then the working directory, then the project."""
+    """A rule file named in a scenario: relative to the scenario file, the working directory, the project or configs/."""
     path = Path(name)
     if path.is_absolute():
         return path
-    for root in ([base] if base is not None else []) + [Path.cwd(), PROJECT_ROOT]:
+    for root in ([base] if base is not None else []) + [Path.cwd(), PROJECT_ROOT, PROJECT_ROOT / "configs"]:
         if (root / path).is_file():
             return root / path
     return (base or Path.cwd()) / path
