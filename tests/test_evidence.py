@@ -95,3 +95,17 @@ def test_describe_and_run_show_the_correction(tmp_path):
     res = CliRunner().invoke(cli, ["run", str(path), "--mode", "expected", "--lang", "en", "--no-evidence-correction",
                                    "--out", str(tmp_path / "o")])
     assert res.exit_code == 0 and "Evidence correction off" in res.output
+
+
+def test_update_reweights_a_corrected_input_instead_of_the_written_beta():
+    """With the correction on, the prior is the corrected input: no conjugate update of the Beta as written."""
+    from simulate.update import plan, read_observed
+    from tests.conftest import CONFIGS
+
+    observed = read_observed(CONFIGS / "observed" / "naerbolig_pilot.yaml")
+    data = load("naerbolig.yaml")
+    data["participants"]["success_probability"]["evidence_level"] = 3
+    steps = plan(scenario_from_data(copy.deepcopy(data)), observed)["steps"]
+    assert steps["participants.success_probability"]["how"] == "importance"
+    steps = plan(scenario_from_data({**data, "evidence_correction": False}), observed)["steps"]
+    assert steps["participants.success_probability"]["how"] == "conjugate"
