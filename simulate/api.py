@@ -136,10 +136,11 @@ def _engine(name: str):
 
 def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int, int]], accounting: str,
                lifetime: bool, trial_table: Callable | None, budget_opts=None,
-               given: Callable | None = None, engine: str = "fast") -> tuple[Partial, list, object]:
+               given: Callable | None = None, engine: str = "fast",
+               public: tuple | None = None) -> tuple[Partial, list, object, list]:
     from simulate import budget
 
-    part, tables, bpart = None, [], None
+    part, tables, bpart, ppart = None, [], None, []
     simulate_block = _engine(engine)
     for block, n in chunk:
         given_inputs = None if given is None else given(block * BLOCK_TRIALS, n)
@@ -150,9 +151,47 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
         if budget_opts is not None:
             b = budget.reduce_block(traj, budget_opts, block=block)
             bpart = b if bpart is None else bpart.merge(b)
+        if public:
+            ppart.append((block, public_block(traj, accounting, public)))
         if trial_table is not None:
             tables.append((block, trial_table(traj, block * BLOCK_TRIALS)))
-    return part, tables, bpart
+    return part, tables, bpart, ppart
+
+
+def public_block(traj: Trajectories, accounting: str, public: tuple) -> dict:
+    """The public payers' summed cumulative net of one block: trials, count >= 0, sum and sum of squares.
+
+    Arrays are ``(2, n_years)`` (undiscounted, discounted); folded over blocks in block order.
+    """
+    _, _, cum_net = cumulative_nets(traj, accounting)
+    rows = [list(traj.payers).index(p) for p in public if p in traj.payers]
+    net = cum_net[rows].sum(axis=0)  # (2, H, n)
+    return {"n": net.shape[-1], "nonneg": (net >= 0).sum(axis=-1), "sum": net.sum(axis=-1),
+            "sumsq": np.square(net).sum(axis=-1)}
+
+
+def public_summary(blocks: list, public: list) -> dict:
+    """The whole public sector's cumulative net by year, from the blocks folded in block order."""
+    blocks = sorted(blocks, key=lambda b: b[0])
+    n = sum(b["n"] for _, b in blocks)
+    nonneg = sum(b["nonneg"] for _, b in blocks)
+    total = sumsq = 0.0
+    for _, b in blocks:
+        total = total + b["sum"]
+        sumsq = sumsq + b["sumsq"]
+    mean = total / n
+    var = np.maximum(sumsq / n - mean * mean, 0.0) * (n / (n - 1) if n > 1 else 0.0)
+    out = {"payers": list(public), "years": []}
+    H = mean.shape[1]
+    for t in range(H):
+        p = nonneg[0, t] / n
+        out["years"].append({"year": t + 1, "cumulative_net_mean": round(float(mean[0, t]), 2),
+                             "cumulative_net_sd": round(float(np.sqrt(var[0, t])), 2),
+                             "p_break_even": round(float(p), 6),
+                             "p_break_even_se": round(math.sqrt(p * (1 - p) / n), 6),
+                             "discounted_cumulative_net_mean": round(float(mean[1, t]), 2),
+                             "discounted_p_break_even": round(float(nonneg[1, t] / n), 6)})
+    return out
 
 
 def capacity_inputs(scenario: Scenario) -> list[str]:
@@ -366,10 +405,16 @@ def run(
                                 frozenset(c.year - 1 for c in scenario.claims))
     else:
         lifetime = False
+    public = None
+    if scenario.rules is not None or refusion_items(scenario):  # the whole public sector, side by side
+        public = tuple(p for p in scenario.payers() if p in PUBLIC_PAYERS) or None
+    pblocks: list = []
     if mode == "expected":
         traj = expected["trajectories"]
         part = reduce_block(traj, accounting=accounting, claims=scenario.claims)
         bpart = budget.reduce_block(traj, budget_opts)
+        if public:
+            pblocks = [(0, public_block(traj, accounting, public))]
         n_trials = 1
     else:
         if precision is not None:  # stop at the first 4-block boundary where the precision is reached
@@ -379,8 +424,10 @@ def run(
         reached = None
         if engine not in ENGINES:
             raise ScenarioError("engine", engine, "one of " + ", ".join(ENGINES))
-        for chunk_part, tables, chunk_budget in _map_chunks(scenario, seed, stream, chunks, accounting, lifetime,
-                                                            trial_table, workers, budget_opts, given_inputs, engine):
+        for chunk_part, tables, chunk_budget, chunk_public in _map_chunks(
+                scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, budget_opts, given_inputs,
+                engine, public):
+            pblocks += chunk_public
             part = chunk_part if part is None else part.merge(chunk_part)
             bpart = chunk_budget if bpart is None else bpart.merge(chunk_budget)
             for block, table in tables:
@@ -445,6 +492,12 @@ def run(
             names = [p.rule_set for p in scenario.rule_periods]
         summary["refusion"] = {"rules": scenario.rules, "rule_sets": names, "items": refusion_items(scenario),
                                "side_by_side": side_by_side(summary)}
+        if pblocks:
+            ps = public_summary(pblocks, list(public))
+            summary["refusion"]["public_sector"] = ps
+            last = ps["years"][-1]
+            summary["refusion"]["side_by_side"]["public_sector"].update(
+                cumulative_net_mean=last["cumulative_net_mean"], p_break_even=last["p_break_even"])
         if scenario.rule_periods:  # several rule sets, by programme year: each one's share of each year's days
             summary["refusion"]["rule_periods"] = [
                 {"rule_set": p.rule_set, "year_weights": [round(w, 6) for w in p.year_weights],
@@ -475,9 +528,9 @@ def by_kind(this: dict, other: dict, *, include_capacity: bool, capacity_inputs:
 
 
 def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, budget_opts=None,
-                given=None, engine="fast"):
+                given=None, engine="fast", public=None):
     """Run chunks in order, on this process or on ``workers`` processes; results come in chunk order."""
-    args = (accounting, lifetime, trial_table, budget_opts, given, engine)
+    args = (accounting, lifetime, trial_table, budget_opts, given, engine, public)
     if workers == 1 or len(chunks) == 1:
         for chunk in chunks:
             yield _run_chunk(scenario, seed, stream, chunk, *args)

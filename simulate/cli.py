@@ -192,11 +192,15 @@ def render_summary(summary: dict, lang: str = "da") -> str:
         side = ref["side_by_side"]
         rows = [f"{payer_name(p, lang)} {money(side[p]['cumulative_net_mean'], lang)}" for p in side
                 if p not in ("public_sector", "total")]
-        rows.append(f"{t['public_sector']} {money(side['public_sector']['cumulative_net_mean'], lang)}")
+        ps = side["public_sector"]
+        rows.append(f"{t['public_sector']} {money(ps['cumulative_net_mean'], lang)}"
+                    + (f" (P(≥ 0) {percent(ps['p_break_even'], lang, 0)})" if ps.get("p_break_even") is not None
+                       else ""))
         lines.append(t["refusion"].format(names=", ".join(ref["rule_sets"]) or "-", years=H, rows="; ".join(rows)))
     ev = summary.get("evidence")
     if ev:
-        rows = "; ".join(f"{path} (level {r['evidence_level']}) {number(r['mean'], lang, 4)} -> "
+        rows = "; ".join(f"{path} ({'niveau' if lang == 'da' else 'level'} {r['evidence_level']}) "
+                         f"{number(r['mean'], lang, 4)} -> "
                          f"{number(r['corrected_mean'], lang, 4)}" for path, r in ev["inputs"].items())
         lines.append(t["evidence"].format(state=t["on" if ev["correction"] else "off"], rows=rows))
     kinds = summary.get("by_kind")

@@ -744,8 +744,11 @@ def budget_notes(s: dict, lang: str) -> list[str]:
         side = ref["side_by_side"]
         rows = [f"{payer_name(p, lang)} {money(side[p]['cumulative_net_mean'], lang)}" for p in side
                 if p not in ("public_sector", "total")]
+        ps = side["public_sector"]
         rows.append(("hele den offentlige sektor " if da else "the whole public sector ")
-                    + money(side["public_sector"]["cumulative_net_mean"], lang))
+                    + money(ps["cumulative_net_mean"], lang)
+                    + (f" (P(≥ 0) {percent(ps['p_break_even'], lang, 0)})" if ps.get("p_break_even") is not None
+                       else ""))
         names = ", ".join(ref["rule_sets"]) or "-"
         out.append((f"Refusionsregler {names}: fordelingen mellem kommune og stat af ydelser og § 110-ophold følger "
                     f"reglerne. Nettoresultat efter {s['horizon_years']} år, middel: " if da else

@@ -250,3 +250,25 @@ def test_repeated_rules_flag_and_rerun(tmp_path):
     assert '"rule_periods"' in res.output
     res = CliRunner().invoke(cli, ["rerun", str(out)])
     assert res.exit_code == 0 and "Reproduced" in res.output, res.output
+
+
+def test_public_sector_is_the_public_payers_summed_trial_by_trial():
+    data = load("naerbolig.yaml")
+    st = data["counterfactual"]["states"]
+    for state, item in (("passive_support", "benefit"), ("homeless", "shelter")):
+        del st[state]["cost_per_year_dkk"][item]["split"]
+        st[state]["cost_per_year_dkk"][item]["refusion"] = "benefit" if item == "benefit" else "shelter"
+    sc = scenario_from_data(data, rules=R2026)
+    one = api.run(sc, trials=40_000, seed=9, chunk_blocks=1).summary
+    four = api.run(sc, trials=40_000, seed=9, chunk_blocks=4, workers=2).summary
+    assert one["refusion"] == four["refusion"]  # folded in block order: the same bits for any chunking
+    ps = one["refusion"]["public_sector"]
+    assert ps["payers"] == ["municipality", "state"]
+    for t, row in enumerate(ps["years"]):
+        m = one["by_payer"]["municipality"]["years"][t]["cumulative_net"]["mean"]
+        s = one["by_payer"]["state"]["years"][t]["cumulative_net"]["mean"]
+        assert row["cumulative_net_mean"] == pytest.approx(m + s, abs=0.05)
+        # the state only saves here, so the public sector breaks even at least as often as the municipality
+        assert row["p_break_even"] >= one["by_payer"]["municipality"]["years"][t]["p_break_even"]["value"]
+    side = one["refusion"]["side_by_side"]["public_sector"]
+    assert side["p_break_even"] == ps["years"][-1]["p_break_even"]
