@@ -91,8 +91,8 @@ TEXT = {
         "budget_years": "Budgetår (nettoresultat i året, middel; P(nettoudgift > 0)): {rows}",
         "refusion": "Refusionsregler {names}: nettoresultat efter {years} år, middel: {rows}",
         "public_sector": "hele den offentlige sektor",
-        "by_kind": "Kun kontante besparelser: P(≥ 0) {cash}, middel {cash_mean}; med frigjort kapacitet: P(≥ 0) {both}, "
-                   "middel {both_mean} (efter {years} år; konklusionen bruger {headline})",
+        "by_kind": "Kun kontante besparelser: P(≥ 0) {cash}, middel {cash_mean}; med frigjort kapacitet: "
+                   "P(≥ 0) {both}, middel {both_mean} (efter {years} år; konklusionen bruger {headline})",
         "cash": "kontante besparelser",
         "evidence": "Evidenskorrektion {state}: {rows}",
         "on": "til", "off": "fra",
@@ -402,9 +402,9 @@ def describe(config, lang, rules, no_evidence_correction):
             level = f"{'Evidence level' if lang == 'en' else 'Evidensniveau'} {dist.evidence_level}"
             if correcting and (shift or widen):
                 c = [number(x, lang, digits) for x in (*corrected_quantiles(dist, path), corrected_mean(dist, path))]
-                what = (f"corrected ({percent(shift, lang, 0)} towards no effect, spread +{percent(widen, lang, 0)})"
-                        if lang == "en" else
-                        f"korrigeret ({percent(shift, lang, 0)} mod ingen effekt, spredning +{percent(widen, lang, 0)})")
+                sh, wi = percent(shift, lang, 0), percent(widen, lang, 0)
+                what = (f"corrected ({sh} towards no effect, spread +{wi})" if lang == "en" else
+                        f"korrigeret ({sh} mod ingen effekt, spredning +{wi})")
                 click.echo(f"    {level}, {what}: {head[2]} {c[0]}   {head[3]} {c[1]}   {head[4]} {c[2]}   "
                            f"{head[5]} {c[3]}")
             else:
@@ -425,8 +425,8 @@ def describe(config, lang, rules, no_evidence_correction):
             click.echo(f"    {path}: {r['refusion']}, {r['rule_set']}: {shares}")
         for period in scenario.rule_periods or []:
             weights = " ".join(number(w, lang, 2) for w in period.year_weights)
-            click.echo(f"    {period.rule_set}, {'share of each programme year' if lang == 'en' else 'andel af hvert år'}: "
-                       f"{weights}")
+            share = "share of each programme year" if lang == "en" else "andel af hvert år"
+            click.echo(f"    {period.rule_set}, {share}: {weights}")
             for path, split in period.splits.items():
                 shares = ", ".join(f"{payer_name(p, lang)} {percent(v, lang, 1)}" for p, v in split.items())
                 click.echo(f"        {path.rsplit('.', 1)[-1]}: {shares}")

@@ -288,7 +288,7 @@ def simulate(
     M = _keep_matrix(moves, r, S, n_trials) if lifetime else None
     q_eff = (1.0 - d) * q  # completers then successes: Bin(Bin(N, 1-d), q) = Bin(N, (1-d) q)
     if part.refill_dropouts:  # a place succeeds through its first holder, or through the newcomer after a drop-out:
-        q_eff = (1.0 - d) * q + d * (1.0 - d) * q  # P = (1-d) q + d (1-d) q = (1 - d^2) q per place, one success at most
+        q_eff = (1.0 - d) * q + d * (1.0 - d) * q  # (1 - d^2) q per place, one success at most
     savings = np.zeros((P, H, n_trials))
     successes = np.zeros((H, n_trials))
     remaining = np.zeros((2, P, H, n_trials)) if lifetime else None  # expected value still to come

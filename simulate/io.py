@@ -181,7 +181,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rules_path(name: str, base: Path | None) -> Path:
-    """A rule file named in a scenario: relative to the scenario file, the working directory, the project or configs/."""
+    """A rule file named in a scenario: relative to the scenario file, the cwd, the project or its configs/."""
     path = Path(name)
     if path.is_absolute():
         return path

@@ -753,7 +753,8 @@ def budget_notes(s: dict, lang: str) -> list[str]:
         out.append((f"Refusionsregler {names}: fordelingen mellem kommune og stat af ydelser og § 110-ophold følger "
                     f"reglerne. Nettoresultat efter {s['horizon_years']} år, middel: " if da else
                     f"Refusion rules {names}: the split of benefit and § 110 shelter costs between municipality "
-                    f"and state follows the rules. Net after {s['horizon_years']} years, mean: ") + "; ".join(rows) + ".")
+                    f"and state follows the rules. Net after {s['horizon_years']} years, mean: ")
+                   + "; ".join(rows) + ".")
     kinds = s.get("by_kind")
     if kinds:
         c, b = kinds["cash"], kinds["cash_and_capacity"]

@@ -558,8 +558,10 @@ def with_splits(scenario: Scenario, splits: dict[str, dict[str, float]]) -> Scen
                 if f"{base}.{item}" in splits else value for item, value in items.items()}
 
     if cf.states is not None:
-        update = {"states": {name: st.model_copy(update={"cost_per_year_dkk": fix(
-            f"counterfactual.states.{name}.cost_per_year_dkk", st.cost_per_year_dkk)}) for name, st in cf.states.items()}}
+        update = {"states": {
+            name: st.model_copy(update={"cost_per_year_dkk": fix(f"counterfactual.states.{name}.cost_per_year_dkk",
+                                                                 st.cost_per_year_dkk)})
+            for name, st in cf.states.items()}}
     else:
         update = {"saving_per_success_year_dkk": fix("counterfactual.saving_per_success_year_dkk",
                                                      cf.saving_per_success_year_dkk)}

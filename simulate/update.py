@@ -12,10 +12,10 @@ cost) update four inputs:
 
 Where an input's prior is a Beta (``kind: beta``, or a 90 % interval fitted as one), it is correlated
 with no other input, is not corrected for its evidence level, and its data are binomial, the posterior is
-the exact conjugate ``Beta(a + successes, b + failures)``. Every other likelihood term is applied by importance re-weighting
-of the prior run's own draws (weights ``w_i`` proportional to the likelihood of the data under draw
-``i``), followed by resampling; the effective sample size ``(sum w)^2 / sum w^2`` is reported and the
-update is refused when it falls below ``MIN_ESS``.
+the exact conjugate ``Beta(a + successes, b + failures)``. Every other likelihood term is applied by
+importance re-weighting of the prior run's own draws (weights ``w_i`` proportional to the likelihood of
+the data under draw ``i``), followed by resampling; the effective sample size ``(sum w)^2 / sum w^2`` is
+reported and the update is refused when it falls below ``MIN_ESS``.
 
 The posterior run reuses the prior run's seed (common random numbers for the outcomes), with the
 inputs replaced by posterior draws. The threshold success rate comes from re-weighting the prior
