@@ -27,7 +27,7 @@ from simulate.metrics import (
     roi,
     yearly_rows,
 )
-from simulate.scenario import MUNICIPALITY, TOTAL, Scenario
+from simulate.scenario import MUNICIPALITY, TOTAL, Scenario, numeric_inputs
 
 BLOCK_TRIALS = 2**14
 DEFAULT_TRIALS = 100_000
@@ -148,10 +148,11 @@ def check_year_and_kept_trials(scenario: Scenario, *, year: int | None, trials: 
 
 def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int, int]], accounting: str,
                lifetime: bool, trial_table: Callable | None, budget_opts=None,
-               given: Callable | None = None, engine: str = "fast") -> tuple[Partial, list, object]:
+               given: Callable | None = None, engine: str = "fast",
+               public: tuple | None = None) -> tuple[Partial, list, object, list]:
     from simulate import budget
 
-    part, tables, bpart = None, [], None
+    part, tables, bpart, ppart = None, [], None, []
     simulate_block = _engine(engine)
     for block, n in chunk:
         given_inputs = None if given is None else given(block * BLOCK_TRIALS, n)
@@ -162,19 +163,124 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
         if budget_opts is not None:
             b = budget.reduce_block(traj, budget_opts, block=block)
             bpart = b if bpart is None else bpart.merge(b)
+        if public:
+            ppart.append((block, public_block(traj, accounting, public)))
         if trial_table is not None:
             tables.append((block, trial_table(traj, block * BLOCK_TRIALS)))
-    return part, tables, bpart
+    return part, tables, bpart, ppart
 
 
-def expected_figures(scenario: Scenario, payer: str) -> dict:
+def public_block(traj: Trajectories, accounting: str, public: tuple) -> dict:
+    """The public payers' summed cumulative net of one block: trials, count >= 0, sum and sum of squares.
+
+    Arrays are ``(2, n_years)`` (undiscounted, discounted); folded over blocks in block order.
+    """
+    _, _, cum_net = cumulative_nets(traj, accounting)
+    rows = [list(traj.payers).index(p) for p in public if p in traj.payers]
+    net = cum_net[rows].sum(axis=0)  # (2, H, n)
+    return {"n": net.shape[-1], "nonneg": (net >= 0).sum(axis=-1), "sum": net.sum(axis=-1),
+            "sumsq": np.square(net).sum(axis=-1)}
+
+
+def public_summary(blocks: list, public: list) -> dict:
+    """The whole public sector's cumulative net by year, from the blocks folded in block order."""
+    blocks = sorted(blocks, key=lambda b: b[0])
+    n = sum(b["n"] for _, b in blocks)
+    nonneg = sum(b["nonneg"] for _, b in blocks)
+    total = sumsq = 0.0
+    for _, b in blocks:
+        total = total + b["sum"]
+        sumsq = sumsq + b["sumsq"]
+    mean = total / n
+    var = np.maximum(sumsq / n - mean * mean, 0.0) * (n / (n - 1) if n > 1 else 0.0)
+    out = {"payers": list(public), "years": []}
+    H = mean.shape[1]
+    for t in range(H):
+        p = nonneg[0, t] / n
+        out["years"].append({"year": t + 1, "cumulative_net_mean": round(float(mean[0, t]), 2),
+                             "cumulative_net_sd": round(float(np.sqrt(var[0, t])), 2),
+                             "p_break_even": round(float(p), 6),
+                             "p_break_even_se": round(math.sqrt(p * (1 - p) / n), 6),
+                             "discounted_cumulative_net_mean": round(float(mean[1, t]), 2),
+                             "discounted_p_break_even": round(float(nonneg[1, t] / n), 6)})
+    return out
+
+
+def capacity_inputs(scenario: Scenario) -> list[str]:
+    """Field paths of the amounts of cost items whose savings are ``capacity`` (no budget line falls)."""
+    from simulate.scenario import SplitCost
+
+    cf = scenario.counterfactual
+    paths = []
+    for state, items in cf.state_costs().items():
+        for item, value in items.items():
+            if isinstance(value, SplitCost) and value.saving_type == "capacity":
+                paths.append(f"{cf.item_path(state, item)}.amount_dkk")
+    for item, value in cf.success_residual_cost_per_year_dkk.items():
+        if isinstance(value, SplitCost) and value.saving_type == "capacity":
+            paths.append(f"counterfactual.success_residual_cost_per_year_dkk.{item}.amount_dkk")
+    return paths
+
+
+def refusion_items(scenario: Scenario) -> dict:
+    """Cost items whose split comes from the rule set: path -> refusion kind, rule set and shares."""
+    from simulate.scenario import SplitCost
+
+    cf = scenario.counterfactual
+    out = {}
+    groups = [(cf.item_path(state, item), value) for state, items in cf.state_costs().items()
+              for item, value in items.items()]
+    groups += [(f"counterfactual.success_residual_cost_per_year_dkk.{item}", value)
+               for item, value in cf.success_residual_cost_per_year_dkk.items()]
+    for path, value in groups:
+        if isinstance(value, SplitCost) and value.refusion is not None:
+            row = {"refusion": value.refusion, "rule_set": value.rule_set,
+                   "split": {k: round(v, 6) for k, v in value.split.items()}}
+            if value.weeks_on_benefit_at_intake is not None:
+                row["weeks_on_benefit_at_intake"] = value.weeks_on_benefit_at_intake
+            if value.refusion == "shelter":
+                row["days_in_shelter_per_year"] = (200.0 if value.days_in_shelter_per_year is None
+                                                   else value.days_in_shelter_per_year)
+            out[path] = row
+    return out
+
+
+def side_by_side(summary: dict) -> dict:
+    """Municipality, state and the whole public sector at the horizon, from ``by_payer`` (undiscounted).
+
+    The public sector is every public payer (municipality, region, state): its mean net is the sum of
+    theirs. ``total`` also counts the other payers (housing association, foundations); the two are equal
+    when those have neither cost nor savings.
+    """
+    public = [p for p in summary["by_payer"] if p in PUBLIC_PAYERS]
+    out = {}
+    for name in [*public, TOTAL]:
+        block = summary["by_payer"].get(name)
+        if block is None:
+            continue
+        last = block["years"][-1]
+        out[name] = {"cumulative_net_mean": last["cumulative_net"]["mean"],
+                     "p_break_even": last["p_break_even"]["value"],
+                     "savings_mean_by_year": [y["savings_mean"] for y in block["years"]]}
+    mean = sum(out[p]["cumulative_net_mean"] or 0.0 for p in public)
+    others = [p for p in summary["by_payer"] if p not in PUBLIC_PAYERS and p != TOTAL]
+    out["public_sector"] = {"payers": public, "cumulative_net_mean": round(mean, 2),
+                            "equals_total": not any(any(y["savings_mean"] or y["cost_mean"]
+                                                        for y in summary["by_payer"][p]["years"]) for p in others)}
+    return out
+
+
+PUBLIC_PAYERS = ("municipality", "region", "state")
+
+
+def expected_figures(scenario: Scenario, payer: str, given: dict | None = None) -> dict:
     """The deterministic point estimate (inputs at means, counts at expectations).
 
     Returns cumulative nets per accounting ``(n_payers + 1, 2, n_years)``, the
     claims' expected values under each accounting, and the break-even number of
     successes per year by year for ``payer``.
     """
-    traj = simulate(scenario, 1, None, mode="expected", lifetime=True)
+    traj = simulate(scenario, 1, None, mode="expected", lifetime=True, given_inputs=given)
     payers = [*traj.payers, TOTAL]
     p = payers.index(payer)
     nets, be, claims = {}, {}, [dict() for _ in scenario.claims]
@@ -227,6 +333,9 @@ def run(
     start_month: int = 1,
     cost_thresholds_dkk=None,
     given_inputs: Callable[[int, int], dict] | None = None,
+    include_capacity: bool = False,
+    evidence_correction: bool | None = None,
+    _by_kind: bool = True,
 ) -> RunResult:
     """Run a scenario and summarise it.
 
@@ -268,11 +377,20 @@ def run(
     given_inputs : callable, optional
         ``given_inputs(first_trial, n)`` -> field path -> ``(n,)`` values replacing those inputs' draws
         for trials ``first_trial .. first_trial + n - 1`` (e.g. posterior draws, :mod:`simulate.update`).
+    include_capacity : bool
+        Count ``capacity`` savings (staff time freed) in the headline figures; by default only ``cash``
+        savings count. A scenario with capacity items also gets ``by_kind``: the payer's figures with cash
+        savings only and with cash and capacity savings, from the same trials (same seed).
+    evidence_correction : bool, optional
+        ``False`` switches off the evidence-level correction of effect inputs (:mod:`simulate.evidence`);
+        default: the scenario's ``evidence_correction`` (on unless it says false).
     """
     if not isinstance(scenario, Scenario):
         from simulate.io import read_scenario
 
         scenario = read_scenario(scenario)
+    if evidence_correction is not None and evidence_correction != scenario.evidence_correction:
+        scenario = scenario.model_copy(update={"evidence_correction": bool(evidence_correction)})
     check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                   workers=workers, chunk_blocks=chunk_blocks)
     if precision is not None and not (isinstance(precision, (int, float)) and 0 < precision < 1):
@@ -283,7 +401,14 @@ def run(
 
     budget_opts = budget.check_budget_options(scenario, budget_year=budget_year, start_month=start_month,
                                               thresholds_dkk=cost_thresholds_dkk)
-    expected = expected_figures(scenario, payer)
+    capacity = capacity_inputs(scenario)
+    zero_capacity = {} if include_capacity else {path: 0.0 for path in capacity}
+    if zero_capacity:  # the headline counts cash savings only: capacity amounts are held at 0 in every trial
+        outer = given_inputs
+
+        def given_inputs(first, n, _outer=outer):
+            return {**zero_capacity, **({} if _outer is None else _outer(first, n))}
+    expected = expected_figures(scenario, payer, given=zero_capacity or None)
     if accounting == "lifetime":
         lifetime = True
     elif scenario.claims:  # only the claims' payers and years, undiscounted
@@ -292,10 +417,16 @@ def run(
                                 frozenset(c.year - 1 for c in scenario.claims))
     else:
         lifetime = False
+    public = None
+    if scenario.rules is not None or refusion_items(scenario):  # the whole public sector, side by side
+        public = tuple(p for p in scenario.payers() if p in PUBLIC_PAYERS) or None
+    pblocks: list = []
     if mode == "expected":
         traj = expected["trajectories"]
         part = reduce_block(traj, accounting=accounting, claims=scenario.claims)
         bpart = budget.reduce_block(traj, budget_opts)
+        if public:
+            pblocks = [(0, public_block(traj, accounting, public))]
         n_trials = 1
     else:
         if precision is not None:  # stop at the first 4-block boundary where the precision is reached
@@ -305,8 +436,10 @@ def run(
         reached = None
         if engine not in ENGINES:
             raise ScenarioError("engine", engine, "one of " + ", ".join(ENGINES))
-        for chunk_part, tables, chunk_budget in _map_chunks(scenario, seed, stream, chunks, accounting, lifetime,
-                                                            trial_table, workers, budget_opts, given_inputs, engine):
+        for chunk_part, tables, chunk_budget, chunk_public in _map_chunks(
+                scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, budget_opts, given_inputs,
+                engine, public):
+            pblocks += chunk_public
             part = chunk_part if part is None else part.merge(chunk_part)
             bpart = chunk_budget if bpart is None else bpart.merge(chunk_budget)
             for block, table in tables:
@@ -345,6 +478,10 @@ def run(
         "block_trials": BLOCK_TRIALS,
         "expected_successes_per_year": [round(x, 6) for x in expected["successes_per_year"]],
     }
+    if scenario.participants.refill_dropouts:  # places, not participants: entrants = places x (1 + d)
+        d = expected["trajectories"].inputs["participants.dropout_probability"]
+        head["refill_dropouts"] = True
+        head["expected_entrants_per_year"] = [round(float(x) * (1.0 + d), 6) for x in scenario.intake()]
     if precision is not None and mode == "mc":
         head["precision"] = {
             "target": precision, **{k: round(v, 8) for k, v in reached.items()},
@@ -357,13 +494,55 @@ def run(
             warnings.append(f"the precision {precision} was not reached within {max_trials:,} trials")
     summary = {**head, **summary, "warnings": warnings}
     summary["budget"] = budget.summarise(bpart, budget_opts, list(part.payers), horizon_years=scenario.horizon_years)
+    if any(d.evidence_level is not None for d in numeric_inputs(scenario).values()):
+        from simulate.evidence import evidence_table
+
+        summary["evidence"] = evidence_table(scenario, enabled=scenario.evidence_correction)
+    if scenario.rules is not None or refusion_items(scenario):
+        names = sorted({r["rule_set"] for r in refusion_items(scenario).values() if r["rule_set"]})
+        if scenario.rule_periods:
+            names = [p.rule_set for p in scenario.rule_periods]
+        summary["refusion"] = {"rules": scenario.rules, "rule_sets": names, "items": refusion_items(scenario),
+                               "side_by_side": side_by_side(summary)}
+        if pblocks:
+            ps = public_summary(pblocks, list(public))
+            summary["refusion"]["public_sector"] = ps
+            last = ps["years"][-1]
+            summary["refusion"]["side_by_side"]["public_sector"].update(
+                cumulative_net_mean=last["cumulative_net_mean"], p_break_even=last["p_break_even"])
+        if scenario.rule_periods:  # several rule sets, by programme year: each one's share of each year's days
+            summary["refusion"]["rule_periods"] = [
+                {"rule_set": p.rule_set, "year_weights": [round(w, 6) for w in p.year_weights],
+                 "splits": {k: {q: round(x, 6) for q, x in v.items()} for k, v in p.splits.items()}}
+                for p in scenario.rule_periods]
+    if capacity and _by_kind:
+        other = run(scenario, trials=n_trials if mode == "mc" else trials, seed=seed, mode=mode,
+                    accounting=accounting, payer=payer, workers=workers, chunk_blocks=chunk_blocks, stream=stream,
+                    engine=engine, budget_year=budget_year, start_month=start_month,
+                    cost_thresholds_dkk=cost_thresholds_dkk, given_inputs=outer if zero_capacity else given_inputs,
+                    include_capacity=not include_capacity, _by_kind=False)
+        summary["by_kind"] = by_kind(summary, other.summary, include_capacity=include_capacity,
+                                     capacity_inputs=capacity)
     return RunResult(scenario=scenario, summary=summary, warnings=warnings)
 
 
+def by_kind(this: dict, other: dict, *, include_capacity: bool, capacity_inputs: list) -> dict:
+    """The payer's figures with cash savings only and with cash and capacity savings, side by side."""
+    cash, both = (other, this) if include_capacity else (this, other)
+
+    def view(s):
+        return {"p_break_even": [y["p_break_even"]["value"] for y in s["years"]],
+                "cumulative_net_mean": [y["cumulative_net"]["mean"] for y in s["years"]],
+                "savings_mean": [y["savings_mean"] for y in s["years"]]}
+
+    return {"headline": "cash_and_capacity" if include_capacity else "cash", "payer": this["payer"],
+            "capacity_inputs": capacity_inputs, "cash": view(cash), "cash_and_capacity": view(both)}
+
+
 def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, budget_opts=None,
-                given=None, engine="fast"):
+                given=None, engine="fast", public=None):
     """Run chunks in order, on this process or on ``workers`` processes; results come in chunk order."""
-    args = (accounting, lifetime, trial_table, budget_opts, given, engine)
+    args = (accounting, lifetime, trial_table, budget_opts, given, engine, public)
     if workers == 1 or len(chunks) == 1:
         for chunk in chunks:
             yield _run_chunk(scenario, seed, stream, chunk, *args)

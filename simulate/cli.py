@@ -89,6 +89,14 @@ TEXT = {
         "warning": "Advarsel",
         "funding": "Finansieringsbehov (laveste punkt af den akkumulerede kasse): middel {mean}, P50 {p50}, P95 {p95}",
         "budget_years": "Budgetår (nettoresultat i året, middel; P(nettoudgift > 0)): {rows}",
+        "refusion": "Refusionsregler {names}: nettoresultat efter {years} år, middel: {rows}",
+        "public_sector": "hele den offentlige sektor",
+        "by_kind": "Kun kontante besparelser: P(≥ 0) {cash}, middel {cash_mean}; med frigjort kapacitet: "
+                   "P(≥ 0) {both}, middel {both_mean} (efter {years} år; konklusionen bruger {headline})",
+        "cash": "kontante besparelser",
+        "evidence": "Evidenskorrektion {state}: {rows}",
+        "on": "til", "off": "fra",
+        "cash_and_capacity": "kontante besparelser og kapacitet",
     },
     "en": {
         "header": "{trials} trials, seed {seed}, accounting: {accounting}, payer: {payer}",
@@ -107,6 +115,14 @@ TEXT = {
         "warning": "Warning",
         "funding": "Funding need (lowest point of cumulative cash): mean {mean}, P50 {p50}, P95 {p95}",
         "budget_years": "Budget years (net of the year, mean; P(net cost > 0)): {rows}",
+        "refusion": "Refusion rules {names}: net after {years} years, mean: {rows}",
+        "public_sector": "the whole public sector",
+        "by_kind": "Cash savings only: P(≥ 0) {cash}, mean {cash_mean}; with capacity freed: P(≥ 0) {both}, "
+                   "mean {both_mean} (after {years} years; the verdict uses {headline})",
+        "cash": "cash savings",
+        "evidence": "Evidence correction {state}: {rows}",
+        "on": "on", "off": "off",
+        "cash_and_capacity": "cash savings and capacity",
     },
 }
 
@@ -161,6 +177,30 @@ def render_summary(summary: dict, lang: str = "da") -> str:
         rows = "; ".join(f"{y['year']}: {money(y['net']['mean'], lang)} ({percent(_over0(y), lang, 0)})"
                          for y in budget["budget_years"])
         lines.append(t["budget_years"].format(rows=rows))
+    ref = summary.get("refusion")
+    if ref:
+        side = ref["side_by_side"]
+        rows = [f"{payer_name(p, lang)} {money(side[p]['cumulative_net_mean'], lang)}" for p in side
+                if p not in ("public_sector", "total")]
+        ps = side["public_sector"]
+        rows.append(f"{t['public_sector']} {money(ps['cumulative_net_mean'], lang)}"
+                    + (f" (P(≥ 0) {percent(ps['p_break_even'], lang, 0)})" if ps.get("p_break_even") is not None
+                       else ""))
+        lines.append(t["refusion"].format(names=", ".join(ref["rule_sets"]) or "-", years=H, rows="; ".join(rows)))
+    ev = summary.get("evidence")
+    if ev:
+        rows = "; ".join(f"{path} ({'niveau' if lang == 'da' else 'level'} {r['evidence_level']}) "
+                         f"{number(r['mean'], lang, 4)} -> "
+                         f"{number(r['corrected_mean'], lang, 4)}" for path, r in ev["inputs"].items())
+        lines.append(t["evidence"].format(state=t["on" if ev["correction"] else "off"], rows=rows))
+    kinds = summary.get("by_kind")
+    if kinds:
+        lines.append(t["by_kind"].format(
+            cash=percent(kinds["cash"]["p_break_even"][-1], lang, 0),
+            cash_mean=money(kinds["cash"]["cumulative_net_mean"][-1], lang),
+            both=percent(kinds["cash_and_capacity"]["p_break_even"][-1], lang, 0),
+            both_mean=money(kinds["cash_and_capacity"]["cumulative_net_mean"][-1], lang),
+            years=H, headline=t[kinds["headline"]]))
     if summary.get("claims"):
         lines += ["", t["claims"]]
         ccols = t["claim_cols"]
@@ -179,11 +219,13 @@ def render_summary(summary: dict, lang: str = "da") -> str:
 
 
 # --- commands -----------------------------------------------------------------------------------------
-def _read(config: str):
+def _read(config: str, rules=None):
     from simulate.io import load_yaml, scenario_from_data
 
+    if isinstance(rules, (list, tuple)):  # --rules given 0, 1 or several times
+        rules = None if not rules else rules[0] if len(rules) == 1 else list(rules)
     data, raw = load_yaml(config)
-    return scenario_from_data(data, file=config), raw
+    return scenario_from_data(data, file=config, rules=rules), raw
 
 
 @cli.command()
@@ -215,9 +257,17 @@ def _read(config: str):
 @click.option("--cost-threshold", "cost_thresholds", type=float, multiple=True,
               help="Amount X [DKK] for P(net cost of a single year > X); repeat for several "
                    "[default: 0, 250,000, 500,000, 1, 2.5, 5 and 10 million].")
+@click.option("--rules", "rules", type=click.Path(dir_okay=False), multiple=True,
+              help="Refusion rule file for cost items marked refusion: benefit|shelter; overrides the scenario's "
+                   "rules:. Repeat to apply several rule sets by programme year.")
+@click.option("--include-capacity", is_flag=True,
+              help="Count capacity savings (staff time freed) in the headline verdict, not only cash savings.")
+@click.option("--no-evidence-correction", "no_evidence_correction", is_flag=True,
+              help="Use effect inputs as given, without the correction by their evidence_level.")
 @handle_errors
 def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json, save_trials, workers, precision,
-        max_trials, make_report, budget_year, start_month, cost_thresholds):
+        max_trials, make_report, budget_year, start_month, cost_thresholds, rules, include_capacity,
+        no_evidence_correction):
     """Run a scenario: the distribution of the net result, year by year.
 
     Example: simulate run configs/naerbolig.yaml --trials 100000 --out outputs/naerbolig
@@ -227,7 +277,11 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
     from simulate import api
     from simulate.io import OutputDir, TrialWriter, build_manifest, write_run
 
-    scenario, raw = _read(config)
+    rules = [str(Path(r).resolve()) for r in rules]  # as recorded for rerun
+    rules = None if not rules else rules[0] if len(rules) == 1 else rules
+    scenario, raw = _read(config, rules)
+    if no_evidence_correction:
+        scenario = scenario.model_copy(update={"evidence_correction": False})
     seed = api.DEFAULT_SEED if seed is None else seed
     api.check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                       workers=workers)
@@ -244,6 +298,12 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
                "workers": workers, "save_trials": save_trials, "precision": precision, "max_trials": max_trials,
                "budget_year": budget_year, "start_month": start_month,
                "cost_thresholds_dkk": list(cost_thresholds) or None}
+    if rules is not None:
+        options["rules"] = rules
+    if include_capacity:
+        options["include_capacity"] = True
+    if no_evidence_correction:
+        options["evidence_correction"] = False
     if make_report:
         from simulate import report
 
@@ -258,7 +318,7 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
                 trial_table=partial(api.trials_frame, accounting=accounting, payer=payer) if sinks else None,
                 on_trials=(lambda block, table: [sink(block, table) for sink in sinks]) if sinks else None,
                 precision=precision, max_trials=max_trials, budget_year=budget_year, start_month=start_month,
-                cost_thresholds_dkk=list(cost_thresholds) or None,
+                cost_thresholds_dkk=list(cost_thresholds) or None, include_capacity=include_capacity,
             )
         finally:
             if writer is not None:
@@ -280,15 +340,17 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
 
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--rules", "rules", type=click.Path(dir_okay=False), multiple=True,
+              help="Refusion rule file; overrides the scenario's rules:.")
 @handle_errors
-def validate(config):
+def validate(config, rules):
     """Check a scenario file; exit 0 if it is valid.
 
     Example: simulate validate configs/naerbolig.yaml
     """
     from simulate.scenario import uncertain_inputs
 
-    scenario, _ = _read(config)
+    scenario, _ = _read(config, rules)
     click.echo(f"{config}: valid ({scenario.name}; {scenario.horizon_years} years, "
                f"{len(uncertain_inputs(scenario))} uncertain inputs, payers: {', '.join(scenario.payers())})")
 
@@ -296,16 +358,22 @@ def validate(config):
 @cli.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
+@click.option("--rules", "rules", type=click.Path(dir_okay=False), multiple=True,
+              help="Refusion rule file; overrides the scenario's rules:.")
+@click.option("--no-evidence-correction", "no_evidence_correction", is_flag=True,
+              help="Show effect inputs without the correction by their evidence_level.")
 @handle_errors
-def describe(config, lang):
+def describe(config, lang, rules, no_evidence_correction):
     """Print every assumption: its distribution, 5/50/95 % values, mean and source.
 
     Example: simulate describe configs/naerbolig.yaml --lang en
     """
     from simulate.distributions import describe_quantiles, source_text
+    from simulate.evidence import CORRECTION, corrected_mean, corrected_quantiles
     from simulate.scenario import numeric_inputs
 
-    scenario, _ = _read(config)
+    scenario, _ = _read(config, rules)
+    correcting = scenario.evidence_correction and not no_evidence_correction
     click.echo(scenario.name)
     if scenario.description:
         click.echo(scenario.description.strip())
@@ -319,9 +387,45 @@ def describe(config, lang):
         click.echo(f"{path}")
         click.echo(f"    {head[1]}: {dist.label()}")
         click.echo(f"    {head[2]} {vals[0]}   {head[3]} {vals[1]}   {head[4]} {vals[2]}   {head[5]} {vals[3]}")
+        if dist.evidence_level is not None:
+            shift, widen = CORRECTION[dist.evidence_level]
+            level = f"{'Evidence level' if lang == 'en' else 'Evidensniveau'} {dist.evidence_level}"
+            if correcting and (shift or widen):
+                c = [number(x, lang, digits) for x in (*corrected_quantiles(dist, path), corrected_mean(dist, path))]
+                sh, wi = percent(shift, lang, 0), percent(widen, lang, 0)
+                what = (f"corrected ({sh} towards no effect, spread +{wi})" if lang == "en" else
+                        f"korrigeret ({sh} mod ingen effekt, spredning +{wi})")
+                click.echo(f"    {level}, {what}: {head[2]} {c[0]}   {head[3]} {c[1]}   {head[4]} {c[2]}   "
+                           f"{head[5]} {c[3]}")
+            else:
+                off = "not corrected" if lang == "en" else "ikke korrigeret"
+                click.echo(f"    {level} ({off})")
         src = source_text(dist.source)
         if src:
             click.echo(f"    {'Source' if lang == 'en' else 'Kilde'}: {src}")
+    from simulate.api import capacity_inputs, refusion_items
+
+    refusion = refusion_items(scenario)
+    if refusion:
+        click.echo("")
+        click.echo("Refusion (municipal/state split from the rule set):" if lang == "en" else
+                   "Refusion (fordeling mellem kommune og stat efter reglerne):")
+        for path, r in refusion.items():
+            shares = ", ".join(f"{payer_name(p, lang)} {percent(v, lang, 1)}" for p, v in r["split"].items())
+            click.echo(f"    {path}: {r['refusion']}, {r['rule_set']}: {shares}")
+        for period in scenario.rule_periods or []:
+            weights = " ".join(number(w, lang, 2) for w in period.year_weights)
+            share = "share of each programme year" if lang == "en" else "andel af hvert år"
+            click.echo(f"    {period.rule_set}, {share}: {weights}")
+            for path, split in period.splits.items():
+                shares = ", ".join(f"{payer_name(p, lang)} {percent(v, lang, 1)}" for p, v in split.items())
+                click.echo(f"        {path.rsplit('.', 1)[-1]}: {shares}")
+    capacity = capacity_inputs(scenario)
+    if capacity:
+        click.echo("")
+        click.echo(("Capacity savings (no budget line falls; counted only with --include-capacity): " if lang == "en"
+                    else "Kapacitetsbesparelser (ingen budgetlinje falder; tælles kun med --include-capacity): ")
+                   + ", ".join(capacity))
     if scenario.correlations:
         click.echo("")
         click.echo("Rank correlations:" if lang == "en" else "Rangkorrelationer:")
@@ -560,7 +664,7 @@ def rerun(run_dir, out, force):
     if out:
         check_output_dir(out, force=force)
     keys = ("trials", "seed", "mode", "accounting", "payer", "workers", "precision", "max_trials", "budget_year",
-            "start_month", "cost_thresholds_dkk")
+            "start_month", "cost_thresholds_dkk", "include_capacity", "evidence_correction")
     result = api.run(scenario, **{k: options[k] for k in keys if k in options})
     now = {k: v for k, v in package_versions().items() if v is not None}
     then = {k: v for k, v in manifest["versions"].items() if k in now and v is not None}
@@ -584,6 +688,42 @@ def rerun(run_dir, out, force):
         sys.exit(EXIT_INTERNAL)
     click.echo(REPORT_LINE, err=True)
     sys.exit(EXIT_INTERNAL)
+
+
+@cli.command("portfolio")
+@click.argument("portfolio_file", type=click.Path(dir_okay=False))
+@click.option("--trials", type=int, default=20_000, show_default=True, help="Monte Carlo trials (shared by all).")
+@click.option("--seed", type=int, default=None, help="Root seed [default: 20251125].")
+@click.option("--include-capacity", is_flag=True, help="Count capacity savings too, not only cash savings.")
+@click.option("--out", "out", type=click.Path(), default=None,
+              help="Output directory for portfolio.json [default: outputs/<portfolio file name>].")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print portfolio.json to stdout instead of the table.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
+@handle_errors
+def portfolio_command(portfolio_file, trials, seed, include_capacity, out, force, as_json, lang):
+    """Run several programmes together: the portfolio's net, P(break-even) and each programme's share of the risk.
+
+    PORTFOLIO_FILE names scenario files (relative to it) and optional shared shocks linking inputs of
+    several programmes to one common factor (docs/budget.md, "A portfolio").
+
+    Example: simulate portfolio configs/portfolio_aarhus.yaml --trials 20000
+    """
+    from simulate.io import OutputDir, write_json
+    from simulate.portfolio import read_portfolio, render, run_portfolio
+
+    pf, names, scenarios = read_portfolio(portfolio_file)
+    out = Path(out) if out else Path("outputs") / Path(portfolio_file).stem
+    from simulate.io import check_output_dir
+
+    check_output_dir(out, force=force)
+    doc = run_portfolio(pf, names, scenarios, trials=trials, seed=seed, include_capacity=include_capacity)
+    with OutputDir(out, force=force) as stage:
+        write_json(stage / "portfolio.json", doc)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render(doc, lang))
 
 
 @cli.command("report")

@@ -63,6 +63,7 @@ def _bad(msg: str, **ctx: Any) -> PydanticCustomError:
 
 class _Dist(StrictModel):
     source: Source | None = None
+    evidence_level: Literal[1, 2, 3] | None = None  # 1 RCT/meta-analysis, 2 quasi-experimental, 3 before-after/claim
 
     # --- to be provided by each kind -------------------------------------------
     def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:  # pragma: no cover - abstract
@@ -477,7 +478,8 @@ class Interval90(_Dist):
         else:
             fit = "normal"
         return Interval90.model_validate(
-            {"kind": "interval90", "low": self.low, "high": self.high, "fit": fit, "source": self.source}
+            {"kind": "interval90", "low": self.low, "high": self.high, "fit": fit, "source": self.source,
+             "evidence_level": self.evidence_level}
         )
 
     @property

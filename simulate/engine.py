@@ -179,6 +179,9 @@ def simulate(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if scenario.rule_periods:
+        return _by_rule_period(scenario, n_trials, rng, mode=mode, lifetime=lifetime, item=item,
+                               given_inputs=given_inputs)
     expected = mode == "expected"
     if expected:
         n_trials = 1
@@ -263,6 +266,12 @@ def simulate(
     if L is not None:
         l_hi = eff.duration_years.support()[1]
         f_lo = part.intake_year_effect_fraction.support()[0]
+        if scenario.evidence_correction:  # the evidence correction widens supports (simulate.evidence)
+            from simulate.evidence import correct
+
+            l_hi = max(l_hi, correct(min(l_hi, 1e6), eff.duration_years, "participants.effect.duration_years"))
+            f_lo = min(f_lo, correct(f_lo, part.intake_year_effect_fraction,
+                                     "participants.intake_year_effect_fraction"))
         last_offset = int(math.ceil(min(l_hi, 1e6) - f_lo)) + 1 if math.isfinite(l_hi) else n_years
     else:
         last_offset = n_years
@@ -274,6 +283,8 @@ def simulate(
             U[s, p] += u
     M = _keep_matrix(moves, r, S, n_trials) if lifetime else None
     q_eff = (1.0 - d) * q  # completers then successes: Bin(Bin(N, 1-d), q) = Bin(N, (1-d) q)
+    if part.refill_dropouts:  # a place succeeds through its first holder, or through the newcomer after a drop-out:
+        q_eff = (1.0 - d) * q + d * (1.0 - d) * q  # (1 - d^2) q per place, one success at most
     savings = np.zeros((P, H, n_trials))
     successes = np.zeros((H, n_trials))
     remaining = np.zeros((2, P, H, n_trials)) if lifetime else None  # expected value still to come
@@ -370,6 +381,32 @@ def simulate(
         discount_factor=df[:H],
         inputs=v,
     )
+
+
+def _by_rule_period(scenario: Scenario, n_trials: int, rng, **options) -> Trajectories:
+    """Several rule sets over the horizon: each programme year's savings mix the rule sets in force in it.
+
+    Each rule set's splits are simulated on the same draws (the engine draws only from child streams of
+    ``rng``, keyed by name, so every run sees the same inputs and outcomes); savings are linear in the splits,
+    so a year's savings are the runs' savings weighted by each rule set's share of the year's days. Exact for
+    realised savings; the lifetime accounting weights a cohort's savings by its intake year.
+    """
+    from dataclasses import replace
+
+    from simulate.scenario import with_splits
+
+    runs = [(np.asarray(p.year_weights, dtype=float), simulate(with_splits(scenario, p.splits), n_trials, rng,
+                                                               **options)) for p in scenario.rule_periods]
+    H = scenario.horizon_years
+
+    def mix(name):
+        arrays = [getattr(traj, name) for _, traj in runs]
+        if arrays[0] is None:
+            return None
+        return sum(w[None, :H, None] * a for (w, _), a in zip(runs, arrays))
+
+    return replace(runs[0][1], savings_dkk=mix("savings_dkk"), lifetime_savings_dkk=mix("lifetime_savings_dkk"),
+                   lifetime_savings_pv_dkk=mix("lifetime_savings_pv_dkk"))
 
 
 PER_YOUTH_MAX = 32  # cohorts up to this size are drawn youth by youth (one uniform each); larger ones as binomials

@@ -171,18 +171,162 @@ def errors_from_validation(exc, data: Any) -> ScenarioErrors:
     return ScenarioErrors(list(chosen.values()))
 
 
-def read_scenario(path: str | Path):
-    """Read and validate a scenario file."""
-    from pydantic import ValidationError
-
-    from simulate.scenario import Scenario
-
+def read_scenario(path: str | Path, *, rules: str | Path | None = None):
+    """Read and validate a scenario file; ``rules`` (a rule file) overrides the scenario's ``rules:``."""
     data, _ = load_yaml(path)
-    return scenario_from_data(data, file=str(path))
+    return scenario_from_data(data, file=str(path), rules=rules)
 
 
-def scenario_from_data(data: Any, *, file: str | None = None):
-    """Validate already-parsed scenario data."""
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rules_path(name: str, base: Path | None) -> Path:
+    """A rule file named in a scenario: relative to the scenario file, the cwd, the project or its configs/."""
+    path = Path(name)
+    if path.is_absolute():
+        return path
+    for root in ([base] if base is not None else []) + [Path.cwd(), PROJECT_ROOT, PROJECT_ROOT / "configs"]:
+        if (root / path).is_file():
+            return root / path
+    return (base or Path.cwd()) / path
+
+
+def _refusion_items(data: dict):
+    """``(field path, item dict)`` of every cost item in raw scenario data marked with ``refusion``."""
+    cf = data.get("counterfactual")
+    if not isinstance(cf, dict):
+        return
+    groups = []
+    states = cf.get("states")
+    if isinstance(states, dict):
+        for name, st in states.items():
+            if isinstance(st, dict) and isinstance(st.get("cost_per_year_dkk"), dict):
+                groups.append((f"counterfactual.states.{name}.cost_per_year_dkk", st["cost_per_year_dkk"]))
+    for key in ("saving_per_success_year_dkk", "success_residual_cost_per_year_dkk"):
+        if isinstance(cf.get(key), dict):
+            groups.append((f"counterfactual.{key}", cf[key]))
+    for base, items in groups:
+        for item, value in items.items():
+            if isinstance(value, dict) and "refusion" in value and "kind" not in value:
+                yield f"{base}.{item}", value
+
+
+def apply_rules(data: Any, *, file: str | None, rules=None, base: Path | None = None):
+    """Fill in the split of each ``refusion:`` cost item from the rule set(s) (``rules`` overrides ``data['rules']``).
+
+    One rule file applies to the whole horizon. Several are applied by programme year: each programme year's
+    days are shared between the rule sets in force on them (``rule_periods``), every day of the horizon must be
+    covered by exactly one, and the items' ``split`` is that of the rule set in force on 1 January of year 1.
+    Returns ``(data, rule sets)``; ``data`` is a copy when anything was filled in.
+    """
+    import copy
+
+    from simulate.refusion import check_covers_start, read_rules, refusion_split
+
+    if not isinstance(data, dict):
+        return data, []
+    name = rules if rules is not None else data.get("rules")
+    items = list(_refusion_items(data))
+    if items and rules is None and all("split" in v and "rule_set" in v for _, v in items):
+        return data, []  # already resolved (a run's resolved_scenario): keep the recorded splits
+    if name is None and items:
+        raise ScenarioError(f"{items[0][0]}.refusion", items[0][1]["refusion"],
+                            "a rule set to take the split from: name one with rules: FILE in the scenario "
+                            "(e.g. rules: configs/rules/dk-2026.yaml) or run with --rules FILE", file=file)
+    names = list(name) if isinstance(name, (list, tuple)) else [name]
+    if name is None or not names or not all(isinstance(n, (str, Path)) for n in names):
+        return data, []  # the schema says what is wrong
+    if base is None:
+        base = Path(file).resolve().parent if file and Path(file).is_file() else None
+    rule_sets, paths = [], []
+    for i, n in enumerate(names):
+        path = Path(n) if rules is not None else _rules_path(str(n), base)
+        field = "--rules" if rules is not None else ("rules" if len(names) == 1 and not isinstance(name, list)
+                                                     else f"rules[{i}]")
+        if not path.is_file():
+            raise ScenarioError(field, str(n), "an existing refusion rule file, e.g. configs/rules/dk-2026.yaml",
+                                file=file)
+        rule_sets.append(read_rules(path))
+        paths.append(path)
+    start = data.get("start_year")
+    start = start if isinstance(start, int) and not isinstance(start, bool) else None
+    periods = None
+    if len(rule_sets) == 1:
+        check_covers_start(rule_sets[0], start, file=str(paths[0]))
+        first = rule_sets[0]
+    else:
+        horizon = data.get("horizon_years", 10)
+        if start is None:
+            raise ScenarioError("start_year", None, "a calendar year, to apply several rule sets by programme year",
+                                file=file)
+        if not isinstance(horizon, int) or isinstance(horizon, bool) or not 1 <= horizon <= 100:
+            return data, rule_sets  # the schema says what is wrong
+        weights = _rule_weights(rule_sets, start, horizon, file=file)
+        keep = [i for i in range(len(rule_sets)) if any(weights[i])]
+        first = next(r for r in rule_sets if r.covers(_date(start, 1, 1)))
+        periods = [(rule_sets[i], weights[i]) for i in keep]
+    if not items:
+        return data, rule_sets
+    data = copy.deepcopy(data)
+    by_period = [{} for _ in periods or []]
+    for where, _ in items:
+        target = data
+        for part in where.split("."):
+            target = target[part]
+        if "split" in target:
+            raise ScenarioError(f"{where}.split", target["split"],
+                                "split or refusion, not both (refusion takes the split from the rule set)", file=file)
+        kind = target["refusion"]
+        if kind not in ("benefit", "shelter"):
+            continue  # the schema names the allowed values
+        opts = {k: target[k] for k in ("weeks_on_benefit_at_intake", "days_in_shelter_per_year")
+                if isinstance(target.get(k), (int, float)) and not isinstance(target.get(k), bool)}
+        target["split"] = refusion_split(first, kind, **opts)
+        target["rule_set"] = first.name
+        for j, (rule_set, _) in enumerate(periods or []):
+            by_period[j][where] = refusion_split(rule_set, kind, **opts)
+    if periods:
+        data["rule_periods"] = [{"rule_set": r.name, "year_weights": w, "splits": by_period[j]}
+                                for j, (r, w) in enumerate(periods)]
+    return data, rule_sets
+
+
+def _date(year: int, month: int, day: int):
+    import datetime as dt
+
+    return dt.date(year, month, day)
+
+
+def _rule_weights(rule_sets: list, start: int, horizon: int, *, file: str | None) -> list[list[float]]:
+    """Each rule set's share of the days of each programme year (calendar years from ``start``)."""
+    import datetime as dt
+
+    out = [[0.0] * horizon for _ in rule_sets]
+    for y in range(horizon):
+        first, last = dt.date(start + y, 1, 1), dt.date(start + y, 12, 31)
+        n_days = (last - first).days + 1
+        covered = [0] * len(rule_sets)
+        for i, r in enumerate(rule_sets):
+            lo = max(first, r.valid_from)
+            hi = last if r.valid_to is None else min(last, r.valid_to)
+            covered[i] = max(0, (hi - lo).days + 1)
+        if sum(covered) != n_days:  # find the first day covered by none, or by more than one
+            day = first
+            while day <= last:
+                hits = [r.name for r in rule_sets if r.covers(day)]
+                if len(hits) != 1:
+                    what = "no rule set" if not hits else "rule sets " + ", ".join(hits)
+                    raise ScenarioError("rules", str(day), f"a day of the horizon covered by exactly one of the rule "
+                                        f"sets (programme year {y + 1}; {what} covers it)", file=file)
+                day += dt.timedelta(days=1)
+        for i in range(len(rule_sets)):
+            out[i][y] = covered[i] / n_days
+    return out
+
+
+def scenario_from_data(data: Any, *, file: str | None = None, rules: str | Path | None = None,
+                       base: Path | None = None):
+    """Validate already-parsed scenario data (refusion splits filled in from the rule set first)."""
     from pydantic import ValidationError
 
     from simulate.scenario import Scenario
@@ -191,6 +335,9 @@ def scenario_from_data(data: Any, *, file: str | None = None):
         kind = "an empty file" if data is None else type(data).__name__
         raise ScenarioError("(top level)", kind, "a mapping of scenario fields (name:, intake_per_year:, ...)",
                             file=file)
+    data, _ = apply_rules(data, file=file, rules=rules, base=base)
+    if rules is not None:
+        data = {**data, "rules": [str(r) for r in rules] if isinstance(rules, (list, tuple)) else str(rules)}
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
@@ -342,7 +489,10 @@ def read_manifest(run_dir: str | Path) -> tuple[dict, str]:
         raise ScenarioError(str(paths["manifest.json"]), "incomplete", f"a manifest with {', '.join(needed)}")
     raw = manifest["config_text"].encode("utf-8")
     name = f"{paths['manifest.json']} (config_text)"
-    manifest["scenario"] = scenario_from_data(parse_yaml_bytes(raw, name), file=name)
+    rules = manifest["options"].get("rules") if isinstance(manifest["options"], dict) else None
+    config_path = manifest.get("config_path")
+    base = Path(config_path).resolve().parent if isinstance(config_path, str) else None
+    manifest["scenario"] = scenario_from_data(parse_yaml_bytes(raw, name), file=name, rules=rules, base=base)
     manifest["raw"] = raw
     return manifest, recorded
 

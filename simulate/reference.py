@@ -109,6 +109,8 @@ def simulate_reference(scenario: Scenario, n_trials: int, rng: np.random.Generat
         whole = math.floor(intake[c])
         n_in = whole + (draws.random(n_trials) < intake[c] - whole)
         completers = draws.binomial(n_in, 1 - d)
+        if part.refill_dropouts:  # each drop-out's place is refilled once; the newcomer may drop out too
+            completers = completers + draws.binomial(n_in - completers, 1 - d)
         active = draws.binomial(completers, q)
         successes[c] = active
         if lifetime:  # value[k]: expected savings after age k of one success active at age k (undisc., disc.)

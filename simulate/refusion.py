@@ -8,8 +8,10 @@ A rule set is a data file (``configs/rules/*.yaml``) with its validity dates and
 - ``shelter_refusion``: the state's share of § 110 shelter stays for the first ``cap_days_per_year``
   days of a running year; days beyond cost the municipality 100 %.
 
-Pure arithmetic on these rules; the engine does not use them yet (the shipped scenarios carry the
-resulting average splits, see docs/model.md).
+Pure arithmetic on these rules. A cost item marked ``refusion: benefit`` or ``refusion: shelter`` gets its
+municipal and state shares from the rule set named by the scenario (``rules:``) or by ``--rules``
+(:func:`refusion_split`); the io layer reads the rule file and fills in the item's ``split`` before the
+scenario is validated, so the engine sees an ordinary split (docs/model.md states the approximation).
 """
 
 from __future__ import annotations
@@ -121,3 +123,54 @@ def shelter_municipal_cost(rules: RuleSet, *, daily_cost_dkk: float, days: float
     refunded = days if sr.cap_days_per_year is None else min(days, sr.cap_days_per_year)
     state = refunded * daily_cost_dkk * sr.state_share
     return days * daily_cost_dkk - state, state
+
+
+LONG_TERM_WEEKS = 53  # a recipient with no stated duration has been on benefit for more than 52 weeks
+DEFAULT_SHELTER_DAYS = 200.0
+
+
+def benefit_state_share(rules: RuleSet, *, weeks_on_benefit_at_intake: float | None = None) -> float:
+    """The state's share [-] of a year of benefit that a success saves.
+
+    Without a stated duration the recipient is long-term (> 52 weeks): the ladder's last step. With
+    ``weeks_on_benefit_at_intake`` the share is the average over the 52 weeks that follow it.
+    """
+    if weeks_on_benefit_at_intake is None:
+        weeks_on_benefit_at_intake = LONG_TERM_WEEKS - 1
+    municipal, state = benefit_municipal_cost(rules, weekly_benefit_dkk=1.0, weeks=52.0,
+                                              weeks_before=float(weeks_on_benefit_at_intake))
+    return state / (municipal + state)
+
+
+def shelter_state_share(rules: RuleSet, *, days_in_shelter_per_year: float = DEFAULT_SHELTER_DAYS) -> float:
+    """The state's share [-] of a homeless year with ``days_in_shelter_per_year`` days of § 110 stay."""
+    if days_in_shelter_per_year <= 0:
+        return 0.0
+    _, state = shelter_municipal_cost(rules, daily_cost_dkk=1.0, days=days_in_shelter_per_year)
+    return state / days_in_shelter_per_year
+
+
+def refusion_split(rules: RuleSet, kind: str, *, weeks_on_benefit_at_intake: float | None = None,
+                   days_in_shelter_per_year: float | None = None) -> dict[str, float]:
+    """``{municipality: share, state: share}`` of a cost item under ``rules``; ``kind`` is benefit or shelter."""
+    if kind == "benefit":
+        state = benefit_state_share(rules, weeks_on_benefit_at_intake=weeks_on_benefit_at_intake)
+    elif kind == "shelter":
+        days = DEFAULT_SHELTER_DAYS if days_in_shelter_per_year is None else days_in_shelter_per_year
+        state = shelter_state_share(rules, days_in_shelter_per_year=days)
+    else:
+        raise ValueError(f"unknown refusion kind {kind!r}")
+    state = round(state, 12)
+    return {"municipality": 1.0 - state, "state": state}
+
+
+def check_covers_start(rules: RuleSet, start_year: int | None, *, file: str) -> None:
+    """Refuse a rule set in force on no day of programme year 1 (calendar year ``start_year``)."""
+    if start_year is None:
+        return
+    first, last = dt.date(start_year, 1, 1), dt.date(start_year, 12, 31)
+    if rules.valid_from > last or (rules.valid_to is not None and rules.valid_to < first):
+        raise ScenarioError(
+            "valid_from", f"{rules.valid_from}..{rules.valid_to or ''}",
+            f"a rule set in force on some day of programme year 1 ({start_year}, the scenario's start_year); "
+            f"no day of {start_year} is covered by rule set {rules.name}", file=file)

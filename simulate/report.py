@@ -639,8 +639,17 @@ def assumptions_rows(scenario, lang: str) -> list[dict]:
         p5, p50, p95 = describe_quantiles(dist)
         rows.append({"label": input_label(path, lang), "path": path, "distribution": dist.label(),
                      "fixed": dist.is_fixed, "p5": p5, "p50": p50, "p95": p95, "mean": float(dist.mean()),
-                     "source": source_text(dist.source)})
+                     "source": source_text(dist.source), "evidence_level": dist.evidence_level,
+                     "corrected_mean": _corrected_mean(scenario, dist, path)})
     return rows
+
+
+def _corrected_mean(scenario, dist, path: str) -> float | None:
+    if dist.evidence_level is None or not scenario.evidence_correction:
+        return None
+    from simulate.evidence import corrected_mean
+
+    return corrected_mean(dist, path)
 
 
 def assumptions_html(run: RunData, lang: str) -> str:
@@ -653,6 +662,11 @@ def assumptions_html(run: RunData, lang: str) -> str:
     for r in assumptions_rows(run.scenario, lang):
         name = f'{esc(r["label"])}<br><span class="path">{esc(r["path"])}</span>'
         dist = t["fixed"] if r["fixed"] else r["distribution"]
+        if r["evidence_level"] is not None:
+            dist += (f"; {'evidensniveau' if lang == 'da' else 'evidence level'} {r['evidence_level']}"
+                     + ("" if r["corrected_mean"] is None else
+                        f", {'korrigeret middel' if lang == 'da' else 'corrected mean'} "
+                        f"{_input_number(r['path'], r['corrected_mean'], lang)}"))
         rows.append([(name, ""), dist, *(_input_number(r["path"], r[k], lang) for k in ("p5", "p50", "p95", "mean")),
                      (esc(r["source"]), "source")])
     html_rows = _table(t["assumption_cols"], rows, num_from=2, raw=True, cls="assumptions",
@@ -705,9 +719,55 @@ def method_html(run: RunData, lang: str, year: int) -> str:
         if run.distribution is not None:
             items.append(t["m_dist_q"] if run.distribution.kind == "quantiles" else
                          t["m_dist_trials"].format(n=number(run.distribution.n, lang)))
+    items += budget_notes(s, lang)
     items.append(t["m_files"])
     items += run.notes
     return f'<h2>{esc(t["method"])}</h2><ul class="notes">' + "".join(f"<li>{esc(x)}</li>" for x in items) + "</ul>"
+
+
+def budget_notes(s: dict, lang: str) -> list[str]:
+    """Method notes for refusion rules, cash vs capacity and the evidence correction, when the run has them."""
+    da = lang == "da"
+    out = []
+    ref = s.get("refusion")
+    if ref:
+        side = ref["side_by_side"]
+        rows = [f"{payer_name(p, lang)} {money(side[p]['cumulative_net_mean'], lang)}" for p in side
+                if p not in ("public_sector", "total")]
+        ps = side["public_sector"]
+        rows.append(("hele den offentlige sektor " if da else "the whole public sector ")
+                    + money(ps["cumulative_net_mean"], lang)
+                    + (f" (P(≥ 0) {percent(ps['p_break_even'], lang, 0)})" if ps.get("p_break_even") is not None
+                       else ""))
+        names = ", ".join(ref["rule_sets"]) or "-"
+        out.append((f"Refusionsregler {names}: fordelingen mellem kommune og stat af ydelser og § 110-ophold følger "
+                    f"reglerne. Nettoresultat efter {s['horizon_years']} år, middel: " if da else
+                    f"Refusion rules {names}: the split of benefit and § 110 shelter costs between municipality "
+                    f"and state follows the rules. Net after {s['horizon_years']} years, mean: ")
+                   + "; ".join(rows) + ".")
+    kinds = s.get("by_kind")
+    if kinds:
+        c, b = kinds["cash"], kinds["cash_and_capacity"]
+        used = ("kontante besparelser" if kinds["headline"] == "cash" else "kontante besparelser og kapacitet") \
+            if da else ("cash savings" if kinds["headline"] == "cash" else "cash savings and capacity")
+        out.append((f"Kun kontante besparelser: P(≥ 0) {percent(c['p_break_even'][-1], lang, 0)}; med frigjort "
+                    f"kapacitet: {percent(b['p_break_even'][-1], lang, 0)}. Konklusionen bruger {used}." if da else
+                    f"Cash savings only: P(≥ 0) {percent(c['p_break_even'][-1], lang, 0)}; with capacity freed: "
+                    f"{percent(b['p_break_even'][-1], lang, 0)}. The verdict uses {used}."))
+    ev = s.get("evidence")
+    if ev:
+        rows = "; ".join(f"{input_label(p, lang)} ({'niveau' if da else 'level'} {r['evidence_level']}): "
+                         f"{number(r['mean'], lang, 3)} -> {number(r['corrected_mean'], lang, 3)}"
+                         for p, r in ev["inputs"].items())
+        state = ("til" if ev["correction"] else "fra") if da else ("on" if ev["correction"] else "off")
+        out.append((f"Evidenskorrektion {state} (niveau 2: 10 % mod ingen effekt og 25 % bredere; niveau 3: 25 % "
+                    f"og 50 %): {rows}." if da else
+                    f"Evidence correction {state} (level 2: 10 % towards no effect and 25 % wider; level 3: 25 % and "
+                    f"50 %): {rows}."))
+    if s.get("refill_dropouts"):
+        out.append("Optaget tæller pladser: en frafalden ung erstattes inden for året." if da else
+                   "Intake counts places: a drop-out's place is refilled within the year.")
+    return out
 
 
 def run_html(run: RunData, figures: list[Figure], lang: str, *, year: int | None = None) -> str:

@@ -113,8 +113,12 @@ def draw_inputs(
     unknown = [p for p in given if p not in inputs]
     if unknown:
         raise KeyError(f"given inputs that the scenario does not have: {unknown}")
+    from simulate.evidence import correct, corrected_mean
+
+    graded = [p for p, d in inputs.items() if d.evidence_level is not None] if scenario.evidence_correction else []
     if mode == "expected":
-        return {path: given.get(path, float(d.mean())) for path, d in inputs.items()}
+        return {path: given.get(path, corrected_mean(d, path) if path in graded else float(d.mean()))
+                for path, d in inputs.items()}
     values: dict[str, np.ndarray | float] = {}
     correlated, rank = scenario.rank_correlation_matrix() if scenario.correlations else ([], None)
     for path, dist in inputs.items():
@@ -130,6 +134,8 @@ def draw_inputs(
         u = np.clip(ndtr(z), 1e-15, 1 - 1e-15)
         for i, path in enumerate(correlated):
             values[path] = inputs[path].ppf(u[i])
+    for path in graded:  # evidence-level correction (simulate.evidence): increasing, so ranks are kept
+        values[path] = correct(values[path], inputs[path], path)
     for path, value in given.items():
         values[path] = np.asarray(value, dtype=float) if np.ndim(value) else float(value)
     return values

@@ -81,20 +81,66 @@ def _check_name(name: str, what: str) -> str:
     return name
 
 
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise _err("number", "a number, not true/false")
+    return value
+
+
+Num = Annotated[float, BeforeValidator(_no_bool)]
+Int = Annotated[int, BeforeValidator(_no_bool)]
+SAVING_TYPES = ("cash", "capacity")
+
+
 class SplitCost(StrictModel):
-    """One amount shared between payers by fixed shares, e.g. a benefit the state reimburses 20 % of."""
+    """One amount shared between payers by fixed shares, e.g. a benefit the state reimburses 20 % of.
+
+    With ``refusion: benefit`` or ``refusion: shelter`` the shares come from the scenario's rule set
+    (``rules:`` or ``--rules``), filled in when the scenario is read. ``saving_type`` says whether a
+    saving of this item is ``cash`` (a budget line falls) or ``capacity`` (staff time freed).
+    """
 
     amount_dkk: Money
-    split: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]
+    split: dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] | None = None
+    refusion: Literal["benefit", "shelter"] | None = Field(
+        None, description="take the municipal/state split from the rule set: benefit ladder or § 110 shelter cap"
+    )
+    weeks_on_benefit_at_intake: Annotated[Num, Field(ge=0, le=5200, allow_inf_nan=False)] | None = Field(
+        None, description="weeks the young person has been on benefit at intake [weeks]; default: long-term (> 52)"
+    )
+    days_in_shelter_per_year: Annotated[Num, Field(ge=0, le=366, allow_inf_nan=False)] | None = Field(
+        None, description="days of § 110 shelter stay in a homeless year [days/year]; default 200"
+    )
+    rule_set: str | None = Field(None, description="name of the rule set the split was taken from (filled in)")
+    saving_type: Literal["cash", "capacity"] = Field(
+        "cash", description="cash: a budget line falls; capacity: staff time is freed, no budget line falls"
+    )
     source: Source | None = None
 
     @field_validator("split")
     @classmethod
-    def _shares(cls, v: dict[str, float]):
+    def _shares(cls, v: dict[str, float] | None):
+        if v is None:
+            return v
         total = math.fsum(v.values())
         if not v or abs(total - 1.0) > 1e-9:
             raise _err("split", "shares must add up to 1, they add up to {total:.6g}", total=total)
         return v
+
+    @model_validator(mode="after")
+    def _split_or_refusion(self):
+        if self.split is None:
+            if self.refusion is None:
+                raise _err("split", "give split (shares by payer, adding up to 1) or refusion: benefit|shelter")
+            raise _err(
+                "rules", "refusion: {what} takes its split from a rule set: name one with rules: FILE in the "
+                "scenario (e.g. rules: configs/rules/dk-2026.yaml) or run with --rules FILE", what=self.refusion,
+            )
+        if self.weeks_on_benefit_at_intake is not None and self.refusion != "benefit":
+            raise _err("refusion", "weeks_on_benefit_at_intake needs refusion: benefit")
+        if self.days_in_shelter_per_year is not None and self.refusion != "shelter":
+            raise _err("refusion", "days_in_shelter_per_year needs refusion: shelter")
+        return self
 
 
 ItemCosts = Annotated[dict[str, Union[SplitCost, dict[str, Money]]], BeforeValidator(_normalise_costs)]
@@ -107,6 +153,11 @@ def item_terms(value, base: str) -> list[tuple[str, str, float]]:
     return [(payer, f"{base}.{payer}", 1.0) for payer in value]
 
 
+def saving_type(value) -> str:
+    """``cash`` or ``capacity``: whether a saving of this cost item makes a budget line fall."""
+    return value.saving_type if isinstance(value, SplitCost) else "cash"
+
+
 def _check_item_costs(costs: dict[str, Any]) -> None:
     for item, value in costs.items():
         _check_name(item, "cost item")
@@ -114,14 +165,6 @@ def _check_item_costs(costs: dict[str, Any]) -> None:
             _check_name(payer, "payer")
 
 
-def _no_bool(value: Any) -> Any:
-    if isinstance(value, bool):
-        raise _err("number", "a number, not true/false")
-    return value
-
-
-Num = Annotated[float, BeforeValidator(_no_bool)]
-Int = Annotated[int, BeforeValidator(_no_bool)]
 Count = Annotated[Num, Field(ge=0, le=MAX_INTAKE, allow_inf_nan=False)]
 
 
@@ -175,6 +218,10 @@ class Participants(StrictModel):
         0.5, description="part of the intake year in which a success's effect counts [-]"
     )
     effect: EffectEnd = Field(default_factory=EffectEnd)
+    refill_dropouts: bool = Field(
+        False, description="intake counts places: a drop-out's place is refilled once within the year from a waiting "
+                           "list (the newcomer may drop out too); cost follows places, entrants grow to N (1 + d)",
+    )
     source: Source | None = None
 
 
@@ -332,6 +379,14 @@ class Claim(StrictModel):
     source: Source | None = None
 
 
+class RulePeriod(StrictModel):
+    """One rule set's part of the horizon: its share of each programme year and the splits it gives."""
+
+    rule_set: str
+    year_weights: list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]
+    splits: dict[str, dict[str, Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]]]
+
+
 class Scenario(StrictModel):
     """A social programme over a horizon of years, described generically."""
 
@@ -339,6 +394,14 @@ class Scenario(StrictModel):
     description: str = ""
     horizon_years: Int = Field(10, ge=1, le=100)
     start_year: Int | None = Field(None, ge=1900, le=2200, description="calendar year of programme year 1")
+    rules: Union[str, list[str], None] = Field(
+        None, description="refusion rule file, or a list of files applied by programme year (relative to the "
+                          "scenario file, or to the project); --rules overrides"
+    )
+    rule_periods: list[RulePeriod] | None = Field(
+        None, description="filled in from several rule files: each rule set's share of each programme year and the "
+                          "splits it gives",
+    )
     intake_per_year: Union[Count, list[Count]] = Field(
         description="young people entering per year; a list gives one value per year, the last one repeating"
     )
@@ -351,6 +414,9 @@ class Scenario(StrictModel):
     discounting: Discounting = Field(default_factory=Discounting)
     correlations: list[Correlation] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)
+    evidence_correction: bool = Field(
+        True, description="correct effect inputs by their evidence_level (simulate.evidence); false: use them as given"
+    )
     source: Source | None = None
 
     @field_validator("intake_per_year")
@@ -362,6 +428,14 @@ class Scenario(StrictModel):
 
     @model_validator(mode="after")
     def _cross_checks(self):
+        from simulate.evidence import NO_EFFECT
+
+        for path, dist in numeric_inputs(self).items():
+            if dist.evidence_level is not None and path not in NO_EFFECT:
+                raise _err(
+                    "evidence", "{path}.evidence_level is {level}, but an evidence level applies only to the "
+                    "effect inputs: {allowed}", path=path, level=dist.evidence_level, allowed=", ".join(NO_EFFECT),
+                )
         inputs = uncertain_inputs(self)
         seen = set()
         for i, corr in enumerate(self.correlations):
@@ -390,6 +464,16 @@ class Scenario(StrictModel):
                     "the rank correlations are impossible together: their matrix is not positive semi-definite "
                     "(smallest eigenvalue {eig:.4g}); loosen the strongest ones", eig=float(eig.min()),
                 )
+        if self.rule_periods:
+            for i, period in enumerate(self.rule_periods):
+                if len(period.year_weights) != self.horizon_years:
+                    raise _err("rules", "rule_periods[{i}].year_weights needs one weight per programme year ({h})",
+                               i=i, h=self.horizon_years)
+            for y in range(self.horizon_years):
+                total = math.fsum(p.year_weights[y] for p in self.rule_periods)
+                if abs(total - 1.0) > 1e-9:
+                    raise _err("rules", "the rule periods' weights of programme year {y} add up to {t:.6g}, not 1",
+                               y=y + 1, t=total)
         payers = self.payers()
         for i, claim in enumerate(self.claims):
             if claim.year > self.horizon_years:
@@ -463,3 +547,24 @@ def numeric_inputs(model: Any, prefix: str = "") -> dict[str, _Dist]:
 def uncertain_inputs(scenario: Any) -> dict[str, _Dist]:
     """The inputs that are distributions, not fixed values, by field path."""
     return {path: d for path, d in numeric_inputs(scenario).items() if not d.is_fixed}
+
+
+def with_splits(scenario: Scenario, splits: dict[str, dict[str, float]]) -> Scenario:
+    """The scenario with the splits of some cost items replaced (``item path -> {payer: share}``), no rule periods."""
+    cf = scenario.counterfactual
+
+    def fix(base: str, items: dict) -> dict:
+        return {item: value.model_copy(update={"split": splits[f"{base}.{item}"]})
+                if f"{base}.{item}" in splits else value for item, value in items.items()}
+
+    if cf.states is not None:
+        update = {"states": {
+            name: st.model_copy(update={"cost_per_year_dkk": fix(f"counterfactual.states.{name}.cost_per_year_dkk",
+                                                                 st.cost_per_year_dkk)})
+            for name, st in cf.states.items()}}
+    else:
+        update = {"saving_per_success_year_dkk": fix("counterfactual.saving_per_success_year_dkk",
+                                                     cf.saving_per_success_year_dkk)}
+    update["success_residual_cost_per_year_dkk"] = fix("counterfactual.success_residual_cost_per_year_dkk",
+                                                       cf.success_residual_cost_per_year_dkk)
+    return scenario.model_copy(update={"counterfactual": cf.model_copy(update=update), "rule_periods": None})

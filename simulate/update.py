@@ -11,11 +11,11 @@ cost) update four inputs:
   N(log overrun, s^2)`` with ``s`` = ``cost_log_sd`` (default 0.05: the books are nearly exact).
 
 Where an input's prior is a Beta (``kind: beta``, or a 90 % interval fitted as one), it is correlated
-with no other input and its data are binomial, the posterior is the exact conjugate
-``Beta(a + successes, b + failures)``. Every other likelihood term is applied by importance re-weighting
-of the prior run's own draws (weights ``w_i`` proportional to the likelihood of the data under draw
-``i``), followed by resampling; the effective sample size ``(sum w)^2 / sum w^2`` is reported and the
-update is refused when it falls below ``MIN_ESS``.
+with no other input, is not corrected for its evidence level, and its data are binomial, the posterior is
+the exact conjugate ``Beta(a + successes, b + failures)``. Every other likelihood term is applied by
+importance re-weighting of the prior run's own draws (weights ``w_i`` proportional to the likelihood of
+the data under draw ``i``), followed by resampling; the effective sample size ``(sum w)^2 / sum w^2`` is
+reported and the update is refused when it falls below ``MIN_ESS``.
 
 The posterior run reuses the prior run's seed (common random numbers for the outcomes), with the
 inputs replaced by posterior draws. The threshold success rate comes from re-weighting the prior
@@ -162,6 +162,8 @@ def plan(scenario, observed: Observed, *, method: str = "auto") -> dict:
             warnings.append(f"{path} is fixed at {p:g} in the scenario: not updated by {k} of {n}")
             continue
         shape = beta_shape(dist)
+        if shape is not None and dist.evidence_level is not None and scenario.evidence_correction:
+            shape = None  # the prior is the evidence-corrected input, not the Beta as written: re-weight its draws
         if method == "auto" and shape is not None and path not in correlated:
             a2, b2 = conjugate_posterior(*shape, k, n)
             steps[path] = {"how": "conjugate", "events": k, "trials": n, "prior_beta": list(shape),

@@ -10,7 +10,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
-SHIPPED = ["naerbolig.yaml", "naerbolig_brochure.yaml", "ungifokus.yaml", "hjem_job_helhed.yaml"]
+SHIPPED = ["naerbolig.yaml", "naerbolig_brochure.yaml", "ungifokus.yaml", "hjem_job_helhed.yaml",
+           "naerbolig_rules.yaml", "naerbolig_places.yaml"]
 
 
 def load(name: str) -> dict:

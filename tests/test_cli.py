@@ -20,7 +20,7 @@ def invoke(*args):
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["describe"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["describe"], ["portfolio"]])
 def test_help(command):
     result = invoke(*command, "--help")
     assert result.exit_code == 0

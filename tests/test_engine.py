@@ -243,3 +243,37 @@ def test_payers_add_up_to_the_total(default_data):
         total = summary["by_payer"]["total"]["years"][t]["cumulative_net"]["mean"]
         parts = sum(summary["by_payer"][p]["years"][t]["cumulative_net"]["mean"] for p in payers)
         assert total == pytest.approx(parts, abs=0.05)
+
+
+# --- places, not participants (refill_dropouts) ---------------------------------------------------------
+def _places(refill: bool) -> dict:
+    from tests.conftest import load
+
+    data = load("naerbolig_brochure.yaml")
+    data["participants"]["dropout_probability"] = 0.2
+    data["participants"]["refill_dropouts"] = refill
+    data["claims"] = []
+    return data
+
+
+@pytest.mark.parametrize("refill, per_place", [(False, 0.8 * 0.65), (True, (1 - 0.2**2) * 0.65)])
+def test_refilled_places_succeed_with_one_minus_d_squared_times_q(refill, per_place):
+    """10 places, d = 0.2, q = 0.65: a place succeeds through its first holder or the newcomer after a drop-out."""
+    from simulate import api
+    from simulate.io import scenario_from_data
+    from simulate.reference import simulate_reference
+
+    sc = scenario_from_data(_places(refill))
+    expected = api.run(sc, mode="expected").summary
+    assert expected["expected_successes_per_year"][0] == pytest.approx(10 * per_place)
+    n = 40_000
+    for engine in (simulate, simulate_reference):
+        s = engine(sc, n, np.random.default_rng(5), lifetime=False).successes[0]
+        var = 10 * per_place * (1 - per_place)  # Bin(10, p): each place yields at most one success
+        assert abs(s.mean() - 10 * per_place) < 4 * math.sqrt(var / n)
+        assert s.var() == pytest.approx(var, rel=0.05)
+        assert s.max() <= 10
+    cost = [y["cost_mean"] for y in expected["years"]]
+    assert cost == pytest.approx([653_040.0] * 10)  # cost follows places, not entrants
+    if refill:
+        assert expected["expected_entrants_per_year"][0] == pytest.approx(12.0)
