@@ -785,17 +785,24 @@ def voi_command(config, trials, seed, year, payer, accounting, discounted, out, 
     Which uncertainty is worth paying an evaluation to resolve: the expected gain of deciding with
     the input known, from the ordinary run's samples (regression estimator; see docs/budget.md).
 
+    With --out a run directory (summary.json), voi.json is added to it and `simulate report` shows it.
+
     Example: simulate voi configs/naerbolig.yaml --year 10 --out outputs/naerbolig_voi
     """
     from simulate.io import OutputDir, check_output_dir, write_json
     from simulate.voi import value_of_information
 
     scenario, _ = _read(config)
-    if out:
+    into_run = bool(out) and Path(out).is_dir() and (Path(out) / "summary.json").is_file()
+    if into_run and (Path(out) / "voi.json").exists() and not force:
+        raise ScenarioError("--out", str(out), "a run directory without voi.json (or --force to replace it)")
+    if out and not into_run:
         check_output_dir(out, force=force)
     doc = value_of_information(scenario, trials=trials, seed=seed, year=year, payer=payer, accounting=accounting,
                                discounted=discounted)
-    if out:
+    if into_run:  # added to a run's directory, for its report; the run's own outputs are left as they are
+        write_json(Path(out) / "voi.json", doc)
+    elif out:
         with OutputDir(out, force=force) as stage:
             write_json(stage / "voi.json", doc)
     if as_json:

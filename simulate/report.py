@@ -232,6 +232,7 @@ class RunData:
     manifest: dict
     scenario: object | None = None
     sensitivity: dict | None = None
+    voi: dict | None = None  # voi.json written into the run directory by `simulate voi --out RUN_DIR`
     distribution: object | None = None  # figures.NetDistribution at the horizon
     trials_path: Path | None = None
     notes: list[str] = field(default_factory=list)
@@ -302,6 +303,9 @@ def load_run(path: str | Path, *, distribution=None, read_distribution: bool = T
     sens = path / "sensitivity.json"
     if sens.is_file():
         run.sensitivity = check_sensitivity(_read_json(sens, "sensitivity.json"), sens)
+    voi = path / "voi.json"
+    if voi.is_file():
+        run.voi = check_voi(_read_json(voi, "voi.json written by simulate voi"), voi)
     if (path / "trials.parquet").is_file():
         run.trials_path = path / "trials.parquet"
     if distribution is not None:
@@ -517,6 +521,57 @@ def make_figures(run: RunData, directory: Path, lang: str, *, year: int | None =
     if run.sensitivity is not None:
         out.extend(sensitivity_figures(run.sensitivity, directory, lang))
     return out
+
+
+def check_voi(doc, path: Path) -> dict:
+    """A voi.json as `simulate voi` writes it."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("evppi"), list) or "evpi_dkk" not in doc:
+        raise ScenarioError(str(path), "not a value-of-information result", "the voi.json written by simulate voi")
+    for i, row in enumerate(doc["evppi"]):
+        if not isinstance(row, dict) or "input" not in row or "evppi_dkk" not in row:
+            raise ScenarioError(f"{path}: evppi[{i}]", row, "an object with input and evppi_dkk")
+    return doc
+
+
+VOI_TEXT = {
+    "da": {"title": "Værdien af mere viden",
+           "lead": "Beslutningen er at fortsætte programmet eller stoppe det (nettoresultatet efter {year} år for "
+                   "{payer}). Fuld viden om alle usikkerheder ville i gennemsnit være {evpi} værd for den "
+                   "beslutning (EVPI). Det kan betale sig at undersøge en antagelse, hvis en evaluering af den koster "
+                   "mindre end dens værdi nedenfor (EVPPI).",
+           "top": "Mest værd at få afklaret: {label} ({v}).",
+           "cols": ["Antagelse", "Værdi af at kende den (EVPPI)", "Andel af EVPI"],
+           "note": "Beregnet på kørslens egne simuleringer ({trials} stk.) med regressionsmetoden af Strong, "
+                   "Oakley og Brennan (2014). Værdier under støjgulvet ({floor}) er reelt 0."},
+    "en": {"title": "Value of information",
+           "lead": "The decision is to continue the programme or stop it (the net result after {year} years for "
+                   "{payer}). Knowing every uncertainty would be worth {evpi} to that decision on average (EVPI). "
+                   "An assumption is worth investigating if an evaluation of it costs less than its value below "
+                   "(EVPPI).",
+           "top": "Most worth resolving: {label} ({v}).",
+           "cols": ["Assumption", "Value of knowing it (EVPPI)", "Share of EVPI"],
+           "note": "Computed from the run's own trials ({trials}) with the regression method of Strong, Oakley and "
+                   "Brennan (2014). Values below the noise floor ({floor}) are in effect 0."},
+}
+
+
+def voi_html(run: RunData, lang: str) -> str:
+    """The value-of-information section, when the run directory holds voi.json."""
+    doc = run.voi
+    if not doc:
+        return ""
+    t = VOI_TEXT[lang]
+    payer = payer_name(doc.get("payer", run.summary["payer"]), lang)
+    rows = sorted(doc["evppi"], key=lambda r: -(r.get("evppi_dkk") or 0))
+    body = [f'<h2>{esc(t["title"])}</h2>',
+            f'<p>{esc(t["lead"].format(year=doc.get("year", ""), payer=payer, evpi=money(doc["evpi_dkk"], lang)))}</p>']
+    if rows:
+        body.append(f'<p>{esc(t["top"].format(label=input_label(rows[0]["input"], lang), v=money(rows[0]["evppi_dkk"], lang)))}</p>')
+    table_rows = [[input_label(r["input"], lang), money(r["evppi_dkk"], lang), pct(r.get("share_of_evpi"), lang)]
+                  for r in rows]
+    body.append(_table(t["cols"], table_rows, num_from=1, widths=[56, 26, 18]))
+    body.append(f'<p class="small">{esc(t["note"].format(trials=number(doc.get("trials", 0), lang), floor=money(doc.get("noise_floor_dkk"), lang)))}</p>')
+    return "".join(body)
 
 
 def sensitivity_figures(sens: dict, directory: Path, lang: str) -> list[Figure]:
@@ -794,6 +849,7 @@ def run_html(run: RunData, figures: list[Figure], lang: str, *, year: int | None
     parts.append(f'<p class="small">{esc(t["yearly_note"].format(payer=payer))}</p>')
     parts.append(yearly_html(run, lang))
     parts.append(claims_html(run, lang))
+    parts.append(voi_html(run, lang))
     parts.append(assumptions_html(run, lang))
     parts.append(method_html(run, lang, year))
     config = Path(run.manifest.get("config_path") or run.path.name).name

@@ -82,3 +82,29 @@ def test_voi_bad_options_exit_2_and_write_nothing(tmp_path, args, field):
     result = CliRunner().invoke(cli, ["voi", str(CONFIGS / "naerbolig.yaml"), "--out", str(out), *args])
     assert result.exit_code == 2, result.output
     assert field in result.output and not out.exists()
+
+
+def test_voi_added_to_a_run_directory_appears_in_its_report(tmp_path):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from simulate.cli import cli
+
+    config = str(Path(__file__).resolve().parents[1] / "configs" / "naerbolig.yaml")
+    run_dir = tmp_path / "run"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["run", config, "--trials", "3000", "--out", str(run_dir)]).exit_code == 0
+    before = (run_dir / "summary.json").read_bytes()
+    result = runner.invoke(cli, ["voi", config, "--trials", "3000", "--out", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert (run_dir / "summary.json").read_bytes() == before
+    doc = json.loads((run_dir / "voi.json").read_text())
+    assert runner.invoke(cli, ["report", str(run_dir), "--lang", "en"]).exit_code == 0
+    html = (run_dir / "report.html").read_text()
+    assert "Value of information" in html and "EVPPI" in html
+    from simulate.fmt import money
+
+    assert money(doc["evpi_dkk"], "en") in html
+    again = runner.invoke(cli, ["voi", config, "--trials", "3000", "--out", str(run_dir)])
+    assert again.exit_code == 2 and "--force" in again.output
