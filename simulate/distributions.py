@@ -15,6 +15,7 @@ that respects the domain (Beta on [0, 1], lognormal on positive values).
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
@@ -65,15 +66,18 @@ class _Dist(StrictModel):
     source: Source | None = None
     evidence_level: Literal[1, 2, 3] | None = None  # 1 RCT/meta-analysis, 2 quasi-experimental, 3 before-after/claim
 
-    # --- to be provided by each kind -------------------------------------------
-    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
+    # --- provided by each kind -------------------------------------------------
+    @abstractmethod
+    def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``(n,)`` draws."""
 
-    def frozen(self):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def frozen(self):
+        """The equivalent frozen scipy.stats distribution."""
 
-    def label(self) -> str:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def label(self) -> str:
+        """A short human-readable description."""
 
     # --- shared ----------------------------------------------------------------
     @property
@@ -122,6 +126,10 @@ class Fixed(_Dist):
 
     def support(self):
         return float(self.value), float(self.value)
+
+    def frozen(self):
+        """A fixed value has no scipy distribution; its mean, sd, quantiles and support are given directly."""
+        return None
 
     def label(self):
         return f"{self.value:g}"
