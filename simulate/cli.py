@@ -219,6 +219,35 @@ def render_summary(summary: dict, lang: str = "da") -> str:
 
 
 # --- commands -----------------------------------------------------------------------------------------
+def _prepare_out(out: Path | None, force: bool, marker: str) -> bool:
+    """Check --out before any work. True when it is a run directory (with summary.json) that the result files
+    are added to, so that `simulate report` shows them; ``marker`` is the file that must not exist yet."""
+    from simulate.io import check_output_dir
+
+    if out is None:
+        return False
+    into_run = out.is_dir() and (out / "summary.json").is_file()
+    if into_run and (out / marker).exists() and not force:
+        raise ScenarioError("--out", str(out), f"a run directory without {marker} (or --force to replace it)")
+    if not into_run:
+        check_output_dir(out, force=force)
+    return into_run
+
+
+def _write_out(out: Path, into_run: bool, force: bool, texts: dict[str, str]) -> None:
+    """Write result files: each replaced atomically inside a run directory, else a new directory at once."""
+    from simulate.io import OutputDir, write_text_atomic
+
+    if into_run:  # the run's own outputs are left as they are
+        for name, text in texts.items():
+            write_text_atomic(out / name, text)
+        return
+    with OutputDir(out, force=force) as stage:
+        for name, text in texts.items():
+            write_text_atomic(stage / name, text)
+
+
+
 def _read(config: str, rules=None):
     from simulate.io import load_yaml, scenario_from_data
 
@@ -477,15 +506,11 @@ def sensitivity(config, method, metric, year, payer, discounting, accounting, tr
     Example: simulate sensitivity configs/naerbolig.yaml --method tornado --metric p_break_even --year 10
     """
     from simulate import sensitivity as sens
-    from simulate.io import OutputDir, check_output_dir, write_json, write_text_atomic
+    from simulate.io import summary_text
 
     scenario, _ = _read(config)
     out = Path(out) if out else Path("outputs") / f"{Path(config).stem}_sensitivity_{method}"
-    into_run = out.is_dir() and (out / "summary.json").is_file()  # add to a run's directory, for its report
-    if into_run and (out / "sensitivity.json").exists() and not force:
-        raise ScenarioError("--out", str(out), "a run directory without sensitivity.json (or --force to replace it)")
-    if not into_run:
-        check_output_dir(out, force=force)
+    into_run = _prepare_out(out, force, "sensitivity.json")
     result = sens.sensitivity(scenario, method=method, metric=metric, year=year, payer=payer,
                               discounting=discounting, accounting=accounting, trials=trials, seed=seed,
                               others=others)
@@ -493,13 +518,8 @@ def sensitivity(config, method, metric, year, payer, discounting, accounting, tr
     for col in table.columns:
         if table[col].map(lambda v: isinstance(v, list)).any():
             table[col] = table[col].map(lambda v: "; ".join(v) if isinstance(v, list) else v)
-    if into_run:  # each file replaced atomically; the run's own outputs are left as they are
-        write_text_atomic(out / "sensitivity.csv", table.to_csv(index=False))
-        write_json(out / "sensitivity.json", result.doc)
-    else:
-        with OutputDir(out, force=force) as stage:
-            write_json(stage / "sensitivity.json", result.doc)
-            write_text_atomic(stage / "sensitivity.csv", table.to_csv(index=False))
+    _write_out(out, into_run, force, {"sensitivity.csv": table.to_csv(index=False),
+                                      "sensitivity.json": summary_text(result.doc)})
     if as_json:
         click.echo(json.dumps(result.doc, indent=2, ensure_ascii=False))
         return
@@ -789,22 +809,16 @@ def voi_command(config, trials, seed, year, payer, accounting, discounted, out, 
 
     Example: simulate voi configs/naerbolig.yaml --year 10 --out outputs/naerbolig_voi
     """
-    from simulate.io import OutputDir, check_output_dir, write_json
+    from simulate.io import summary_text
     from simulate.voi import value_of_information
 
     scenario, _ = _read(config)
-    into_run = bool(out) and Path(out).is_dir() and (Path(out) / "summary.json").is_file()
-    if into_run and (Path(out) / "voi.json").exists() and not force:
-        raise ScenarioError("--out", str(out), "a run directory without voi.json (or --force to replace it)")
-    if out and not into_run:
-        check_output_dir(out, force=force)
+    out = Path(out) if out else None
+    into_run = _prepare_out(out, force, "voi.json")
     doc = value_of_information(scenario, trials=trials, seed=seed, year=year, payer=payer, accounting=accounting,
                                discounted=discounted)
-    if into_run:  # added to a run's directory, for its report; the run's own outputs are left as they are
-        write_json(Path(out) / "voi.json", doc)
-    elif out:
-        with OutputDir(out, force=force) as stage:
-            write_json(stage / "voi.json", doc)
+    if out:
+        _write_out(out, into_run, force, {"voi.json": summary_text(doc)})
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
