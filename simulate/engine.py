@@ -455,9 +455,12 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         if L is not None:
             w = np.minimum(f, L) if k == 0 else np.clip(L - f - (k - 1), 0.0, 1.0)
         weight[k] = w
-    survive = np.ones((ages, n)) if keep is None else np.cumprod(
-        np.concatenate([np.ones((1, n)), np.broadcast_to(keep, (ages - 1, n))]), axis=0)
-    unit = e * weight[:, None, :]  # (ages, P, n) saving of one success (active or not) at each age, as weighted
+    survive = np.ones((ages, n))
+    if keep is not None:
+        for k in range(1, ages):
+            np.multiply(survive[k - 1], keep, out=survive[k])
+    e *= weight[:, None, :]
+    unit = e  # (ages, P, n) saving of one success (active or not) at each age, as weighted
 
     savings_pay = np.zeros((P, H, n))
     successes = np.zeros((H, n))
@@ -503,10 +506,12 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     savings[paying] = savings_pay
     life = life_pv = None
     if lifetime:
-        before = np.concatenate([np.zeros((2, P_all, 1, n)), remaining[:, :, :-1]], axis=2)
-        life = savings + remaining[0] - before[0]
+        # yearly increments whose running sum is realised savings + the value still to come
+        life = savings + remaining[0]
+        life[:, 1:] -= remaining[0, :, :-1]
         if need is None or need[2]:
-            life_pv = savings * df[None, :H, None] + remaining[1] - before[1]
+            life_pv = savings * df[None, :H, None] + remaining[1]
+            life_pv[:, 1:] -= remaining[1, :, :-1]
     return savings, life, life_pv, successes
 
 
