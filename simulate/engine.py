@@ -183,8 +183,9 @@ def simulate(
         return _by_rule_period(scenario, n_trials, rng, mode=mode, lifetime=lifetime, item=item,
                                given_inputs=given_inputs)
     expected = mode == "expected"
-    if expected:
-        n_trials = 1
+    if expected:  # one point estimate, or one per row of given inputs (E[outcome | inputs], "conditioning")
+        sizes = [np.size(x) for x in (given_inputs or {}).values() if np.ndim(x)]
+        n_trials = max(sizes) if sizes else 1
     H = scenario.horizon_years
     tail = scenario.lifetime_tail_years if lifetime else 0
     n_years = H + tail

@@ -277,3 +277,14 @@ def test_refilled_places_succeed_with_one_minus_d_squared_times_q(refill, per_pl
     assert cost == pytest.approx([653_040.0] * 10)  # cost follows places, not entrants
     if refill:
         assert expected["expected_entrants_per_year"][0] == pytest.approx(12.0)
+
+
+def test_expected_mode_with_given_input_rows_gives_one_point_estimate_per_row(default_data):
+    s = scenario(default_data)
+    point = simulate(s, 1, None, mode="expected", lifetime=False)
+    means = {k: np.full(7, v) for k, v in simulate(s, 1, None, mode="expected").inputs.items()
+             if k in ("participants.success_probability", "programme.cost_overrun")}
+    rows = simulate(s, 7, None, mode="expected", lifetime=False, given_inputs=means)
+    assert rows.savings_dkk.shape[-1] == 7
+    assert np.allclose(rows.savings_dkk, point.savings_dkk, rtol=1e-12)
+    assert np.allclose(rows.cost_dkk, point.cost_dkk, rtol=1e-12)
