@@ -9,14 +9,13 @@ try:
 except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["run", "read_scenario", "Scenario", "ScenarioError", "sensitivity", "read_sweep", "run_sweep",
-           "breakeven", "__version__"]
+# The sensitivity and break-even functions live in their modules of the same name:
+# ``from simulate.sensitivity import sensitivity``, ``from simulate.breakeven import breakeven``.
+__all__ = ["run", "read_scenario", "Scenario", "ScenarioError", "read_sweep", "run_sweep", "__version__"]
 
 _LAZY = {
-    "sensitivity": ("simulate.sensitivity", "sensitivity"),
     "read_sweep": ("simulate.sweep", "read_sweep"),
     "run_sweep": ("simulate.sweep", "run_sweep"),
-    "breakeven": ("simulate.breakeven", "breakeven"),
 }
 
 

@@ -611,7 +611,7 @@ def degenerate_warnings(scenario: Scenario, summary: dict, payer: str) -> list[s
         out.append("the success probability is 0: nobody succeeds, so there are no savings")
     elif q.is_fixed and q.mean() == 1 and inputs["participants.dropout_probability"].mean() == 0:
         out.append("the success probability is 1 and nobody drops out: every participant succeeds")
-    if not uncertain_inputs(scenario):
+    if not uncertain_inputs(scenario) and summary.get("mode") == "mc":
         out.append("every input is fixed: the spread comes only from the random outcomes of individual participants")
     if summary.get("trials", 0) == 1 and summary.get("mode") == "mc":
         out.append("a single trial: there is no spread; standard deviations and standard errors are shown as 0")

@@ -934,6 +934,8 @@ def main():  # pragma: no cover - console script
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    if hasattr(signal, "SIGPIPE"):  # `simulate describe ... | head`: stop quietly when the reader has gone
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     cli()
 
 

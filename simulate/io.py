@@ -387,6 +387,7 @@ class OutputDir:
         parent.mkdir(parents=True, exist_ok=True)
         self._recover(parent)
         self.stage = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.partial-{os.getpid()}-", dir=parent))
+        os.chmod(self.stage, 0o777 & ~_umask())  # as a plain mkdir would make it, not mkdtemp's 0700
         return self.stage
 
     def _recover(self, parent: Path) -> None:
@@ -423,6 +424,12 @@ class OutputDir:
         return False
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -451,6 +458,7 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # readable as a plain open() would make it, not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
