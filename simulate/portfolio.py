@@ -247,17 +247,21 @@ def summarise(pf: Portfolio, names: list[str], nets: np.ndarray, *, trials: int,
 
 def render(doc: dict, lang: str = "en") -> str:
     """A short table of the portfolio."""
-    from simulate.fmt import money, percent
+    from simulate.fmt import money, number, percent
+    from simulate.labels import payer_name
 
     da = lang == "da"
+    payer = payer_name(doc["payer"], lang)
     lines = [doc["portfolio"],
-             (f"{doc['trials']:,} forsøg, seed {doc['seed']}, betaler: {doc['payer']}" if da else
-              f"{doc['trials']:,} trials, seed {doc['seed']}, payer: {doc['payer']}"), ""]
-    lines.append("År  Middel  P5  P95  P(≥ 0)" if da else "Year  Mean  P5  P95  P(≥ 0)")
-    for y in doc["years"]:
-        c = y["cumulative_net"]
-        lines.append(f"{y['year']:>3}  {money(c['mean'], lang)}  {money(c['p5'], lang)}  {money(c['p95'], lang)}  "
-                     f"{percent(c['p_break_even'], lang, 0)}")
+             (f"{number(doc['trials'], lang)} simuleringer, seed {doc['seed']}, betaler: {payer}" if da else
+              f"{number(doc['trials'], lang)} trials, seed {doc['seed']}, payer: {payer}"), ""]
+    head = ["År", "Middel", "P5", "P95", "P(≥ 0)"] if da else ["Year", "Mean", "P5", "P95", "P(≥ 0)"]
+    rows = [[str(y["year"]), money(y["cumulative_net"]["mean"], lang), money(y["cumulative_net"]["p5"], lang),
+             money(y["cumulative_net"]["p95"], lang), percent(y["cumulative_net"]["p_break_even"], lang, 0)]
+            for y in doc["years"]]
+    widths = [max(len(head[i]), *(len(r[i]) for r in rows)) for i in range(len(head))]
+    lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
     lines.append("")
     lines.append("Program: middel, P(≥ 0), andel af variansen" if da else
                  "Programme: mean, P(≥ 0), share of the variance")
