@@ -925,7 +925,15 @@ def update_command(config, observed_file, trials, seed, year, payer, threshold, 
                     if da else
                     f"Below an observed success rate of {percent(rate['rate'], lang, 0)} "
                     f"({rate['successes']} of {rate['completers']}) P(≥ 0) is under {percent(threshold, lang, 0)}."))
-    click.echo(doc["decision"]["text"])
+    dec = doc["decision"]
+    if da:
+        post = doc["posterior"]["p_break_even"]
+        prior = doc["prior"]["p_break_even"]
+        side = "på eller over" if dec["go"] else "under"
+        click.echo(f"P(≥ 0 efter {doc.get('year', '')} år) er {percent(post, lang)} efter opfølgningen "
+                   f"({percent(prior, lang)} før): {side} tærsklen på {percent(dec['threshold_probability'], lang, 0)}.")
+    else:
+        click.echo(dec["text"])
     for warning in doc["warnings"]:
         click.echo(f"{TEXT[lang]['warning']}: {warning}")
 
