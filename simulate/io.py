@@ -346,6 +346,22 @@ def scenario_from_data(data: Any, *, file: str | None = None, rules: str | Path 
         raise ScenarioError("(top level)", "nesting too deep", "a scenario file", file=file) from None
 
 
+def read_yaml_model(path: str | Path, model, expected: str):
+    """Read a YAML file into a pydantic ``model``; every problem is one :class:`ScenarioError` naming the file.
+
+    ``expected`` says what the top level must be, e.g. "a mapping of rule fields".
+    """
+    from pydantic import ValidationError
+
+    data, _ = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ScenarioError("(top level)", type(data).__name__, expected, file=str(path))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise errors_from_validation(exc, data).in_file(str(path)) from None
+
+
 def config_hash(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 

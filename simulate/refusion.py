@@ -21,7 +21,7 @@ import math
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from simulate._model import StrictModel
 from simulate.errors import ScenarioError
@@ -82,15 +82,9 @@ class RuleSet(StrictModel):
 
 def read_rules(path: str | Path) -> RuleSet:
     """Read and validate a rule file; problems are a :class:`ScenarioError` naming the file."""
-    from simulate.io import errors_from_validation, load_yaml
+    from simulate.io import read_yaml_model
 
-    data, _ = load_yaml(path)
-    if not isinstance(data, dict):
-        raise ScenarioError("(top level)", type(data).__name__, "a mapping of rule fields", file=str(path))
-    try:
-        return RuleSet.model_validate(data)
-    except ValidationError as exc:
-        raise errors_from_validation(exc, data).in_file(str(path)) from None
+    return read_yaml_model(path, RuleSet, "a mapping of rule fields")
 
 
 def rules_for(day: dt.date, rule_sets: list[RuleSet]) -> RuleSet:

@@ -28,7 +28,7 @@ import math
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from simulate._model import StrictModel
 from simulate.errors import ScenarioError
@@ -100,15 +100,9 @@ class Observed(StrictModel):
 
 def read_observed(path) -> Observed:
     """Read and validate a follow-up file; every problem is a :class:`ScenarioError` naming the file."""
-    from simulate.io import errors_from_validation, load_yaml
+    from simulate.io import read_yaml_model
 
-    data, _ = load_yaml(path)
-    if not isinstance(data, dict):
-        raise ScenarioError("(top level)", type(data).__name__, "a mapping with years: [...]", file=str(path))
-    try:
-        return Observed.model_validate(data)
-    except ValidationError as exc:
-        raise errors_from_validation(exc, data).in_file(str(path)) from None
+    return read_yaml_model(path, Observed, "a mapping with years: [...]")
 
 
 def check_against(observed: Observed, scenario) -> None:
