@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from simulate._model import StrictModel
 from simulate.errors import ScenarioError
@@ -70,17 +70,9 @@ class Portfolio(StrictModel):
 
 def read_portfolio(path: str | Path):
     """Read a portfolio file and its scenarios: ``(portfolio, names, scenarios)``; problems name the file."""
-    from simulate.io import load_yaml, read_scenario
+    from simulate.io import read_scenario, read_yaml_model
 
-    data, _ = load_yaml(path)
-    if not isinstance(data, dict):
-        raise ScenarioError("(top level)", type(data).__name__, "a mapping with name: and programmes:", file=str(path))
-    try:
-        pf = Portfolio.model_validate(data)
-    except ValidationError as exc:
-        from simulate.io import errors_from_validation
-
-        raise errors_from_validation(exc, data).in_file(str(path)) from None
+    pf = read_yaml_model(path, Portfolio, "a mapping with name: and programmes:")
     base = Path(path).resolve().parent
     names, scenarios = [], []
     for i, prog in enumerate(pf.programmes):
