@@ -646,8 +646,6 @@ def trials_frame(traj: Trajectories, first_trial: int, *, accounting: str, payer
     """Per-trial table of one block: the uncertain inputs drawn and the payer's cumulative net by year."""
     import pandas as pd
 
-    from simulate.scenario import uncertain_inputs  # noqa: F401 - the paths come from traj.inputs
-
     n = traj.n_trials
     cum_sav, cum_cost, cum_net = cumulative_nets(traj, accounting)
     p = [*traj.payers, TOTAL].index(payer)

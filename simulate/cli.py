@@ -179,14 +179,10 @@ def render_summary(summary: dict, lang: str = "da") -> str:
         lines.append(t["budget_years"].format(rows=rows))
     ref = summary.get("refusion")
     if ref:
-        side = ref["side_by_side"]
-        rows = [f"{payer_name(p, lang)} {money(side[p]['cumulative_net_mean'], lang)}" for p in side
-                if p not in ("public_sector", "total")]
-        ps = side["public_sector"]
-        rows.append(f"{t['public_sector']} {money(ps['cumulative_net_mean'], lang)}"
-                    + (f" (P(≥ 0) {percent(ps['p_break_even'], lang, 0)})" if ps.get("p_break_even") is not None
-                       else ""))
-        lines.append(t["refusion"].format(names=", ".join(ref["rule_sets"]) or "-", years=H, rows="; ".join(rows)))
+        from simulate.labels import refusion_side_by_side
+
+        lines.append(t["refusion"].format(names=", ".join(ref["rule_sets"]) or "-", years=H,
+                                          rows=refusion_side_by_side(ref["side_by_side"], lang)))
     ev = summary.get("evidence")
     if ev:
         rows = "; ".join(f"{path} ({'niveau' if lang == 'da' else 'level'} {r['evidence_level']}) "

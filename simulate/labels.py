@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from simulate.errors import ScenarioError
-from simulate.fmt import LANGS, number, percent
+from simulate.fmt import LANGS, money, number, percent
 
 PAYER_NAMES = {
     "da": {"municipality": "kommunen", "housing_association": "boligselskabet", "foundations": "fonde og puljer",
@@ -187,3 +187,15 @@ def year_span(start_year: int | None, horizon: int, lang: str) -> str:
 
 def count(n: int, lang: str) -> str:
     return number(n, lang, 0)
+
+
+def refusion_side_by_side(side: dict, lang: str) -> str:
+    """'kommunen -734.268 kr.; staten ...; hele den offentlige sektor ... (P(≥ 0) 54 %)' from summary.json's
+    ``refusion.side_by_side``."""
+    rows = [f"{payer_name(p, lang)} {money(side[p]['cumulative_net_mean'], lang)}" for p in side
+            if p not in ("public_sector", "total")]
+    ps = side["public_sector"]
+    p_text = f" (P(≥ 0) {percent(ps['p_break_even'], lang, 0)})" if ps.get("p_break_even") is not None else ""
+    public = "hele den offentlige sektor" if lang == "da" else "the whole public sector"
+    rows.append(f"{public} {money(ps['cumulative_net_mean'], lang)}{p_text}")
+    return "; ".join(rows)

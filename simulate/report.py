@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -34,7 +33,8 @@ import numpy as np
 from simulate.errors import ScenarioError
 from simulate.fmt import claim_value, money, number, percent
 from simulate.labels import TEXT as FIG_TEXT
-from simulate.labels import check_lang, input_label, metric_name, payer_name, pct, prob_text, year_span
+from simulate.labels import (check_lang, input_label, metric_name, payer_name, pct, prob_text,
+                             refusion_side_by_side, year_span)
 
 DISTRIBUTION_FILE = "net_distribution.json"
 MAX_KEPT_TRIALS = 2**20  # per-trial values kept for the histogram by `run --report` (a random sample: trials are iid)
@@ -786,20 +786,12 @@ def budget_notes(s: dict, lang: str) -> list[str]:
     out = []
     ref = s.get("refusion")
     if ref:
-        side = ref["side_by_side"]
-        rows = [f"{payer_name(p, lang)} {money(side[p]['cumulative_net_mean'], lang)}" for p in side
-                if p not in ("public_sector", "total")]
-        ps = side["public_sector"]
-        rows.append(("hele den offentlige sektor " if da else "the whole public sector ")
-                    + money(ps["cumulative_net_mean"], lang)
-                    + (f" (P(≥ 0) {percent(ps['p_break_even'], lang, 0)})" if ps.get("p_break_even") is not None
-                       else ""))
         names = ", ".join(ref["rule_sets"]) or "-"
         out.append((f"Refusionsregler {names}: fordelingen mellem kommune og stat af ydelser og § 110-ophold følger "
                     f"reglerne. Nettoresultat efter {s['horizon_years']} år, middel: " if da else
                     f"Refusion rules {names}: the split of benefit and § 110 shelter costs between municipality "
                     f"and state follows the rules. Net after {s['horizon_years']} years, mean: ")
-                   + "; ".join(rows) + ".")
+                   + refusion_side_by_side(ref["side_by_side"], lang) + ".")
     kinds = s.get("by_kind")
     if kinds:
         c, b = kinds["cash"], kinds["cash_and_capacity"]

@@ -27,7 +27,6 @@ import math
 
 import numpy as np
 
-from simulate.errors import ScenarioError
 
 N_KNOTS = 8
 
