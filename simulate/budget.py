@@ -152,22 +152,58 @@ class BudgetPartial:
         return total
 
 
-def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0) -> BudgetPartial:
-    """Reduce one block of trajectories to a :class:`BudgetPartial`."""
-    net = yearly_net(traj)  # (Q, H, n)
-    Q, H, n = net.shape
-    cal = calendar_net(net, opts.start_month)
-    window = _window(opts, cal.shape[1])
-    need = funding_need(net)  # (Q, n)
-    series = np.concatenate([need[:, None, :], net, cal[:, window, :]], axis=1)  # (Q, 1 + H + W, n)
-    x = np.asarray(opts.thresholds_dkk)
-    cost = -series[:, 1:, :]
-    over = (cost[:, :, None, :] > x[None, None, :, None]).sum(axis=-1).astype(np.int64)
-    worst = (-net).max(axis=1)  # (Q, n) largest single-year net cost
-    over_any = (worst[:, None, :] > x[None, :, None]).sum(axis=-1).astype(np.int64)
-    needs = (need > 0.5).sum(axis=-1).astype(np.int64)
-    return BudgetPartial(n, Histogram.of(series.reshape(-1, n)), over, over_any, needs,
-                         {block: Moments.of(series)})
+def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0,
+                 cum_net: np.ndarray | None = None) -> BudgetPartial:
+    """Reduce one block of trajectories to a :class:`BudgetPartial`.
+
+    ``cum_net``: the realised, undiscounted cumulative net per payer (``total`` last), ``(n_payers + 1,
+    n_years, n_trials)``, if the caller has it (saves one running sum).
+    """
+    P, H, n = traj.cost_dkk.shape
+    Q = P + 1
+    core = np.empty((Q, 1 + H, n))  # funding need, then the net of each programme year
+    yearly = core[:, 1:]
+    np.subtract(traj.savings_dkk, traj.cost_dkk, out=yearly[:P])
+    np.sum(yearly[:P], axis=0, out=yearly[P])
+    lowest = np.empty((Q, n))  # lowest point of the cumulative net
+    if cum_net is None:
+        running = yearly[:, 0].copy()
+        lowest[:] = running
+        for t in range(1, H):
+            running += yearly[:, t]
+            np.minimum(lowest, running, out=lowest)
+    else:
+        lowest[:] = cum_net[:, 0]
+        for t in range(1, H):
+            np.minimum(lowest, cum_net[:, t], out=lowest)
+    need = core[:, 0]
+    np.negative(lowest, out=need)
+    np.maximum(need, 0.0, out=need)
+    worst = yearly[:, 0].copy()  # lowest single-year net, i.e. minus the largest single-year net cost
+    for t in range(1, H):
+        np.minimum(worst, yearly[:, t], out=worst)
+    n_cal = n_calendar_years(H, opts.start_month)
+    window = _window(opts, n_cal)
+    if opts.start_month == 1:  # calendar years are programme years: the window's series are rows of `core`
+        base = core
+        index = np.concatenate([np.arange(1 + H), 1 + np.asarray(window, dtype=np.intp)])
+    else:
+        cal = calendar_net(yearly, opts.start_month)[:, window, :]
+        base = np.concatenate([core, cal], axis=1)
+        index = np.arange(base.shape[1])
+    x = opts.thresholds_dkk
+    over_base = np.empty((Q, base.shape[1] - 1, len(x)), dtype=np.int64)
+    for j, amount in enumerate(x):  # net cost > X, i.e. net < -X
+        over_base[:, :, j] = np.count_nonzero(base[:, 1:] < -amount, axis=-1)
+    over = over_base[:, index[1:] - 1]
+    over_any = np.stack([np.count_nonzero(worst < -amount, axis=-1) for amount in x], axis=1).astype(np.int64)
+    needs = np.count_nonzero(need > 0.5, axis=-1).astype(np.int64)
+    flat = base.reshape(-1, n)
+    scratch = np.empty_like(flat)
+    hist = Histogram.of(flat, scratch=scratch)
+    moments = Moments.of(base, scratch=scratch.reshape(base.shape))
+    rows = (np.arange(Q)[:, None] * base.shape[1] + index[None, :]).ravel()
+    return BudgetPartial(n, hist.take(rows), over, over_any, needs, {block: moments.take(index)})
 
 
 def _r(x, nd: int = 2):

@@ -60,25 +60,31 @@ class Histogram:
     counts: np.ndarray
 
     @classmethod
-    def of(cls, x: np.ndarray, n_bins: int = N_BINS) -> "Histogram":
-        """Histogram of ``x`` ``(n_series, n)``."""
-        lo, hi = x.min(axis=1), x.max(axis=1)
+    def of(cls, x: np.ndarray, n_bins: int = N_BINS, *, lo: np.ndarray | None = None,
+           hi: np.ndarray | None = None, scratch: np.ndarray | None = None) -> "Histogram":
+        """Histogram of ``x`` ``(n_series, n)``; ``lo``/``hi`` (the row minima and maxima) if already known,
+        ``scratch`` a float array of ``x``'s shape to work in."""
+        if lo is None:
+            lo, hi = x.min(axis=1), x.max(axis=1)
         level = _fit_level(lo, hi, n_bins)
-        w = np.ldexp(1.0, level)[:, None]
-        offset = np.floor(lo / w[:, 0]).astype(np.int64)
+        inv = np.ldexp(1.0, -level)  # exact: a power of two
+        offset = np.floor(lo * inv).astype(np.int64)
+        pos = np.empty(x.shape) if scratch is None else scratch
+        np.multiply(x, inv[:, None], out=pos)
+        np.floor(pos, out=pos)  # integers below 2**50: exact in float64
+        pos -= offset[:, None]
+        np.clip(pos, 0, n_bins - 1, out=pos)
+        index = pos.astype(np.intp)
         counts = np.empty((x.shape[0], n_bins), dtype=np.int64)
-        rows = 16  # a few series at a time: small temporaries
-        for a in range(0, x.shape[0], rows):
-            b = min(a + rows, x.shape[0])
-            pos = np.floor(x[a:b] / w[a:b])
-            pos -= offset[a:b, None]
-            np.clip(pos, 0, n_bins - 1, out=pos)
-            pos += (np.arange(b - a) * n_bins)[:, None]
-            counts[a:b] = np.bincount(pos.astype(np.int64).ravel(), minlength=(b - a) * n_bins).reshape(b - a, n_bins)
+        for row in range(x.shape[0]):  # one series at a time: its counts stay in cache
+            counts[row] = np.bincount(index[row], minlength=n_bins)
         return cls(n_bins, lo, hi, level, offset, counts)
 
     def _rebinned(self, level: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        """The counts on the grid (``level``, ``offset``), which must be as coarse as this one."""
+        """The counts on the grid (``level``, ``offset``), which must be as coarse as this one (not a copy
+        when the grid is this one's)."""
+        if np.array_equal(level, self.level) and np.array_equal(offset, self.offset):
+            return self.counts
         counts = self.counts.copy()
         shifted = np.flatnonzero((level == self.level) & (offset != self.offset))
         for row in shifted:  # same grid, window moved down: a plain shift of the counts
@@ -106,6 +112,11 @@ class Histogram:
         offset = np.floor(lo / np.ldexp(1.0, level)).astype(np.int64)
         counts = self._rebinned(level, offset) + other._rebinned(level, offset)
         return Histogram(self.n_bins, lo, hi, level, offset, counts)
+
+    def take(self, rows) -> "Histogram":
+        """The histogram of some of the series."""
+        return Histogram(self.n_bins, self.lo[rows], self.hi[rows], self.level[rows], self.offset[rows],
+                         self.counts[rows])
 
     @property
     def width(self) -> np.ndarray:
@@ -157,15 +168,17 @@ class Moments:
     m2: np.ndarray
 
     @classmethod
-    def of(cls, x: np.ndarray) -> "Moments":
+    def of(cls, x: np.ndarray, *, scratch: np.ndarray | None = None) -> "Moments":
+        """Moments of ``x`` ``(..., n)``; ``scratch`` a float array of ``x``'s shape to work in."""
         mean = x.mean(axis=-1)
-        flat, mflat = x.reshape(-1, x.shape[-1]), mean.reshape(-1)
-        m2 = np.empty(len(mflat))
-        for a in range(0, len(mflat), 16):  # a few series at a time: small temporaries
-            dev = flat[a:a + 16] - mflat[a:a + 16, None]
-            np.multiply(dev, dev, out=dev)
-            m2[a:a + 16] = dev.sum(axis=-1)
+        dev = np.subtract(x, mean[..., None], out=scratch)
+        flat = dev.reshape(-1, x.shape[-1])
+        m2 = np.einsum("ij,ij->i", flat, flat)  # one pass, no squared temporary
         return cls(x.shape[-1], mean, m2.reshape(mean.shape))
+
+    def take(self, index) -> "Moments":
+        """The moments of some series (``index`` on the last series axis)."""
+        return Moments(self.n, self.mean[..., index], self.m2[..., index])
 
     def merge(self, other: "Moments") -> "Moments":
         n = self.n + other.n
@@ -319,35 +332,83 @@ def _payer_flows(traj: Trajectories, accounting: str, payer: int) -> tuple[np.nd
     return sav[payer], traj.cost_dkk[payer]
 
 
-def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int = 0) -> Partial:
-    """Reduce one block of trajectories to a :class:`Partial`."""
-    cum_sav, cum_cost, cum_net = cumulative_nets(traj, accounting)
-    n_p, _, H, n = cum_net.shape
-    flat = cum_net.reshape(-1, n)
-    reached = cum_net >= -BREAK_EVEN_TOLERANCE_DKK
-    nonneg = reached.sum(axis=-1).astype(np.int64)
-    first = np.where(reached.any(axis=2), reached.argmax(axis=2), H)
-    payback = np.zeros((n_p, 2, H + 1), dtype=np.int64)
-    for p in range(n_p):
-        for d in range(2):
-            payback[p, d] = np.bincount(first[p, d], minlength=H + 1)
-    r = np.stack([roi(cum_sav[:, :, 0], cum_cost[:, :, 0]), roi(cum_sav[:, :, -1], cum_cost[:, :, -1])], axis=2)
+def block_nets(traj: Trajectories, accounting: str) -> np.ndarray:
+    """Cumulative net per payer (``total`` last), undiscounted and discounted: ``(n_payers + 1, 2, n_years,
+    n_trials)`` [DKK]. The same numbers as ``cumulative_nets(...)[2]``, with one array and no temporaries."""
+    sav, sav_pv = _savings(traj, accounting)
+    cost, df = traj.cost_dkk, traj.discount_factor
+    P, H, n = cost.shape
+    net = np.empty((P + 1, 2, H, n))
+    np.subtract(sav, cost, out=net[:P, 0])
+    if sav_pv is None:
+        np.multiply(net[:P, 0], df[:, None], out=net[:P, 1])
+    else:
+        np.multiply(cost, df[:, None], out=net[:P, 1])
+        np.subtract(sav_pv, net[:P, 1], out=net[:P, 1])
+    np.sum(net[:P], axis=0, out=net[P])
+    for t in range(1, H):  # running sum over years, in place
+        net[:, :, t] += net[:, :, t - 1]
+    return net
+
+
+def _savings(traj: Trajectories, accounting: str):
+    if accounting == "realised":
+        return traj.savings_dkk, None
+    if traj.lifetime_savings_dkk is None:
+        raise ValueError("lifetime accounting needs trajectories simulated with lifetime=True")
+    return traj.lifetime_savings_dkk, traj.lifetime_savings_pv_dkk
+
+
+def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int = 0,
+                 cum_net: np.ndarray | None = None) -> Partial:
+    """Reduce one block of trajectories to a :class:`Partial` (``cum_net``: :func:`block_nets`, if at hand)."""
+    sav, sav_pv = _savings(traj, accounting)
+    cost, df = traj.cost_dkk, traj.discount_factor
+    P, H, n = cost.shape
+    net = block_nets(traj, accounting) if cum_net is None else cum_net
+    n_p = P + 1
+    # sums over trials of each year's savings and cost; cumulative savings and cost at year 1 and the horizon
+    sav_year = np.empty((n_p, 2, H))
+    sav_year[:P, 0] = sav.sum(axis=-1)
+    sav_year[:P, 1] = sav_year[:P, 0] * df if sav_pv is None else sav_pv.sum(axis=-1)
+    cost_year = np.empty((n_p, 2, H))
+    cost_year[:P, 0] = cost.sum(axis=-1)
+    cost_year[:P, 1] = cost_year[:P, 0] * df
+    sav_year[P], cost_year[P] = sav_year[:P].sum(axis=0), cost_year[:P].sum(axis=0)
+    ends = np.empty((2, n_p, 2, 2, n))  # (savings | cost, payer, discounting, year 1 | horizon, trial)
+    for i, (flow, pv) in enumerate(((sav, sav_pv), (cost, None))):
+        ends[i, :P, 0, 0] = flow[:, 0]
+        ends[i, :P, 1, 0] = flow[:, 0] * df[0] if pv is None else pv[:, 0]
+        ends[i, :P, 0, 1] = flow.sum(axis=1)
+        ends[i, :P, 1, 1] = np.einsum("phn,h->pn", flow, df) if pv is None else pv.sum(axis=1)
+        ends[i, P] = ends[i, :P].sum(axis=0)
+    r = roi(ends[0], ends[1])  # (n_p, 2, 2, n)
     finite = np.isfinite(r)
-    sums_sav, sums_cost = cum_sav.sum(axis=-1), cum_cost.sum(axis=-1)
-    savings_year = np.diff(sums_sav, axis=2, prepend=0.0)
-    cost_year = np.diff(sums_cost, axis=2, prepend=0.0)
-    floats = BlockFloats(Moments.of(cum_net), savings_year, cost_year, np.where(finite, r, 0.0).sum(axis=-1))
+    roi_sum = np.where(finite, r, 0.0).sum(axis=-1)
+    # break-even by year and the payback year: the first year with the cumulative net >= 0
+    reached = net >= -BREAK_EVEN_TOLERANCE_DKK
+    nonneg = np.count_nonzero(reached, axis=-1).astype(np.int64)
+    for t in range(1, H):  # reached by year t
+        reached[:, :, t] |= reached[:, :, t - 1]
+    by_year = np.count_nonzero(reached, axis=-1).astype(np.int64)
+    payback = np.empty((n_p, 2, H + 1), dtype=np.int64)
+    payback[..., 0] = by_year[..., 0]
+    payback[..., 1:H] = np.diff(by_year, axis=-1)
+    payback[..., H] = n - by_year[..., -1]
+    del reached
+    flat = net.reshape(-1, n)
+    scratch = np.empty_like(flat)
+    hist = Histogram.of(flat, scratch=scratch)
+    floats = BlockFloats(Moments.of(net, scratch=scratch.reshape(net.shape)), sav_year, cost_year, roi_sum)
     payers = (*traj.payers, "total")
     hits = np.full((len(claims), 2), -1, dtype=np.int64)
     for acc_i, acc in enumerate(ACCOUNTINGS):
         if acc == "lifetime" and traj.lifetime_savings_dkk is None:
             continue
         for i, claim in enumerate(claims):
-            sav, cost = _payer_flows(traj, acc, payers.index(claim.payer))
-            hits[i, acc_i] = int(claim_reached(claim, sav, cost, traj.successes).sum())
-    return Partial(
-        payers, n, Histogram.of(flat), nonneg, payback, finite.sum(axis=-1), hits, {block: floats},
-    )
+            sav_c, cost_c = _payer_flows(traj, acc, payers.index(claim.payer))
+            hits[i, acc_i] = int(claim_reached(claim, sav_c, cost_c, traj.successes).sum())
+    return Partial(payers, n, hist, nonneg, payback, finite.sum(axis=-1), hits, {block: floats})
 
 
 def merge_all(partials) -> Partial:
