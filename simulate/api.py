@@ -20,6 +20,7 @@ from simulate.errors import ScenarioError
 from simulate.metrics import (
     ACCOUNTINGS,
     Partial,
+    block_nets,
     break_even_successes,
     build_summary,
     cumulative_nets,
@@ -158,10 +159,12 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
         given_inputs = None if given is None else given(block * BLOCK_TRIALS, n)
         extra = {} if given_inputs is None else {"given_inputs": given_inputs}
         traj = simulate_block(scenario, n, block_rng(seed, block, stream), lifetime=lifetime, **extra)
-        p = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block)
+        cum_net = block_nets(traj, accounting)
+        p = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block, cum_net=cum_net)
         part = p if part is None else part.merge(p)
-        if budget_opts is not None:
-            b = budget.reduce_block(traj, budget_opts, block=block)
+        if budget_opts is not None:  # cash view: realised and undiscounted, shared when the run is realised
+            b = budget.reduce_block(traj, budget_opts, block=block,
+                                    cum_net=cum_net[:, 0] if accounting == "realised" else None)
             bpart = b if bpart is None else bpart.merge(b)
         if public:
             ppart.append((block, public_block(traj, accounting, public)))

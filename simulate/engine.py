@@ -439,33 +439,43 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     """
     S, P_all, n = U.shape
     paying = [p for p in range(P_all) if np.any(U[:, p])]
-    U = U[:, paying]
     P = len(paying)
     keep = None if r is None else 1.0 - r
-    # e[k]: (P, n) expected saving of a success active at age k; weights by age
     ages = n_years
-    e = np.empty((ages, P, n))
-    pi = np.stack([np.broadcast_to(np.asarray(x, dtype=float), (n,)) for x in pi0])  # (S, n)
+    # e[k]: (P, n) expected saving of a success active at age k, by the sparse state vector pi_k = pi0 T^k
+    terms = [(s, i, U[s, p]) for s in range(S) for i, p in enumerate(paying) if np.any(U[s, p])]
+    moves = [(s, t, trans[s, t]) for s in range(S) for t in range(S) if np.any(trans[s, t])]
+    pi = np.empty((S, n))
+    for s, x in enumerate(pi0):
+        pi[s] = x
+    new, tmp = np.empty((S, n)), np.empty(n)
+    e = np.zeros((ages, P, n))
     for k in range(ages):
-        e[k] = np.einsum("sn,spn->pn", pi, U)
+        for s, i, u in terms:
+            e[k, i] += np.multiply(pi[s], u, out=tmp)
         if k + 1 < ages and S > 1:
-            pi = np.einsum("sn,stn->tn", pi, trans)
-    weight = np.empty((ages, n))
-    for k in range(ages):
-        w = f if k == 0 else 1.0
-        if L is not None:
-            w = np.minimum(f, L) if k == 0 else np.clip(L - f - (k - 1), 0.0, 1.0)
-        weight[k] = w
-    survive = np.ones((ages, n))
-    if keep is not None:
+            new[:] = 0.0
+            for s, t, m in moves:
+                new[t] += np.multiply(pi[s], m, out=tmp)
+            pi, new = new, pi
+    if L is None:  # the intake year counts the fraction f, later years in full
+        e[0] *= f
+    else:
+        e[0] *= np.minimum(f, L)
         for k in range(1, ages):
+            e[k] *= np.clip(L - f - (k - 1), 0.0, 1.0)
+    survive = np.empty((ages, n))  # (1 - r)^k
+    survive[0] = 1.0
+    for k in range(1, ages):
+        if keep is None:
+            survive[k] = 1.0
+        else:
             np.multiply(survive[k - 1], keep, out=survive[k])
-    e *= weight[:, None, :]
     unit = e  # (ages, P, n) saving of one success (active or not) at each age, as weighted
+    by_payer = unit.transpose(1, 0, 2)  # (P, ages, n)
 
-    savings_pay = np.zeros((P, H, n))
+    savings = np.zeros((P_all, H, n))
     successes = np.zeros((H, n))
-    remaining = np.zeros((2, P_all, H, n)) if lifetime else None
     ratio = 1.0 if keep is None else keep
     if need is not None:  # only some payers, years and discounting are wanted
         wanted = [i for i, p in enumerate(paying) if p in need[0]]
@@ -474,6 +484,7 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         wanted, years, n_disc = list(range(P)), frozenset(range(H)), 2
     tail_rows = [paying[i] for i in wanted]
     do_tail = bool(lifetime and tail_rows and years)
+    remaining = np.zeros((2, len(tail_rows), H, n)) if do_tail else None  # expected value still to come
     if do_tail:
         # F[k]: expected savings after age k of a success active at age k, with growth from year 1 (g_j, not
         # g_{c+j}) and no end: cohort c's value is g_c (F[k] - (1-r)^(J_c-k) F[J_c]), J_c its last age followed.
@@ -481,38 +492,43 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         separable_df = not (n_disc == 2 and n_years > 35 and _steps_down(df))
         F = _tail_sums(unit[:, wanted], growth, ratio, None)
         F_pv = _tail_sums(unit[:, wanted], growth, ratio, df) if n_disc == 2 and separable_df else None
+    draw = _YouthDraws(counts, q_eff, survive[:min(H, ages)])
     for c in range(H):
         n_ages = min(H - c, ages)
-        active = _active_counts(intake[c], q_eff, survive[:n_ages], n, counts)  # (n_ages, n)
+        active = draw.active(intake[c], n_ages, n)  # (n_ages, n)
         successes[c] = active[0]
-        for k in range(n_ages):
-            savings_pay[:, c + k] += active[k] * unit[k] * growth[c + k]
+        for i, p in enumerate(paying):  # savings by the year they fall in, before price growth
+            savings[p, c:c + n_ages] += by_payer[i, :n_ages] * active
         needed = sorted(y - c for y in years if y >= c and y - c < n_ages)
         if not do_tail or not needed:
             continue
         last = min(ages, n_years - c) - 1  # the last age followed for this cohort
         for k in needed:
             value = F[k] if last >= ages - 1 else F[k] - survive[last - k] * F[last]
-            remaining[0, tail_rows, c + k] += active[k] * growth[c] * value
+            remaining[0, :, c + k] += active[k] * growth[c] * value
             if F_pv is not None:
                 value = F_pv[k] if last >= ages - 1 else F_pv[k] - survive[last - k] * F_pv[last]
-                remaining[1, tail_rows, c + k] += active[k] * (growth[c] * df[c] / df[0]) * value
+                remaining[1, :, c + k] += active[k] * (growth[c] * df[c] / df[0]) * value
         if n_disc == 2 and F_pv is None:  # the discount rate steps down inside the tail: follow this cohort
             tail = np.zeros((len(wanted), n))
             for k in range(last, needed[0], -1):
                 tail = ratio * (unit[k, wanted] * growth[c + k] * df[c + k] + tail)
                 if k - 1 in needed:
-                    remaining[1, tail_rows, c + k - 1] += active[k - 1] * tail
-    savings = np.zeros((P_all, H, n))
-    savings[paying] = savings_pay
+                    remaining[1, :, c + k - 1] += active[k - 1] * tail
+    if np.any(growth[:H] != 1.0):
+        savings[paying] *= growth[None, :H, None]
     life = life_pv = None
     if lifetime:
         # yearly increments whose running sum is realised savings + the value still to come
-        life = savings + remaining[0]
-        life[:, 1:] -= remaining[0, :, :-1]
+        life = savings.copy()
+        if do_tail:
+            life[tail_rows] += remaining[0]
+            life[tail_rows, 1:] -= remaining[0, :, :-1]
         if need is None or need[2]:
-            life_pv = savings * df[None, :H, None] + remaining[1]
-            life_pv[:, 1:] -= remaining[1, :, :-1]
+            life_pv = savings * df[None, :H, None]
+            if do_tail:
+                life_pv[tail_rows] += remaining[1]
+                life_pv[tail_rows, 1:] -= remaining[1, :, :-1]
     return savings, life, life_pv, successes
 
 
@@ -533,28 +549,78 @@ def _steps_down(df: np.ndarray) -> bool:
     return bool(len(ratios) > 1 and np.ptp(ratios[1:]) > 1e-12)
 
 
-def _active_counts(n_in: float, q_eff, survive: np.ndarray, n: int, counts: "_Counts") -> np.ndarray:
-    """``(n_ages, n)``: successes of one cohort still active at each age (age 0 = all successes)."""
-    n_ages = survive.shape[0]
-    if counts.expected:
-        return n_in * q_eff * survive
-    whole = math.floor(n_in)
-    frac = n_in - whole
-    rng = counts.rng
-    if whole + (frac > 0) <= PER_YOUTH_MAX:
-        youths = whole + (1 if frac > 0 else 0)
-        v = rng.random((youths, n))
+UNIT16 = 65536.0  # per-youth uniforms are drawn as 16-bit integers: V = (h + W) / 2**16
+
+
+class _YouthDraws:
+    """Per-young-person uniforms, drawn as 16-bit integers, four from one 64-bit word.
+
+    Young person i's uniform is ``V = (h_i + W_i) / 2**16`` with ``h_i`` a uniform 16-bit integer and
+    ``W_i`` a uniform on [0, 1): ``V < t`` iff ``h_i < floor(2**16 t)``, or ``h_i == floor(2**16 t)`` and
+    ``W_i < 2**16 t - floor(2**16 t)``. The integers decide every comparison except ties; ``W`` is drawn
+    (from its own stream) only for the trials of a cohort with a tie at some age, about one comparison in
+    65,536, so the comparison stays exact at a quarter of the random numbers and on 2-byte integers.
+    """
+
+    def __init__(self, counts: "_Counts", q_eff, survive: np.ndarray):
+        self.counts = counts
+        self.rng = counts.rng
+        self._ties = None
+        self.q_eff, self.survive = q_eff, survive
+        self.thresholds = q_eff * survive  # (ages, n): active at age k iff V < q_eff (1 - r)^k
+        self.no_relapse = bool(np.all(survive == 1.0))
+        if not counts.expected:
+            scaled = self.thresholds * UNIT16
+            np.floor(scaled, out=scaled)
+            np.minimum(scaled, UNIT16 - 1.0, out=scaled)
+            self.edge = scaled.astype(np.uint16)
+
+    def _tie_rng(self) -> np.random.Generator:
+        if self._ties is None:
+            self._ties = child_rng(self.rng, "ties")
+        return self._ties
+
+    def active(self, n_in: float, n_ages: int, n: int) -> np.ndarray:
+        """``(n_ages, n)``: successes of one cohort still active at each age (age 0 = all successes)."""
+        counts, survive = self.counts, self.survive[:n_ages]
+        if counts.expected:
+            return n_in * self.q_eff * survive
+        whole = math.floor(n_in)
+        frac = n_in - whole
+        rng = self.rng
+        if whole + (frac > 0) > PER_YOUTH_MAX:
+            return _binomial_chain(n_in, self.q_eff, survive, n, counts)
+        out = np.zeros((n_ages, n))
+        thresholds, edge = self.thresholds, self.edge
+        if whole:
+            words = -(-whole * n // 4)
+            h = rng.bit_generator.random_raw(words).view(np.uint16)[: whole * n].reshape(whole, n)
+            below = np.empty(h.shape, dtype=bool)
+            tied = np.zeros(n, dtype=bool)
+            for k in range(n_ages):
+                if k and self.no_relapse:
+                    out[k] = out[k - 1]
+                    continue
+                lt = np.less(h, edge[k], out=below).sum(axis=0, dtype=np.int8)
+                le = np.less_equal(h, edge[k], out=below).sum(axis=0, dtype=np.int8)
+                out[k] = lt
+                tied |= lt != le
+            ties = np.flatnonzero(tied)
+            if ties.size:  # these trials have a young person on a threshold's edge: compare the full uniforms
+                v = (h[:, ties] + self._tie_rng().random((whole, ties.size))) / UNIT16
+                for k in range(n_ages):
+                    out[k, ties] = (v < thresholds[k, ties]).sum(axis=0)
         if frac > 0:  # the extra young person enters with probability frac; absent ones never succeed
-            v[-1] = np.where(rng.random(n) < frac, v[-1], 2.0)
-        out = np.empty((n_ages, n))
-        below = np.empty(v.shape, dtype=bool)
-        out[0] = np.less(v, q_eff, out=below).sum(axis=0, dtype=np.int16)
-        for k in range(1, n_ages):
-            if np.ndim(survive[k]) or survive[k] != 1.0:
-                out[k] = np.less(v, q_eff * survive[k], out=below).sum(axis=0, dtype=np.int16)
-            else:
-                out[k] = out[0]
+            v = rng.random(n)
+            v = np.where(rng.random(n) < frac, v, 2.0)
+            for k in range(n_ages):
+                out[k] += v < thresholds[k]
         return out
+
+
+def _binomial_chain(n_in: float, q_eff, survive: np.ndarray, n: int, counts: "_Counts") -> np.ndarray:
+    """Large cohorts: successes by a binomial, then each year's relapses by binomials."""
+    n_ages = survive.shape[0]
     n_people = _intake_counts(n_in, n, counts)
     out = np.empty((n_ages, n))
     out[0] = counts.binomial(n_people, q_eff)

@@ -72,8 +72,7 @@ class Histogram:
         pos = np.empty(x.shape) if scratch is None else scratch
         np.multiply(x, inv[:, None], out=pos)
         np.floor(pos, out=pos)  # integers below 2**50: exact in float64
-        pos -= offset[:, None]
-        np.clip(pos, 0, n_bins - 1, out=pos)
+        pos -= offset[:, None]  # in 0 .. n_bins - 1: lo <= x <= hi and the level fits [lo, hi] in n_bins bins
         index = pos.astype(np.intp)
         counts = np.empty((x.shape[0], n_bins), dtype=np.int64)
         for row in range(x.shape[0]):  # one series at a time: its counts stay in cache
