@@ -160,12 +160,11 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
         extra = {} if given_inputs is None else {"given_inputs": given_inputs}
         traj = simulate_block(scenario, n, block_rng(seed, block, stream), lifetime=lifetime, **extra)
         cum_net = block_nets(traj, accounting)
-        p = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block, cum_net=cum_net)
-        part = p if part is None else part.merge(p)
+        part = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block, cum_net=cum_net,
+                            into=part)
         if budget_opts is not None:  # cash view: realised and undiscounted, shared when the run is realised
-            b = budget.reduce_block(traj, budget_opts, block=block,
-                                    cum_net=cum_net[:, 0] if accounting == "realised" else None)
-            bpart = b if bpart is None else bpart.merge(b)
+            bpart = budget.reduce_block(traj, budget_opts, block=block, into=bpart,
+                                        cum_net=cum_net[:, 0] if accounting == "realised" else None)
         if public:
             ppart.append((block, public_block(traj, accounting, public)))
         if trial_table is not None:

@@ -129,20 +129,23 @@ class BudgetPartial:
     """One or more blocks reduced for the budget view.
 
     ``series`` per payer: funding need, the net of each programme year, the net of each budget-window
-    year. Counts are exact in any merge order; moments are kept per block and folded in block order.
+    year. Aggregates are kept for the distinct series (when programme years are calendar years, a window
+    year is a programme year); ``index`` maps each series to its distinct one. Counts are exact in any
+    merge order; moments are kept per block and folded in block order.
     """
 
     n: int
-    hist: Histogram  # ((n_payers + 1) * n_series, bins)
-    over: np.ndarray  # (n_payers + 1, n_series - 1, n_thresholds): trials with net cost > X
+    hist: Histogram  # ((n_payers + 1) * n_distinct, bins)
+    over: np.ndarray  # (n_payers + 1, n_distinct - 1, n_thresholds): trials with net cost > X
     over_any: np.ndarray  # (n_payers + 1, n_thresholds): trials with net cost > X in any programme year
     needs_money: np.ndarray  # (n_payers + 1,): trials with a funding need > 0
-    moments: dict = field(default_factory=dict)  # block -> Moments of (n_payers + 1, n_series)
+    moments: dict = field(default_factory=dict)  # block -> Moments of (n_payers + 1, n_distinct)
+    index: np.ndarray | None = None  # (n_series,): the distinct series of each series
 
     def merge(self, other: "BudgetPartial") -> "BudgetPartial":
         return BudgetPartial(self.n + other.n, self.hist.merge(other.hist), self.over + other.over,
                              self.over_any + other.over_any, self.needs_money + other.needs_money,
-                             {**self.moments, **other.moments})
+                             {**self.moments, **other.moments}, self.index)
 
     def folded(self) -> Moments:
         blocks = sorted(self.moments)
@@ -153,8 +156,8 @@ class BudgetPartial:
 
 
 def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0,
-                 cum_net: np.ndarray | None = None) -> BudgetPartial:
-    """Reduce one block of trajectories to a :class:`BudgetPartial`.
+                 cum_net: np.ndarray | None = None, into: BudgetPartial | None = None) -> BudgetPartial:
+    """Reduce one block of trajectories to a :class:`BudgetPartial` (or add it to ``into``, in place).
 
     ``cum_net``: the realised, undiscounted cumulative net per payer (``total`` last), ``(n_payers + 1,
     n_years, n_trials)``, if the caller has it (saves one running sum).
@@ -192,18 +195,23 @@ def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0,
         base = np.concatenate([core, cal], axis=1)
         index = np.arange(base.shape[1])
     x = opts.thresholds_dkk
-    over_base = np.empty((Q, base.shape[1] - 1, len(x)), dtype=np.int64)
+    over = np.empty((Q, base.shape[1] - 1, len(x)), dtype=np.int64)
     for j, amount in enumerate(x):  # net cost > X, i.e. net < -X
-        over_base[:, :, j] = np.count_nonzero(base[:, 1:] < -amount, axis=-1)
-    over = over_base[:, index[1:] - 1]
+        over[:, :, j] = np.count_nonzero(base[:, 1:] < -amount, axis=-1)
     over_any = np.stack([np.count_nonzero(worst < -amount, axis=-1) for amount in x], axis=1).astype(np.int64)
     needs = np.count_nonzero(need > 0.5, axis=-1).astype(np.int64)
     flat = base.reshape(-1, n)
     scratch = np.empty_like(flat)
-    hist = Histogram.of(flat, scratch=scratch)
     moments = Moments.of(base, scratch=scratch.reshape(base.shape))
-    rows = (np.arange(Q)[:, None] * base.shape[1] + index[None, :]).ravel()
-    return BudgetPartial(n, hist.take(rows), over, over_any, needs, {block: moments.take(index)})
+    if into is None:
+        return BudgetPartial(n, Histogram.of(flat, scratch=scratch), over, over_any, needs, {block: moments}, index)
+    into.hist.add(flat, scratch=scratch)
+    into.n += n
+    into.over += over
+    into.over_any += over_any
+    into.needs_money += needs
+    into.moments[block] = moments
+    return into
 
 
 def _r(x, nd: int = 2):
@@ -217,9 +225,14 @@ def summarise(part: BudgetPartial, opts: BudgetOptions, payers, *, horizon_years
     ``payers`` are the payer names with ``total`` last, in the order of the trajectories.
     """
     n = part.n
-    mom = part.folded()
-    qs = part.hist.quantiles((0.05, 0.5, 0.95))
-    bound = part.hist.width
+    index = part.index
+    n_distinct = part.over.shape[1] + 1
+    rows = (np.arange(len(payers))[:, None] * n_distinct + index[None, :]).ravel()
+    mom = part.folded().take(index)
+    hist = part.hist.take(rows)
+    over = part.over[:, index[1:] - 1]
+    qs = hist.quantiles((0.05, 0.5, 0.95))
+    bound = hist.width
     n_series = mom.mean.shape[1]
     n_cal = n_calendar_years(horizon_years, opts.start_month)
     window = _window(opts, n_cal)
@@ -245,7 +258,7 @@ def summarise(part: BudgetPartial, opts: BudgetOptions, payers, *, horizon_years
                 "year": t + 1,
                 "calendar_year": None if opts.start_year is None or opts.start_month != 1 else opts.start_year + t,
                 "net": dist(q, 1 + t),
-                "p_net_cost_over": [{"threshold_dkk": x, "probability": prob(part.over[q, t, j])}
+                "p_net_cost_over": [{"threshold_dkk": x, "probability": prob(over[q, t, j])}
                                     for j, x in enumerate(X)],
             })
         budget_years = []
@@ -255,7 +268,7 @@ def summarise(part: BudgetPartial, opts: BudgetOptions, payers, *, horizon_years
                 "year": first + k,
                 "role": "budget year" if i == 0 else f"outlook year {i}",
                 "net": dist(q, s),
-                "p_net_cost_over": [{"threshold_dkk": x, "probability": prob(part.over[q, s - 1, j])}
+                "p_net_cost_over": [{"threshold_dkk": x, "probability": prob(over[q, s - 1, j])}
                                     for j, x in enumerate(X)],
             })
         by_payer[name] = {

@@ -47,6 +47,21 @@ def _fit_level(lo: np.ndarray, hi: np.ndarray, n_bins: int) -> np.ndarray:
         k = np.where(bad, k + 1, k)
 
 
+def _bin(counts: np.ndarray, x: np.ndarray, level: np.ndarray, offset: np.ndarray, scratch, *, add: bool) -> None:
+    """Count (or add to ``counts``) the values ``x`` ``(n_series, n)`` in the bins of the grid (level, offset)."""
+    n_bins = counts.shape[1]
+    pos = np.empty(x.shape) if scratch is None else scratch
+    np.multiply(x, np.ldexp(1.0, -level)[:, None], out=pos)  # exact: a power of two
+    np.floor(pos, out=pos)  # integers below 2**50: exact in float64
+    pos -= offset[:, None]  # in 0 .. n_bins - 1: every x lies in the grid's range
+    index = pos.astype(np.intp)
+    for row in range(x.shape[0]):  # one series at a time: its counts stay in cache
+        if add:
+            counts[row] += np.bincount(index[row], minlength=n_bins)
+        else:
+            counts[row] = np.bincount(index[row], minlength=n_bins)
+
+
 @dataclass
 class Histogram:
     """Per-series counts and sums on a dyadic grid: bin i of series s is
@@ -60,24 +75,28 @@ class Histogram:
     counts: np.ndarray
 
     @classmethod
-    def of(cls, x: np.ndarray, n_bins: int = N_BINS, *, lo: np.ndarray | None = None,
-           hi: np.ndarray | None = None, scratch: np.ndarray | None = None) -> "Histogram":
-        """Histogram of ``x`` ``(n_series, n)``; ``lo``/``hi`` (the row minima and maxima) if already known,
-        ``scratch`` a float array of ``x``'s shape to work in."""
-        if lo is None:
-            lo, hi = x.min(axis=1), x.max(axis=1)
+    def of(cls, x: np.ndarray, n_bins: int = N_BINS, *, scratch: np.ndarray | None = None) -> "Histogram":
+        """Histogram of ``x`` ``(n_series, n)``; ``scratch``: a float array of ``x``'s shape to work in."""
+        lo, hi = x.min(axis=1), x.max(axis=1)
         level = _fit_level(lo, hi, n_bins)
-        inv = np.ldexp(1.0, -level)  # exact: a power of two
-        offset = np.floor(lo * inv).astype(np.int64)
-        pos = np.empty(x.shape) if scratch is None else scratch
-        np.multiply(x, inv[:, None], out=pos)
-        np.floor(pos, out=pos)  # integers below 2**50: exact in float64
-        pos -= offset[:, None]  # in 0 .. n_bins - 1: lo <= x <= hi and the level fits [lo, hi] in n_bins bins
-        index = pos.astype(np.intp)
+        offset = np.floor(lo * np.ldexp(1.0, -level)).astype(np.int64)
         counts = np.empty((x.shape[0], n_bins), dtype=np.int64)
-        for row in range(x.shape[0]):  # one series at a time: its counts stay in cache
-            counts[row] = np.bincount(index[row], minlength=n_bins)
+        _bin(counts, x, level, offset, scratch, add=False)
         return cls(n_bins, lo, hi, level, offset, counts)
+
+    def add(self, x: np.ndarray, *, scratch: np.ndarray | None = None) -> None:
+        """Add the values ``x`` ``(n_series, n)`` in place.
+
+        They are binned straight into the grid of the merged range: binning at a level and coarsening
+        later gives the same counts as binning at the coarser level, so the result is the same as
+        ``merge(Histogram.of(x))`` and does not depend on the order in which values arrive.
+        """
+        lo, hi = np.minimum(self.lo, x.min(axis=1)), np.maximum(self.hi, x.max(axis=1))
+        level = _fit_level(lo, hi, self.n_bins)
+        offset = np.floor(lo * np.ldexp(1.0, -level)).astype(np.int64)
+        self.counts = self._rebinned(level, offset)
+        self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
+        _bin(self.counts, x, level, offset, scratch, add=True)
 
     def _rebinned(self, level: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """The counts on the grid (``level``, ``offset``), which must be as coarse as this one (not a copy
@@ -359,8 +378,11 @@ def _savings(traj: Trajectories, accounting: str):
 
 
 def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int = 0,
-                 cum_net: np.ndarray | None = None) -> Partial:
-    """Reduce one block of trajectories to a :class:`Partial` (``cum_net``: :func:`block_nets`, if at hand)."""
+                 cum_net: np.ndarray | None = None, into: Partial | None = None) -> Partial:
+    """Reduce one block of trajectories to a :class:`Partial` (``cum_net``: :func:`block_nets`, if at hand).
+
+    ``into``: a partial of other blocks to add this block to, in place (the same result as merging).
+    """
     sav, sav_pv = _savings(traj, accounting)
     cost, df = traj.cost_dkk, traj.discount_factor
     P, H, n = cost.shape
@@ -397,8 +419,11 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
     del reached
     flat = net.reshape(-1, n)
     scratch = np.empty_like(flat)
-    hist = Histogram.of(flat, scratch=scratch)
     floats = BlockFloats(Moments.of(net, scratch=scratch.reshape(net.shape)), sav_year, cost_year, roi_sum)
+    if into is None:
+        hist = Histogram.of(flat, scratch=scratch)
+    else:
+        into.hist.add(flat, scratch=scratch)
     payers = (*traj.payers, "total")
     hits = np.full((len(claims), 2), -1, dtype=np.int64)
     for acc_i, acc in enumerate(ACCOUNTINGS):
@@ -407,7 +432,18 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
         for i, claim in enumerate(claims):
             sav_c, cost_c = _payer_flows(traj, acc, payers.index(claim.payer))
             hits[i, acc_i] = int(claim_reached(claim, sav_c, cost_c, traj.successes).sum())
-    return Partial(payers, n, hist, nonneg, payback, finite.sum(axis=-1), hits, {block: floats})
+    if into is None:
+        return Partial(payers, n, hist, nonneg, payback, finite.sum(axis=-1), hits, {block: floats})
+    if block in into.blocks or block < into.prefix_end:
+        raise ValueError(f"block {block} is already in the partial")
+    into.n += n
+    into.nonneg += nonneg
+    into.payback += payback
+    into.roi_n += finite.sum(axis=-1)
+    into.claim_hits = np.where((into.claim_hits < 0) | (hits < 0), -1, into.claim_hits + hits)
+    into.blocks[block] = floats
+    into._compact()
+    return into
 
 
 def merge_all(partials) -> Partial:
