@@ -201,11 +201,10 @@ def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0,
     over_any = np.stack([np.count_nonzero(worst < -amount, axis=-1) for amount in x], axis=1).astype(np.int64)
     needs = np.count_nonzero(need > 0.5, axis=-1).astype(np.int64)
     flat = base.reshape(-1, n)
-    scratch = np.empty_like(flat)
-    moments = Moments.of(base, scratch=scratch.reshape(base.shape))
+    moments = Moments.of(base)
     if into is None:
-        return BudgetPartial(n, Histogram.of(flat, scratch=scratch), over, over_any, needs, {block: moments}, index)
-    into.hist.add(flat, scratch=scratch)
+        return BudgetPartial(n, Histogram.of(flat), over, over_any, needs, {block: moments}, index)
+    into.hist.add(flat)
     into.n += n
     into.over += over
     into.over_any += over_any

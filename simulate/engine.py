@@ -492,10 +492,10 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         separable_df = not (n_disc == 2 and n_years > 35 and _steps_down(df))
         F = _tail_sums(unit[:, wanted], growth, ratio, None)
         F_pv = _tail_sums(unit[:, wanted], growth, ratio, df) if n_disc == 2 and separable_df else None
-    draw = _YouthDraws(counts, q_eff, survive[:min(H, ages)])
+    act = _YouthDraws(counts, q_eff, survive[:min(H, ages)]).cohorts(intake, H, n)  # (cohort, age, n)
     for c in range(H):
         n_ages = min(H - c, ages)
-        active = draw.active(intake[c], n_ages, n)  # (n_ages, n)
+        active = act[c, :n_ages]
         successes[c] = active[0]
         for i, p in enumerate(paying):  # savings by the year they fall in, before price growth
             savings[p, c:c + n_ages] += by_payer[i, :n_ages] * active
@@ -580,42 +580,66 @@ class _YouthDraws:
             self._ties = child_rng(self.rng, "ties")
         return self._ties
 
-    def active(self, n_in: float, n_ages: int, n: int) -> np.ndarray:
-        """``(n_ages, n)``: successes of one cohort still active at each age (age 0 = all successes)."""
-        counts, survive = self.counts, self.survive[:n_ages]
-        if counts.expected:
-            return n_in * self.q_eff * survive
-        whole = math.floor(n_in)
-        frac = n_in - whole
+    def cohorts(self, intake, H: int, n: int) -> np.ndarray:
+        """``(H, H, n)``: successes of cohort c still active at age k (0 where c + k >= H).
+
+        The random numbers are drawn cohort by cohort (its 16-bit integers, then the uniforms of a
+        fractional young person); the comparisons run age by age over all cohorts of the same size.
+        """
+        survive, thresholds = self.survive, self.thresholds
+        if self.counts.expected:
+            act = np.zeros((H, H, n))
+            for c in range(H):
+                act[c, :H - c] = intake[c] * thresholds[:H - c]
+            return act
+        act = np.zeros((H, H, n), dtype=np.float32)  # counts up to MAX_INTAKE < 2**24: exact
         rng = self.rng
-        if whole + (frac > 0) > PER_YOUTH_MAX:
-            return _binomial_chain(n_in, self.q_eff, survive, n, counts)
-        out = np.zeros((n_ages, n))
-        thresholds, edge = self.thresholds, self.edge
-        if whole:
-            words = -(-whole * n // 4)
-            h = rng.bit_generator.random_raw(words).view(np.uint16)[: whole * n].reshape(whole, n)
+        groups: dict[int, list] = {}  # cohort size -> [(cohort, its 16-bit integers)]
+        extra = {}  # cohort -> uniform of its fractional young person, 2.0 where absent
+        for c in range(H):
+            whole = math.floor(intake[c])
+            frac = intake[c] - whole
+            if whole + (frac > 0) > PER_YOUTH_MAX:
+                act[c, :H - c] = _binomial_chain(intake[c], self.q_eff, survive[:H - c], n, self.counts)
+                continue
+            if whole:
+                words = -(-whole * n // 4)
+                groups.setdefault(whole, []).append(
+                    (c, rng.bit_generator.random_raw(words).view(np.uint16)[: whole * n].reshape(whole, n)))
+            if frac > 0:  # the extra young person enters with probability frac; absent ones never succeed
+                v = rng.random(n)
+                extra[c] = np.where(rng.random(n) < frac, v, 2.0)
+        tied = np.zeros((H, n), dtype=bool)
+        h_of = {}
+        for whole, group in groups.items():
+            cs = [c for c, _ in group]  # ascending: the cohorts still followed at age k are a prefix
+            h = np.stack([x for _, x in group]) if len(group) > 1 else group[0][1][None]
+            for c, x in group:
+                h_of[c] = x
             below = np.empty(h.shape, dtype=bool)
-            tied = np.zeros(n, dtype=bool)
-            for k in range(n_ages):
+            for k in range(H):
+                m = sum(1 for c in cs if c + k < H)
+                if m == 0:
+                    break
+                rows = slice(cs[0], cs[0] + m) if cs[m - 1] - cs[0] == m - 1 else cs[:m]
                 if k and self.no_relapse:
-                    out[k] = out[k - 1]
+                    act[rows, k] = act[rows, k - 1]
                     continue
-                lt = np.less(h, edge[k], out=below).sum(axis=0, dtype=np.int8)
-                le = np.less_equal(h, edge[k], out=below).sum(axis=0, dtype=np.int8)
-                out[k] = lt
-                tied |= lt != le
-            ties = np.flatnonzero(tied)
-            if ties.size:  # these trials have a young person on a threshold's edge: compare the full uniforms
-                v = (h[:, ties] + self._tie_rng().random((whole, ties.size))) / UNIT16
-                for k in range(n_ages):
-                    out[k, ties] = (v < thresholds[k, ties]).sum(axis=0)
-        if frac > 0:  # the extra young person enters with probability frac; absent ones never succeed
-            v = rng.random(n)
-            v = np.where(rng.random(n) < frac, v, 2.0)
-            for k in range(n_ages):
-                out[k] += v < thresholds[k]
-        return out
+                lt = np.less(h[:m], self.edge[k], out=below[:m]).view(np.int8).sum(axis=1, dtype=np.int8)
+                le = np.less_equal(h[:m], self.edge[k], out=below[:m]).view(np.int8).sum(axis=1, dtype=np.int8)
+                act[rows, k] = lt
+                tied[rows] |= lt != le
+        for c in range(H):
+            ties = np.flatnonzero(tied[c])
+            if ties.size:  # a young person on a threshold's edge: compare the full uniforms in these trials
+                x = h_of[c]
+                v = (x[:, ties] + self._tie_rng().random((x.shape[0], ties.size))) / UNIT16
+                for k in range(H - c):
+                    act[c, k, ties] = (v < thresholds[k, ties]).sum(axis=0)
+            if c in extra:
+                for k in range(H - c):
+                    act[c, k] += extra[c] < thresholds[k]
+        return act
 
 
 def _binomial_chain(n_in: float, q_eff, survive: np.ndarray, n: int, counts: "_Counts") -> np.ndarray:

@@ -47,19 +47,26 @@ def _fit_level(lo: np.ndarray, hi: np.ndarray, n_bins: int) -> np.ndarray:
         k = np.where(bad, k + 1, k)
 
 
-def _bin(counts: np.ndarray, x: np.ndarray, level: np.ndarray, offset: np.ndarray, scratch, *, add: bool) -> None:
+ROWS = 8  # series handled at a time when binning and taking moments: temporaries stay small and in cache
+
+
+def _bin(counts: np.ndarray, x: np.ndarray, level: np.ndarray, offset: np.ndarray, *, add: bool) -> None:
     """Count (or add to ``counts``) the values ``x`` ``(n_series, n)`` in the bins of the grid (level, offset)."""
     n_bins = counts.shape[1]
-    pos = np.empty(x.shape) if scratch is None else scratch
-    np.multiply(x, np.ldexp(1.0, -level)[:, None], out=pos)  # exact: a power of two
-    np.floor(pos, out=pos)  # integers below 2**50: exact in float64
-    pos -= offset[:, None]  # in 0 .. n_bins - 1: every x lies in the grid's range
-    index = pos.astype(np.intp)
-    for row in range(x.shape[0]):  # one series at a time: its counts stay in cache
-        if add:
-            counts[row] += np.bincount(index[row], minlength=n_bins)
-        else:
-            counts[row] = np.bincount(index[row], minlength=n_bins)
+    scale = np.ldexp(1.0, -level)  # exact: a power of two
+    pos = np.empty((min(ROWS, x.shape[0]), x.shape[1]))
+    for a in range(0, x.shape[0], ROWS):
+        b = min(a + ROWS, x.shape[0])
+        p = pos[: b - a]
+        np.multiply(x[a:b], scale[a:b, None], out=p)
+        np.floor(p, out=p)  # integers below 2**50: exact in float64
+        p -= offset[a:b, None]  # in 0 .. n_bins - 1: every x lies in the grid's range
+        index = p.astype(np.intp)
+        for row in range(b - a):
+            if add:
+                counts[a + row] += np.bincount(index[row], minlength=n_bins)
+            else:
+                counts[a + row] = np.bincount(index[row], minlength=n_bins)
 
 
 @dataclass
@@ -75,16 +82,16 @@ class Histogram:
     counts: np.ndarray
 
     @classmethod
-    def of(cls, x: np.ndarray, n_bins: int = N_BINS, *, scratch: np.ndarray | None = None) -> "Histogram":
-        """Histogram of ``x`` ``(n_series, n)``; ``scratch``: a float array of ``x``'s shape to work in."""
+    def of(cls, x: np.ndarray, n_bins: int = N_BINS) -> "Histogram":
+        """Histogram of ``x`` ``(n_series, n)``."""
         lo, hi = x.min(axis=1), x.max(axis=1)
         level = _fit_level(lo, hi, n_bins)
         offset = np.floor(lo * np.ldexp(1.0, -level)).astype(np.int64)
         counts = np.empty((x.shape[0], n_bins), dtype=np.int64)
-        _bin(counts, x, level, offset, scratch, add=False)
+        _bin(counts, x, level, offset, add=False)
         return cls(n_bins, lo, hi, level, offset, counts)
 
-    def add(self, x: np.ndarray, *, scratch: np.ndarray | None = None) -> None:
+    def add(self, x: np.ndarray) -> None:
         """Add the values ``x`` ``(n_series, n)`` in place.
 
         They are binned straight into the grid of the merged range: binning at a level and coarsening
@@ -96,7 +103,7 @@ class Histogram:
         offset = np.floor(lo * np.ldexp(1.0, -level)).astype(np.int64)
         self.counts = self._rebinned(level, offset)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
-        _bin(self.counts, x, level, offset, scratch, add=True)
+        _bin(self.counts, x, level, offset, add=True)
 
     def _rebinned(self, level: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """The counts on the grid (``level``, ``offset``), which must be as coarse as this one (not a copy
@@ -186,12 +193,16 @@ class Moments:
     m2: np.ndarray
 
     @classmethod
-    def of(cls, x: np.ndarray, *, scratch: np.ndarray | None = None) -> "Moments":
-        """Moments of ``x`` ``(..., n)``; ``scratch`` a float array of ``x``'s shape to work in."""
+    def of(cls, x: np.ndarray) -> "Moments":
+        """Moments of ``x`` ``(..., n)``, a few series at a time (small temporaries)."""
         mean = x.mean(axis=-1)
-        dev = np.subtract(x, mean[..., None], out=scratch)
-        flat = dev.reshape(-1, x.shape[-1])
-        m2 = np.einsum("ij,ij->i", flat, flat)  # one pass, no squared temporary
+        flat, mflat = x.reshape(-1, x.shape[-1]), mean.reshape(-1)
+        m2 = np.empty(len(mflat))
+        dev = np.empty((min(ROWS, len(mflat)), x.shape[-1]))
+        for a in range(0, len(mflat), ROWS):
+            d = dev[: min(ROWS, len(mflat) - a)]
+            np.subtract(flat[a:a + ROWS], mflat[a:a + ROWS, None], out=d)
+            m2[a:a + ROWS] = np.einsum("ij,ij->i", d, d)  # one pass, no squared temporary
         return cls(x.shape[-1], mean, m2.reshape(mean.shape))
 
     def take(self, index) -> "Moments":
@@ -418,12 +429,11 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
     payback[..., H] = n - by_year[..., -1]
     del reached
     flat = net.reshape(-1, n)
-    scratch = np.empty_like(flat)
-    floats = BlockFloats(Moments.of(net, scratch=scratch.reshape(net.shape)), sav_year, cost_year, roi_sum)
+    floats = BlockFloats(Moments.of(net), sav_year, cost_year, roi_sum)
     if into is None:
-        hist = Histogram.of(flat, scratch=scratch)
+        hist = Histogram.of(flat)
     else:
-        into.hist.add(flat, scratch=scratch)
+        into.hist.add(flat)
     payers = (*traj.payers, "total")
     hits = np.full((len(claims), 2), -1, dtype=np.int64)
     for acc_i, acc in enumerate(ACCOUNTINGS):
