@@ -282,13 +282,9 @@ def simulate(
     for s, pairs in enumerate(unit):
         for p, u in pairs:
             U[s, p] += u
-    M = _keep_matrix(moves, r, S, n_trials) if lifetime else None
     q_eff = (1.0 - d) * q  # completers then successes: Bin(Bin(N, 1-d), q) = Bin(N, (1-d) q)
     if part.refill_dropouts:  # a place succeeds through its first holder, or through the newcomer after a drop-out:
         q_eff = (1.0 - d) * q + d * (1.0 - d) * q  # (1 - d^2) q per place, one success at most
-    savings = np.zeros((P, H, n_trials))
-    successes = np.zeros((H, n_trials))
-    remaining = np.zeros((2, P, H, n_trials)) if lifetime else None  # expected value still to come
     intake = scenario.intake()
 
     if cf.sampling == "expected":
@@ -303,6 +299,11 @@ def simulate(
         )
         return Trajectories(payers=payers, cost_dkk=cost, savings_dkk=savings, lifetime_savings_dkk=life,
                             lifetime_savings_pv_dkk=life_pv, successes=successes, discount_factor=df[:H], inputs=v)
+
+    M = _keep_matrix(moves, r, S, n_trials) if lifetime else None
+    savings = np.zeros((P, H, n_trials))
+    successes = np.zeros((H, n_trials))
+    remaining = np.zeros((2, P, H, n_trials)) if lifetime else None  # expected value still to come
 
     def enrol(c):
         n_in = _intake_counts(intake[c], n_trials, outcome)
@@ -426,6 +427,14 @@ def _start_shares(start, states: list) -> list:
     return shares
 
 
+SLICE_TRIALS = 8192  # the expected-counterfactual engine works on this many trials at a time (memory, cache)
+
+
+def _cut(x, sl: slice):
+    """Trials ``sl`` of a per-trial array (the last axis), or a scalar as it is."""
+    return x[..., sl] if np.ndim(x) else x
+
+
 def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, growth, df, H, n_years, n_trials,
                                       counts, lifetime, need=None):
     """The engine with the counterfactual as its expected cost given the inputs (``sampling: expected``).
@@ -436,72 +445,112 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     ``V < q_eff (1 - r)^k`` (survival given survival is ``1 - r`` each year, independently across
     young people: the same law as a binomial relapse chain, from one draw per person). Larger cohorts
     draw the binomial chain.
+
+    The block's random numbers are drawn first; the arithmetic then runs on slices of
+    ``SLICE_TRIALS`` trials, so its temporaries stay small whatever the block size.
     """
     S, P_all, n = U.shape
     paying = [p for p in range(P_all) if np.any(U[:, p])]
-    P = len(paying)
+    terms = [(s, i, p) for s in range(S) for i, p in enumerate(paying) if np.any(U[s, p])]
+    moves = [(s, t) for s in range(S) for t in range(S) if np.any(trans[s, t])]
     keep = None if r is None else 1.0 - r
-    ages = n_years
-    # e[k]: (P, n) expected saving of a success active at age k, by the sparse state vector pi_k = pi0 T^k
-    terms = [(s, i, U[s, p]) for s in range(S) for i, p in enumerate(paying) if np.any(U[s, p])]
-    moves = [(s, t, trans[s, t]) for s in range(S) for t in range(S) if np.any(trans[s, t])]
-    pi = np.empty((S, n))
-    for s, x in enumerate(pi0):
-        pi[s] = x
-    new, tmp = np.empty((S, n)), np.empty(n)
-    e = np.zeros((ages, P, n))
-    for k in range(ages):
-        for s, i, u in terms:
-            e[k, i] += np.multiply(pi[s], u, out=tmp)
-        if k + 1 < ages and S > 1:
-            new[:] = 0.0
-            for s, t, m in moves:
-                new[t] += np.multiply(pi[s], m, out=tmp)
-            pi, new = new, pi
-    if L is None:  # the intake year counts the fraction f, later years in full
-        e[0] *= f
+    survive = _survival(keep, min(H, n_years), n)
+    draws = _YouthDraws(counts, q_eff, survive)
+    draws.draw(intake, H, n)
+    if need is not None:  # only some payers, years and discounting are wanted
+        wanted = [i for i, p in enumerate(paying) if p in need[0]]
+        years, n_disc = need[1], 2 if need[2] else 1
     else:
-        e[0] *= np.minimum(f, L)
-        for k in range(1, ages):
-            e[k] *= np.clip(L - f - (k - 1), 0.0, 1.0)
-    survive = np.empty((ages, n))  # (1 - r)^k
+        wanted, years, n_disc = list(range(len(paying))), frozenset(range(H)), 2
+    tail_rows = [paying[i] for i in wanted]
+    do_tail = bool(lifetime and tail_rows and years)
+    savings = np.zeros((P_all, H, n))
+    successes = np.zeros((H, n))
+    life = np.zeros((P_all, H, n)) if lifetime else None
+    life_pv = np.zeros((P_all, H, n)) if lifetime and (need is None or need[2]) else None
+    for a in range(0, n, SLICE_TRIALS):
+        sl = slice(a, min(n, a + SLICE_TRIALS))
+        m = sl.stop - sl.start
+        # e[k]: (P, m) expected saving of a success active at age k, from the state shares pi_k = pi0 T^k
+        pi = np.empty((S, m))
+        for st, x in enumerate(pi0):
+            pi[st] = _cut(x, sl)
+        new, tmp = np.empty((S, m)), np.empty(m)
+        e = np.zeros((n_years, len(paying), m))
+        u_of = {(st, i): U[st, p, sl] for st, i, p in terms}
+        t_of = {(st, t): trans[st, t, sl] for st, t in moves}
+        for k in range(n_years):
+            for st, i, _ in terms:
+                e[k, i] += np.multiply(pi[st], u_of[st, i], out=tmp)
+            if k + 1 < n_years and S > 1:
+                new[:] = 0.0
+                for st, t in moves:
+                    new[t] += np.multiply(pi[st], t_of[st, t], out=tmp)
+                pi, new = new, pi
+        f_s, L_s, keep_s = _cut(f, sl), _cut(L, sl), _cut(keep, sl)
+        if L is None:  # the intake year counts the fraction f, later years in full
+            e[0] *= f_s
+        else:
+            e[0] *= np.minimum(f_s, L_s)
+            for k in range(1, n_years):
+                e[k] *= np.clip(L_s - f_s - (k - 1), 0.0, 1.0)
+        unit = e  # (ages, P, m): saving of one success (active or not) at each age, as weighted
+        act = draws.cohorts(sl)  # (cohort, age, m)
+        for c in range(H):
+            n_ages = min(H - c, n_years)
+            successes[c, sl] = act[c, 0]
+            for i, p in enumerate(paying):  # savings by the year they fall in, before price growth
+                savings[p, c:c + n_ages, sl] += unit[:n_ages, i] * act[c, :n_ages]
+        if np.any(growth[:H] != 1.0):
+            savings[paying, :, sl] *= growth[None, :H, None]
+        if not lifetime:
+            continue
+        life[:, :, sl] = savings[:, :, sl]
+        if life_pv is not None:
+            life_pv[:, :, sl] = savings[:, :, sl] * df[None, :H, None]
+        if not do_tail:
+            continue
+        remaining = _remaining(unit, act, wanted, years, n_disc, keep_s, growth, df, H, n_years, m)
+        # yearly increments whose running sum is realised savings + the value still to come
+        life[tail_rows, :, sl] += remaining[0]
+        life[tail_rows, 1:, sl] -= remaining[0, :, :-1]
+        if life_pv is not None:
+            life_pv[tail_rows, :, sl] += remaining[1]
+            life_pv[tail_rows, 1:, sl] -= remaining[1, :, :-1]
+    return savings, life, life_pv, successes
+
+
+def _survival(keep, ages: int, n: int) -> np.ndarray:
+    """``(ages, n)``: ``(1 - r)^k``, the probability that a success is still active k years on."""
+    survive = np.empty((ages, n))
     survive[0] = 1.0
     for k in range(1, ages):
         if keep is None:
             survive[k] = 1.0
         else:
             np.multiply(survive[k - 1], keep, out=survive[k])
-    unit = e  # (ages, P, n) saving of one success (active or not) at each age, as weighted
-    by_payer = unit.transpose(1, 0, 2)  # (P, ages, n)
+    return survive
 
-    savings = np.zeros((P_all, H, n))
-    successes = np.zeros((H, n))
+
+def _remaining(unit, act, wanted, years, n_disc, keep, growth, df, H, n_years, m) -> np.ndarray:
+    """``(2, len(wanted), H, m)``: expected savings still to come after each year, of the successes active
+    then (undiscounted; discounted to year 1), for the payers ``wanted`` and the programme ``years``."""
+    remaining = np.zeros((2, len(wanted), H, m))
     ratio = 1.0 if keep is None else keep
-    if need is not None:  # only some payers, years and discounting are wanted
-        wanted = [i for i, p in enumerate(paying) if p in need[0]]
-        years, n_disc = need[1], 2 if need[2] else 1
-    else:
-        wanted, years, n_disc = list(range(P)), frozenset(range(H)), 2
-    tail_rows = [paying[i] for i in wanted]
-    do_tail = bool(lifetime and tail_rows and years)
-    remaining = np.zeros((2, len(tail_rows), H, n)) if do_tail else None  # expected value still to come
-    if do_tail:
-        # F[k]: expected savings after age k of a success active at age k, with growth from year 1 (g_j, not
-        # g_{c+j}) and no end: cohort c's value is g_c (F[k] - (1-r)^(J_c-k) F[J_c]), J_c its last age followed.
-        # Growth is geometric, so this is exact; discounting separates the same way while the rate is constant.
-        separable_df = not (n_disc == 2 and n_years > 35 and _steps_down(df))
-        F = _tail_sums(unit[:, wanted], growth, ratio, None)
-        F_pv = _tail_sums(unit[:, wanted], growth, ratio, df) if n_disc == 2 and separable_df else None
-    act = _YouthDraws(counts, q_eff, survive[:min(H, ages)]).cohorts(intake, H, n)  # (cohort, age, n)
+    ages = n_years
+    survive = _survival(keep, ages, m)
+    # F[k]: expected savings after age k of a success active at age k, with growth from year 1 (g_j, not
+    # g_{c+j}) and no end: cohort c's value is g_c (F[k] - (1-r)^(J_c-k) F[J_c]), J_c its last age followed.
+    # Growth is geometric, so this is exact; discounting separates the same way while the rate is constant.
+    separable_df = not (n_disc == 2 and n_years > 35 and _steps_down(df))
+    F = _tail_sums(unit[:, wanted], growth, ratio, None)
+    F_pv = _tail_sums(unit[:, wanted], growth, ratio, df) if n_disc == 2 and separable_df else None
     for c in range(H):
         n_ages = min(H - c, ages)
-        active = act[c, :n_ages]
-        successes[c] = active[0]
-        for i, p in enumerate(paying):  # savings by the year they fall in, before price growth
-            savings[p, c:c + n_ages] += by_payer[i, :n_ages] * active
         needed = sorted(y - c for y in years if y >= c and y - c < n_ages)
-        if not do_tail or not needed:
+        if not needed:
             continue
+        active = act[c]
         last = min(ages, n_years - c) - 1  # the last age followed for this cohort
         for k in needed:
             value = F[k] if last >= ages - 1 else F[k] - survive[last - k] * F[last]
@@ -510,26 +559,12 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                 value = F_pv[k] if last >= ages - 1 else F_pv[k] - survive[last - k] * F_pv[last]
                 remaining[1, :, c + k] += active[k] * (growth[c] * df[c] / df[0]) * value
         if n_disc == 2 and F_pv is None:  # the discount rate steps down inside the tail: follow this cohort
-            tail = np.zeros((len(wanted), n))
+            tail = np.zeros((len(wanted), m))
             for k in range(last, needed[0], -1):
                 tail = ratio * (unit[k, wanted] * growth[c + k] * df[c + k] + tail)
                 if k - 1 in needed:
                     remaining[1, :, c + k - 1] += active[k - 1] * tail
-    if np.any(growth[:H] != 1.0):
-        savings[paying] *= growth[None, :H, None]
-    life = life_pv = None
-    if lifetime:
-        # yearly increments whose running sum is realised savings + the value still to come
-        life = savings.copy()
-        if do_tail:
-            life[tail_rows] += remaining[0]
-            life[tail_rows, 1:] -= remaining[0, :, :-1]
-        if need is None or need[2]:
-            life_pv = savings * df[None, :H, None]
-            if do_tail:
-                life_pv[tail_rows] += remaining[1]
-                life_pv[tail_rows, 1:] -= remaining[1, :, :-1]
-    return savings, life, life_pv, successes
+    return remaining
 
 
 def _tail_sums(unit: np.ndarray, growth: np.ndarray, keep, df) -> np.ndarray:
@@ -580,53 +615,66 @@ class _YouthDraws:
             self._ties = child_rng(self.rng, "ties")
         return self._ties
 
-    def cohorts(self, intake, H: int, n: int) -> np.ndarray:
-        """``(H, H, n)``: successes of cohort c still active at age k (0 where c + k >= H).
-
-        The random numbers are drawn cohort by cohort (its 16-bit integers, then the uniforms of a
-        fractional young person); the comparisons run age by age over all cohorts of the same size.
-        """
-        survive, thresholds = self.survive, self.thresholds
+    def draw(self, intake, H: int, n: int) -> None:
+        """Draw the block's random numbers, cohort by cohort: its 16-bit integers, then the uniforms of a
+        fractional young person (or, for a large cohort, its binomial counts)."""
+        self.H, self.intake = H, intake
+        self.groups: dict[int, tuple[list, np.ndarray]] = {}  # cohort size -> (cohorts, (cohorts, size, n) integers)
+        self.extra, self.chain = {}, {}
         if self.counts.expected:
-            act = np.zeros((H, H, n))
-            for c in range(H):
-                act[c, :H - c] = intake[c] * thresholds[:H - c]
-            return act
-        act = np.zeros((H, H, n), dtype=np.float32)  # counts up to MAX_INTAKE < 2**24: exact
+            return
         rng = self.rng
-        groups: dict[int, list] = {}  # cohort size -> [(cohort, its 16-bit integers)]
-        extra = {}  # cohort -> uniform of its fractional young person, 2.0 where absent
+        by_size: dict[int, list] = {}
         for c in range(H):
             whole = math.floor(intake[c])
             frac = intake[c] - whole
             if whole + (frac > 0) > PER_YOUTH_MAX:
-                act[c, :H - c] = _binomial_chain(intake[c], self.q_eff, survive[:H - c], n, self.counts)
+                self.chain[c] = _binomial_chain(intake[c], self.q_eff, self.survive[:H - c], n, self.counts)
                 continue
             if whole:
                 words = -(-whole * n // 4)
-                groups.setdefault(whole, []).append(
+                by_size.setdefault(whole, []).append(
                     (c, rng.bit_generator.random_raw(words).view(np.uint16)[: whole * n].reshape(whole, n)))
             if frac > 0:  # the extra young person enters with probability frac; absent ones never succeed
                 v = rng.random(n)
-                extra[c] = np.where(rng.random(n) < frac, v, 2.0)
-        tied = np.zeros((H, n), dtype=bool)
+                self.extra[c] = np.where(rng.random(n) < frac, v, 2.0)
+        for whole, group in by_size.items():
+            self.groups[whole] = ([c for c, _ in group], np.stack([x for _, x in group]))
+
+    def cohorts(self, sl: slice) -> np.ndarray:
+        """``(H, H, m)``: successes of cohort c still active at age k (0 where c + k >= H), trials ``sl``.
+
+        The comparisons run age by age over all cohorts of the same size.
+        """
+        H = self.H
+        thresholds = self.thresholds[:, sl]
+        m = thresholds.shape[1]
+        if self.counts.expected:
+            act = np.zeros((H, H, m))
+            for c in range(H):
+                act[c, :H - c] = self.intake[c] * thresholds[:H - c]
+            return act
+        act = np.zeros((H, H, m), dtype=np.float32)  # counts up to MAX_INTAKE < 2**24: exact
+        for c, counts in self.chain.items():
+            act[c, :H - c] = counts[:, sl]
+        tied = np.zeros((H, m), dtype=bool)
         h_of = {}
-        for whole, group in groups.items():
-            cs = [c for c, _ in group]  # ascending: the cohorts still followed at age k are a prefix
-            h = np.stack([x for _, x in group]) if len(group) > 1 else group[0][1][None]
-            for c, x in group:
-                h_of[c] = x
+        edge = self.edge[:, sl]
+        for cs, h_all in self.groups.values():  # cohorts in ascending order: those followed at age k are a prefix
+            h = h_all[:, :, sl]
+            for i, c in enumerate(cs):
+                h_of[c] = h[i]
             below = np.empty(h.shape, dtype=bool)
             for k in range(H):
-                m = sum(1 for c in cs if c + k < H)
-                if m == 0:
+                g = sum(1 for c in cs if c + k < H)
+                if g == 0:
                     break
-                rows = slice(cs[0], cs[0] + m) if cs[m - 1] - cs[0] == m - 1 else cs[:m]
+                rows = slice(cs[0], cs[0] + g) if cs[g - 1] - cs[0] == g - 1 else cs[:g]
                 if k and self.no_relapse:
                     act[rows, k] = act[rows, k - 1]
                     continue
-                lt = np.less(h[:m], self.edge[k], out=below[:m]).view(np.int8).sum(axis=1, dtype=np.int8)
-                le = np.less_equal(h[:m], self.edge[k], out=below[:m]).view(np.int8).sum(axis=1, dtype=np.int8)
+                lt = np.less(h[:g], edge[k], out=below[:g]).view(np.int8).sum(axis=1, dtype=np.int8)
+                le = np.less_equal(h[:g], edge[k], out=below[:g]).view(np.int8).sum(axis=1, dtype=np.int8)
                 act[rows, k] = lt
                 tied[rows] |= lt != le
         for c in range(H):
@@ -636,9 +684,10 @@ class _YouthDraws:
                 v = (x[:, ties] + self._tie_rng().random((x.shape[0], ties.size))) / UNIT16
                 for k in range(H - c):
                     act[c, k, ties] = (v < thresholds[k, ties]).sum(axis=0)
-            if c in extra:
+            if c in self.extra:
+                extra = self.extra[c][sl]
                 for k in range(H - c):
-                    act[c, k] += extra[c] < thresholds[k]
+                    act[c, k] += extra < thresholds[k]
         return act
 
 
