@@ -53,6 +53,32 @@ def precision_reached(part: Partial, *, payer_index: int) -> dict:
             "trials_used": n}
 
 
+_MALLOC_TUNED = False
+
+
+def tune_malloc() -> None:
+    """Keep freed block-sized arrays in the process instead of returning them to the system (glibc).
+
+    A block allocates and frees arrays of 0.1-10 MB; by default glibc maps the larger ones afresh each
+    time and trims the heap after frees, so every block pays page faults again (measured: about 500,000
+    faults and a tenth of the run time at 3 million trials). A fixed mmap threshold of 32 MiB and a trim
+    threshold of 256 MiB keep that memory for reuse; the peak resident memory does not change. Once per
+    process; a no-op where ``mallopt`` is not available.
+    """
+    global _MALLOC_TUNED
+    if _MALLOC_TUNED:
+        return
+    _MALLOC_TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 32 * 2**20)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 256 * 2**20)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def block_rng(seed: int, block: int, stream: int = 0) -> np.random.Generator:
     """The generator of one block of trials: keyed by stream (scenario), block and root seed."""
     return np.random.default_rng([stream, block, seed])
@@ -150,10 +176,12 @@ def check_year_and_kept_trials(scenario: Scenario, *, year: int | None, trials: 
 def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int, int]], accounting: str,
                lifetime: bool, trial_table: Callable | None, budget_opts=None,
                given: Callable | None = None, engine: str = "fast",
-               public: tuple | None = None) -> tuple[Partial, list, object, list]:
+               public: tuple | None = None, into: tuple | None = None) -> tuple[Partial, list, object, list]:
+    """Simulate and reduce a run of blocks; ``into``: the (partial, budget partial) to add them to, in place."""
     from simulate import budget
 
-    part, tables, bpart, ppart = None, [], None, []
+    part, bpart = into if into is not None else (None, None)
+    tables, ppart = [], []
     simulate_block = _engine(engine)
     for block, n in chunk:
         given_inputs = None if given is None else given(block * BLOCK_TRIALS, n)
@@ -169,6 +197,7 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
             ppart.append((block, public_block(traj, accounting, public)))
         if trial_table is not None:
             tables.append((block, trial_table(traj, block * BLOCK_TRIALS)))
+        del traj, cum_net  # not alive while the next block is simulated
     return part, tables, bpart, ppart
 
 
@@ -387,6 +416,7 @@ def run(
         ``False`` switches off the evidence-level correction of effect inputs (:mod:`simulate.evidence`);
         default: the scenario's ``evidence_correction`` (on unless it says false).
     """
+    tune_malloc()
     if not isinstance(scenario, Scenario):
         from simulate.io import read_scenario
 
@@ -442,8 +472,10 @@ def run(
                 scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, budget_opts, given_inputs,
                 engine, public):
             pblocks += chunk_public
-            part = chunk_part if part is None else part.merge(chunk_part)
-            bpart = chunk_budget if bpart is None else bpart.merge(chunk_budget)
+            if chunk_part is not part:  # (one worker adds every chunk to the same partial)
+                part = chunk_part if part is None else part.merge(chunk_part, inplace=True)
+            if chunk_budget is not bpart:
+                bpart = chunk_budget if bpart is None else bpart.merge(chunk_budget, inplace=True)
             for block, table in tables:
                 if on_trials is not None:
                     on_trials(block, table)
@@ -545,9 +577,12 @@ def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_tabl
                 given=None, engine="fast", public=None):
     """Run chunks in order, on this process or on ``workers`` processes; results come in chunk order."""
     args = (accounting, lifetime, trial_table, budget_opts, given, engine, public)
-    if workers == 1 or len(chunks) == 1:
+    if workers == 1 or len(chunks) == 1:  # one accumulator for all chunks: no second copy of the histograms
+        acc = None
         for chunk in chunks:
-            yield _run_chunk(scenario, seed, stream, chunk, *args)
+            result = _run_chunk(scenario, seed, stream, chunk, *args, into=acc)
+            acc = (result[0], result[2])
+            yield result
         return
     pool = worker_pool(workers)
     try:
@@ -590,6 +625,7 @@ def _worker_init() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    tune_malloc()
     try:  # Linux: die with the main process, even when it is killed with SIGKILL
         import ctypes
 

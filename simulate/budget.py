@@ -142,7 +142,15 @@ class BudgetPartial:
     moments: dict = field(default_factory=dict)  # block -> Moments of (n_payers + 1, n_distinct)
     index: np.ndarray | None = None  # (n_series,): the distinct series of each series
 
-    def merge(self, other: "BudgetPartial") -> "BudgetPartial":
+    def merge(self, other: "BudgetPartial", *, inplace: bool = False) -> "BudgetPartial":
+        if inplace:
+            self.hist.merge(other.hist, inplace=True)
+            self.n += other.n
+            self.over += other.over
+            self.over_any += other.over_any
+            self.needs_money += other.needs_money
+            self.moments.update(other.moments)
+            return self
         return BudgetPartial(self.n + other.n, self.hist.merge(other.hist), self.over + other.over,
                              self.over_any + other.over_any, self.needs_money + other.needs_money,
                              {**self.moments, **other.moments}, self.index)

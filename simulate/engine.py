@@ -624,6 +624,13 @@ class _YouthDraws:
         if self.counts.expected:
             return
         rng = self.rng
+        sizes = [math.floor(x) for x in intake]
+        if len(set(sizes)) == 1 and 0 < sizes[0] <= PER_YOUTH_MAX and all(x == sizes[0] for x in intake) \
+                and (sizes[0] * n) % 4 == 0:  # the usual case: equal whole cohorts, drawn in one call
+            words = H * sizes[0] * n // 4
+            self.groups[sizes[0]] = (list(range(H)), rng.bit_generator.random_raw(words).view(np.uint16)
+                                     .reshape(H, sizes[0], n))
+            return
         by_size: dict[int, list] = {}
         for c in range(H):
             whole = math.floor(intake[c])

@@ -130,13 +130,19 @@ class Histogram:
         counts[moved] = np.bincount(flat, weights=old[keep], minlength=size).reshape(len(moved), -1).astype(np.int64)
         return counts
 
-    def merge(self, other: "Histogram") -> "Histogram":
-        """The histogram of both sets of values: exact, and the same in any merge order."""
+    def merge(self, other: "Histogram", *, inplace: bool = False) -> "Histogram":
+        """The histogram of both sets of values: exact, and the same in any merge order (``inplace``:
+        into this one, without a copy of the counts where the grid stays)."""
         lo, hi = np.minimum(self.lo, other.lo), np.maximum(self.hi, other.hi)
         level = _fit_level(lo, hi, self.n_bins)
         offset = np.floor(lo / np.ldexp(1.0, level)).astype(np.int64)
-        counts = self._rebinned(level, offset) + other._rebinned(level, offset)
-        return Histogram(self.n_bins, lo, hi, level, offset, counts)
+        if not inplace:
+            counts = self._rebinned(level, offset) + other._rebinned(level, offset)
+            return Histogram(self.n_bins, lo, hi, level, offset, counts)
+        self.counts = self._rebinned(level, offset)
+        self.counts += other._rebinned(level, offset)
+        self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
+        return self
 
     def take(self, rows) -> "Histogram":
         """The histogram of some of the series."""
@@ -149,17 +155,21 @@ class Histogram:
 
     def quantiles(self, qs) -> np.ndarray:
         """``(n_series, len(qs))`` quantiles, each within one bin width of the empirical one."""
-        n = self.counts.sum(axis=1)
-        cum = np.cumsum(self.counts, axis=1)
-        out = np.empty((len(n), len(qs)))
+        out = np.empty((len(self.counts), len(qs)))
         w = self.width
-        for j, q in enumerate(qs):
-            target = q * n
-            b = np.minimum((cum < target[:, None]).sum(axis=1), self.n_bins - 1)
-            before = np.where(b > 0, cum[np.arange(len(n)), b - 1], 0)
-            inside = np.maximum(self.counts[np.arange(len(n)), b], 1)
-            frac = np.clip((target - before) / inside, 0.0, 1.0)
-            out[:, j] = (self.offset + b + frac) * w
+        for a in range(0, len(self.counts), ROWS):  # a few series at a time: small temporaries
+            rows = slice(a, a + ROWS)
+            counts = self.counts[rows]
+            n = counts.sum(axis=1)
+            cum = np.cumsum(counts, axis=1)
+            idx = np.arange(len(n))
+            for j, q in enumerate(qs):
+                target = q * n
+                b = np.minimum((cum < target[:, None]).sum(axis=1), self.n_bins - 1)
+                before = np.where(b > 0, cum[idx, b - 1], 0)
+                inside = np.maximum(counts[idx, b], 1)
+                frac = np.clip((target - before) / inside, 0.0, 1.0)
+                out[rows, j] = (self.offset[rows] + b + frac) * w[rows]
         return np.clip(out, self.lo[:, None], self.hi[:, None])
 
     def lower_tail_mean(self, q: float) -> np.ndarray:
@@ -167,20 +177,23 @@ class Histogram:
 
         Values are taken as spread evenly inside each bin.
         """
-        n = self.counts.sum(axis=1)
-        k = np.maximum(q * n, 1e-12)
-        cum = np.cumsum(self.counts, axis=1)
-        w = self.width
-        centres = (self.offset[:, None] + np.arange(self.n_bins)[None, :] + 0.5) * w[:, None]
-        csum = np.cumsum(self.counts * centres, axis=1)
-        rows = np.arange(len(n))
-        b = np.minimum((cum < k[:, None]).sum(axis=1), self.n_bins - 1)
-        before_n = np.where(b > 0, cum[rows, b - 1], 0)
-        before_s = np.where(b > 0, csum[rows, b - 1], 0.0)
-        part = k - before_n
-        part_mean = (self.offset + b) * w + 0.5 * w * part / np.maximum(self.counts[rows, b], 1)
-        es = (before_s + part * part_mean) / k
-        return np.clip(es, self.lo, self.hi)
+        out = np.empty(len(self.counts))
+        for a in range(0, len(self.counts), ROWS):  # a few series at a time: small temporaries
+            rows = slice(a, a + ROWS)
+            counts, offset, w = self.counts[rows], self.offset[rows], self.width[rows]
+            n = counts.sum(axis=1)
+            k = np.maximum(q * n, 1e-12)
+            cum = np.cumsum(counts, axis=1)
+            centres = (offset[:, None] + np.arange(self.n_bins)[None, :] + 0.5) * w[:, None]
+            csum = np.cumsum(counts * centres, axis=1)
+            idx = np.arange(len(n))
+            b = np.minimum((cum < k[:, None]).sum(axis=1), self.n_bins - 1)
+            before_n = np.where(b > 0, cum[idx, b - 1], 0)
+            before_s = np.where(b > 0, csum[idx, b - 1], 0.0)
+            part = k - before_n
+            part_mean = (offset + b) * w + 0.5 * w * part / np.maximum(counts[idx, b], 1)
+            out[rows] = (before_s + part * part_mean) / k
+        return np.clip(out, self.lo, self.hi)
 
 
 # --- moments ------------------------------------------------------------------------------
@@ -265,12 +278,23 @@ class Partial:
             self.prefix = block if self.prefix is None else self.prefix.fold(block)
             self.prefix_end += 1
 
-    def merge(self, other: "Partial") -> "Partial":
+    def merge(self, other: "Partial", *, inplace: bool = False) -> "Partial":
+        """Both partials' blocks (``inplace``: into this one, which must not be used elsewhere)."""
         hits = np.where((self.claim_hits < 0) | (other.claim_hits < 0), -1, self.claim_hits + other.claim_hits)
         first, second = (self, other) if self.prefix_end >= other.prefix_end else (other, self)
         blocks = {**first.blocks, **second.blocks}
         if second.prefix is not None:  # both hold a prefix only if one is empty of blocks
             raise ValueError("two partials both start at block 0")
+        if inplace:
+            self.hist.merge(other.hist, inplace=True)
+            self.n += other.n
+            self.nonneg += other.nonneg
+            self.payback += other.payback
+            self.roi_n += other.roi_n
+            self.claim_hits = hits
+            self.blocks, self.prefix, self.prefix_end = blocks, first.prefix, first.prefix_end
+            self._compact()
+            return self
         return Partial(
             self.payers, self.n + other.n, self.hist.merge(other.hist), self.nonneg + other.nonneg,
             self.payback + other.payback, self.roi_n + other.roi_n, hits, blocks, first.prefix, first.prefix_end,
