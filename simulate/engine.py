@@ -453,6 +453,9 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     paying = [p for p in range(P_all) if np.any(U[:, p])]
     terms = [(s, i, p) for s in range(S) for i, p in enumerate(paying) if np.any(U[s, p])]
     moves = [(s, t) for s in range(S) for t in range(S) if np.any(trans[s, t])]
+    incoming = [sum(1 for st, t in moves if t == u) for u in range(S)]
+    last_state = int(np.argmax(incoming))
+    others = [t for t in range(S) if t != last_state]
     keep = None if r is None else 1.0 - r
     survive = _survival(keep, min(H, n_years), n)
     draws = _YouthDraws(counts, q_eff, survive)
@@ -462,6 +465,8 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         years, n_disc = need[1], 2 if need[2] else 1
     else:
         wanted, years, n_disc = list(range(len(paying))), frozenset(range(H)), 2
+    if not (lifetime and years):
+        wanted = []
     tail_rows = [paying[i] for i in wanted]
     do_tail = bool(lifetime and tail_rows and years)
     savings = np.zeros((P_all, H, n))
@@ -479,13 +484,20 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         e = np.zeros((n_years, len(paying), m))
         u_of = {(st, i): U[st, p, sl] for st, i, p in terms}
         t_of = {(st, t): trans[st, t, sl] for st, t in moves}
+        tail_terms = [(st, i) for st, i, _ in terms if i in wanted] if lifetime else []
         for k in range(n_years):
-            for st, i, _ in terms:
+            # beyond the horizon only the tail's payers are needed (realised savings stop at year H)
+            for st, i in ([(st, i) for st, i, _ in terms] if k < H else tail_terms):
                 e[k, i] += np.multiply(pi[st], u_of[st, i], out=tmp)
             if k + 1 < n_years and S > 1:
+                # the shares add up to 1 (the rows of T do): the state with most moves in is 1 - the others
                 new[:] = 0.0
                 for st, t in moves:
-                    new[t] += np.multiply(pi[st], t_of[st, t], out=tmp)
+                    if t != last_state:
+                        new[t] += np.multiply(pi[st], t_of[st, t], out=tmp)
+                np.subtract(1.0, new[others[0]], out=new[last_state])
+                for t in others[1:]:
+                    new[last_state] -= new[t]
                 pi, new = new, pi
         f_s, L_s, keep_s = _cut(f, sl), _cut(L, sl), _cut(keep, sl)
         if L is None:  # the intake year counts the fraction f, later years in full
@@ -661,7 +673,7 @@ class _YouthDraws:
             for c in range(H):
                 act[c, :H - c] = self.intake[c] * thresholds[:H - c]
             return act
-        act = np.zeros((H, H, m), dtype=np.float32)  # counts up to MAX_INTAKE < 2**24: exact
+        act = np.zeros((H, H, m))
         for c, counts in self.chain.items():
             act[c, :H - c] = counts[:, sl]
         tied = np.zeros((H, m), dtype=bool)

@@ -346,6 +346,14 @@ def roi(cum_sav: np.ndarray, cum_cost: np.ndarray) -> np.ndarray:
         return np.where(cum_cost > 0, cum_sav / np.where(cum_cost > 0, cum_cost, 1.0) - 1.0, np.nan)
 
 
+def _roi_sums(cum_sav: np.ndarray, cum_cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per series: trials with a defined ROI (cost > 0) and the sum of their ROI, ``savings / cost - 1``."""
+    defined = cum_cost > 0
+    ratio = np.divide(cum_sav, cum_cost, out=np.zeros_like(cum_sav), where=defined)
+    count = np.count_nonzero(defined, axis=-1).astype(np.int64)
+    return count, ratio.sum(axis=-1) - count
+
+
 def break_even_successes(cum_sav, cum_cost, successes, year: int) -> np.ndarray:
     """Successes per year at which the cumulative net by ``year`` is zero, other inputs as drawn.
 
@@ -435,12 +443,13 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
     for i, (flow, pv) in enumerate(((sav, sav_pv), (cost, None))):
         ends[i, :P, 0, 0] = flow[:, 0]
         ends[i, :P, 1, 0] = flow[:, 0] * df[0] if pv is None else pv[:, 0]
-        ends[i, :P, 0, 1] = flow.sum(axis=1)
-        ends[i, :P, 1, 1] = np.einsum("phn,h->pn", flow, df) if pv is None else pv.sum(axis=1)
-        ends[i, P] = ends[i, :P].sum(axis=0)
-    r = roi(ends[0], ends[1])  # (n_p, 2, 2, n)
-    finite = np.isfinite(r)
-    roi_sum = np.where(finite, r, 0.0).sum(axis=-1)
+        np.sum(flow, axis=1, out=ends[i, :P, 0, 1])
+        if pv is None:
+            np.matmul(df, flow, out=ends[i, :P, 1, 1])  # sum over years of flow x discount factor
+        else:
+            np.sum(pv, axis=1, out=ends[i, :P, 1, 1])
+        np.sum(ends[i, :P], axis=0, out=ends[i, P])
+    roi_n, roi_sum = _roi_sums(ends[0], ends[1])  # ROI at year 1 and the horizon: trials defined, sum
     # break-even by year and the payback year: the first year with the cumulative net >= 0
     reached = net >= -BREAK_EVEN_TOLERANCE_DKK
     nonneg = np.count_nonzero(reached, axis=-1).astype(np.int64)
@@ -467,13 +476,13 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
             sav_c, cost_c = _payer_flows(traj, acc, payers.index(claim.payer))
             hits[i, acc_i] = int(claim_reached(claim, sav_c, cost_c, traj.successes).sum())
     if into is None:
-        return Partial(payers, n, hist, nonneg, payback, finite.sum(axis=-1), hits, {block: floats})
+        return Partial(payers, n, hist, nonneg, payback, roi_n, hits, {block: floats})
     if block in into.blocks or block < into.prefix_end:
         raise ValueError(f"block {block} is already in the partial")
     into.n += n
     into.nonneg += nonneg
     into.payback += payback
-    into.roi_n += finite.sum(axis=-1)
+    into.roi_n += roi_n
     into.claim_hits = np.where((into.claim_hits < 0) | (hits < 0), -1, into.claim_hits + hits)
     into.blocks[block] = floats
     into._compact()
