@@ -673,7 +673,7 @@ class _YouthDraws:
             for c in range(H):
                 act[c, :H - c] = self.intake[c] * thresholds[:H - c]
             return act
-        act = np.zeros((H, H, m))
+        act = np.empty((H, H, m), dtype=np.float32)  # the triangle c + k < H only; counts < 2**24: exact
         for c, counts in self.chain.items():
             act[c, :H - c] = counts[:, sl]
         tied = np.zeros((H, m), dtype=bool)
