@@ -43,24 +43,60 @@ def measure_run(trials: int, engine: str = "fast", workers: int = 1) -> dict:
 
 
 def random_floor(trials: int) -> dict:
-    """Only the fast engine's random draws, with its distributions and shapes."""
-    import numpy as np
-
+    """Only the fast engine's random draws, with its distributions and shapes: the inputs, and one 16-bit
+    integer per young person (four from each 64-bit word)."""
     from simulate.api import block_rng, blocks_of
     from simulate.io import read_scenario
     from simulate.sampling import child_rng, draw_inputs
 
     s = read_scenario(CONFIG)
-    intake = s.intake()
+    youths = int(sum(int(x) for x in s.intake()))
     t0 = time.perf_counter()
     for block, n in blocks_of(trials):
         rng = block_rng(1, block, 0)
         draw_inputs(s, n, rng)
-        outcomes = child_rng(rng, "outcomes")
-        for c in range(s.horizon_years):
-            outcomes.random((int(intake[c]), n))
+        child_rng(rng, "outcomes").bit_generator.random_raw(-(-youths * n // 4))
     dt = time.perf_counter() - t0
     return {"trials": trials, "seconds": dt, "trials_per_s": trials / dt}
+
+
+def profile_parts(blocks: int = 20) -> dict:
+    """Where the time of one block goes: nanoseconds per trial of each step of a run (best of ``blocks``)."""
+    from simulate import budget, metrics
+    from simulate.api import LifetimeNeed, block_rng, tune_malloc
+    from simulate.engine import simulate
+    from simulate.io import read_scenario
+    from simulate.sampling import draw_inputs
+
+    tune_malloc()  # as simulate.run does
+    s = read_scenario(CONFIG)
+    need = LifetimeNeed(frozenset({c.payer for c in s.claims}), frozenset(c.year - 1 for c in s.claims))
+    opts = budget.check_budget_options(s)
+    n = 2**14
+
+    def best(f):
+        f()
+        times = []
+        for b in range(blocks):
+            t0 = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t0)
+        return min(times) / n * 1e9
+
+    traj = simulate(s, n, block_rng(1, 0), lifetime=need)
+    net = metrics.block_nets(traj, "realised")
+    parts = {
+        "drawing the inputs": best(lambda: draw_inputs(s, n, block_rng(1, 0))),
+        "engine (inputs, successes, relapses, counterfactual, claims' lifetime tail)":
+            best(lambda: simulate(s, n, block_rng(1, 0), lifetime=need)),
+        "engine without the lifetime tail": best(lambda: simulate(s, n, block_rng(1, 0), lifetime=False)),
+        "cumulative nets (5 payers x 2 discountings x 10 years)": best(lambda: metrics.block_nets(traj, "realised")),
+        "summary aggregates (histograms, moments, break-even, payback, ROI, claims)":
+            best(lambda: metrics.reduce_block(traj, accounting="realised", claims=s.claims, cum_net=net)),
+        "budget aggregates (funding need, yearly net, thresholds)":
+            best(lambda: budget.reduce_block(traj, opts, cum_net=net[:, 0])),
+    }
+    return {k: round(v, 1) for k, v in parts.items()}
 
 
 def python_loop(trials: int) -> dict:
@@ -134,6 +170,10 @@ def main() -> None:
             rows.append(res)
             print(f"simulate.run {engine:9s} {n:>10,} trials: {res['trials_per_s']:>11,.0f} trials/s  "
                   f"peak RSS {res['rss_mib']:6.0f} MiB", flush=True)
+    parts = profile_parts()
+    print("where the time goes, ns per trial (one block of 16,384, best of 20):")
+    for k, v in parts.items():
+        print(f"  {v:8.1f}  {k}")
     floor = random_floor(sizes[-1] if args.quick else 10**6)
     print(f"random-number floor of the fast engine: {floor['trials_per_s']:,.0f} trials/s", flush=True)
     loop = python_loop(10**4)
@@ -149,7 +189,7 @@ def main() -> None:
               for n in sizes}
     print("fast / reference: " + ", ".join(f"{n:,}: {x:.2f}x" for n, x in ratios.items()))
     doc = {"machine": platform.platform(), "python": sys.version.split()[0], "config": CONFIG.name,
-           "runs": rows, "random_floor": floor, "python_loop": loop, "workers_2": w2,
+           "runs": rows, "profile_ns_per_trial": parts, "random_floor": floor, "python_loop": loop, "workers_2": w2,
            "speedup_workers_2": w2["trials_per_s"] / w1["trials_per_s"], "fast_over_reference": ratios,
            "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
     (HERE / "results.json").write_text(json.dumps(doc, indent=2) + "\n")

@@ -9,7 +9,14 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 from scipy import stats
 
-from simulate.distributions import Distribution, Interval90, Probability, NonNegative, fit_beta_interval90
+from simulate.distributions import (
+    Distribution,
+    Interval90,
+    NonNegative,
+    Probability,
+    beta_draws,
+    fit_beta_interval90,
+)
 
 dist = TypeAdapter(Distribution)
 N = 400_000
@@ -96,6 +103,22 @@ def test_interval90_auto_fits_by_domain():
 def test_beta_fit_agrees_with_scipy_quantiles():
     a, b = fit_beta_interval90(0.1, 0.3)
     assert stats.beta(a, b).ppf([0.05, 0.95]) == pytest.approx([0.1, 0.3], abs=1e-9)
+
+
+@pytest.mark.parametrize("low, high", [(0.001, 0.01), (0.05, 0.95), (0.35, 0.75), (0.9, 0.999), (0.2, 0.21)])
+def test_beta_fit_hits_both_quantiles_without_the_fallback_solver(low, high):
+    a, b = fit_beta_interval90(low, high)
+    assert stats.beta(a, b).ppf([0.05, 0.95]) == pytest.approx([low, high], abs=1e-9)
+
+
+@pytest.mark.parametrize("a, b", [(6.3, 25.3), (25.3, 6.3), (1.05, 1.02), (2.0, 2.0), (1.5, 400.0), (800.0, 900.0),
+                                  (0.5, 3.0), (0.4, 0.6)])
+def test_vectorised_beta_sampler_has_the_beta_law(a, b):
+    # Cheng's BB for shapes above 1 (NumPy's sampler below): Kolmogorov-Smirnov against SciPy's CDF
+    x = beta_draws(np.random.default_rng(11), a, b, 100_000)
+    assert x.shape == (100_000,) and np.all((x >= 0) & (x <= 1))
+    assert stats.kstest(x, stats.beta(a, b).cdf).pvalue > 1e-3
+    assert np.array_equal(x, beta_draws(np.random.default_rng(11), a, b, 100_000))  # reproducible
 
 
 @pytest.mark.parametrize(

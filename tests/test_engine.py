@@ -288,3 +288,42 @@ def test_expected_mode_with_given_input_rows_gives_one_point_estimate_per_row(de
     assert rows.savings_dkk.shape[-1] == 7
     assert np.allclose(rows.savings_dkk, point.savings_dkk, rtol=1e-12)
     assert np.allclose(rows.cost_dkk, point.cost_dkk, rtol=1e-12)
+
+
+# --- 16-bit uniforms per young person: the tie on a threshold's edge -----------------------------------
+def test_a_young_person_on_the_threshold_edge_is_decided_by_the_extra_uniform():
+    # V = (h + W) / 2**16 < t: with t = (1000 + 0.3) / 2**16 a young person with h = 1000 succeeds iff W < 0.3,
+    # one with h < 1000 always, one with h > 1000 never. Force the integers and check the counts' law.
+    from simulate.engine import UNIT16, _Counts, _YouthDraws
+
+    n, whole = 200_000, 10
+    q = np.full(n, 1000.3 / UNIT16)
+    draws = _YouthDraws(_Counts(np.random.default_rng(3), False), q, np.ones((1, n)))
+    draws.H, draws.intake, draws.extra, draws.chain = 1, np.array([whole]), {}, {}
+    h = np.full((1, whole, n), 1000, dtype=np.uint16)
+    h[0, :3] = 999  # three below the edge: always counted
+    h[0, 3:5] = 1001  # two above: never
+    draws.groups = {whole: ([0], h)}
+    counts = draws.cohorts(slice(0, n))[0, 0]
+    tied = counts - 3  # Bin(5, 0.3) from the five young people on the edge
+    assert tied.min() >= 0 and tied.max() <= 5
+    assert abs(tied.mean() - 1.5) < 4 * math.sqrt(5 * 0.3 * 0.7 / n)
+    observed = np.bincount(tied.astype(int), minlength=6)
+    expected = n * np.array([math.comb(5, k) * 0.3**k * 0.7 ** (5 - k) for k in range(6)])
+    assert ((observed - expected) ** 2 / expected).sum() < 25  # chi-square, 5 degrees of freedom: p < 1e-4
+
+
+def test_per_youth_counts_match_the_binomial_relapse_chain():
+    # successes Bin(10, q) and survivors after k years Bin(10, q (1 - r)^k), from 16-bit uniforms
+    from simulate.engine import _Counts, _survival, _YouthDraws
+
+    n, q, r = 100_000, 0.55, 0.25
+    survive = _survival(np.full(n, 1 - r), 4, n)
+    draws = _YouthDraws(_Counts(np.random.default_rng(5), False), np.full(n, q), survive)
+    draws.draw(np.full(4, 10.0), 4, n)
+    act = draws.cohorts(slice(0, n))
+    for k in range(4):
+        p = q * (1 - r) ** k
+        assert abs(act[0, k].mean() - 10 * p) < 4 * math.sqrt(10 * p * (1 - p) / n)
+        assert act[0, k].var() == pytest.approx(10 * p * (1 - p), rel=0.03)
+    assert np.all(np.diff(act[0], axis=0) <= 0)  # nobody comes back

@@ -71,3 +71,21 @@ def test_identical_values_give_exact_quantiles():
     h = Histogram.of(np.full((1, 7), 4_329_630.0))
     assert h.quantiles([0.05, 0.5, 0.95])[0] == pytest.approx([4_329_630.0] * 3, abs=0)
     assert h.lower_tail_mean(0.05)[0] == 4_329_630.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4000), st.integers(1, 6), st.floats(1e-3, 1e7), st.integers(0, 2**31))
+def test_adding_blocks_in_place_equals_merging_histograms(n, parts, scale, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_t(2, (3, n)) * scale + rng.normal(0, scale, (3, 1))
+    cuts = np.linspace(0, n, parts + 1).astype(int)
+    pieces = [x[:, a:b] for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+    merged = Histogram.of(pieces[0])
+    added = Histogram.of(pieces[0])
+    for p in pieces[1:]:
+        merged = merged.merge(Histogram.of(p))
+        added.add(p)
+    whole = Histogram.of(x)
+    for h in (added, merged):
+        assert np.array_equal(h.counts, whole.counts)
+        assert np.array_equal(h.level, whole.level) and np.array_equal(h.offset, whole.offset)
