@@ -352,7 +352,7 @@ def run(
     accounting: str = "realised",
     payer: str = MUNICIPALITY,
     workers: int = 1,
-    chunk_blocks: int = 4,
+    chunk_blocks: int | None = None,
     stream: int = 0,
     trial_table: Callable[[Trajectories, int], object] | None = None,
     on_trials: Callable[[int, object], None] | None = None,
@@ -386,8 +386,10 @@ def run(
         The payer whose figures head the summary (all payers are in ``by_payer``).
     workers : int
         Processes to run blocks on.
-    chunk_blocks : int
-        Blocks of ``BLOCK_TRIALS`` trials per task; changes memory and scheduling, not results.
+    chunk_blocks : int, optional
+        Blocks of ``BLOCK_TRIALS`` trials per task; changes memory and scheduling, not results. Default 4
+        with one worker; with several, larger tasks (up to 32 blocks, at least four tasks per worker),
+        since each finished task sends its histograms to the main process.
     stream : int
         Random stream key (a sweep gives each scenario's key; equal keys give common random numbers).
     trial_table, on_trials : callable, optional
@@ -423,6 +425,10 @@ def run(
         scenario = read_scenario(scenario)
     if evidence_correction is not None and evidence_correction != scenario.evidence_correction:
         scenario = scenario.model_copy(update={"evidence_correction": bool(evidence_correction)})
+    if chunk_blocks is None:
+        n_blocks = len(blocks_of(trials)) if isinstance(trials, int) and trials >= 1 else 1
+        chunk_blocks = 4 if not isinstance(workers, int) or workers <= 1 else \
+            max(4, min(32, n_blocks // (4 * workers)))
     check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                   workers=workers, chunk_blocks=chunk_blocks)
     if precision is not None and not (isinstance(precision, (int, float)) and 0 < precision < 1):
