@@ -388,8 +388,8 @@ def run(
         Processes to run blocks on.
     chunk_blocks : int, optional
         Blocks of ``BLOCK_TRIALS`` trials per task; changes memory and scheduling, not results. Default 4
-        with one worker; with several, larger tasks (up to 32 blocks, at least four tasks per worker),
-        since each finished task sends its histograms to the main process.
+        with one worker or with ``trial_table``; with several workers, larger tasks (up to 32 blocks, at
+        least four tasks per worker), since each finished task sends its histograms to the main process.
     stream : int
         Random stream key (a sweep gives each scenario's key; equal keys give common random numbers).
     trial_table, on_trials : callable, optional
@@ -425,12 +425,11 @@ def run(
         scenario = read_scenario(scenario)
     if evidence_correction is not None and evidence_correction != scenario.evidence_correction:
         scenario = scenario.model_copy(update={"evidence_correction": bool(evidence_correction)})
-    if chunk_blocks is None:
-        n_blocks = len(blocks_of(trials)) if isinstance(trials, int) and trials >= 1 else 1
-        chunk_blocks = 4 if not isinstance(workers, int) or workers <= 1 else \
-            max(4, min(32, n_blocks // (4 * workers)))
     check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
-                  workers=workers, chunk_blocks=chunk_blocks)
+                  workers=workers, chunk_blocks=4 if chunk_blocks is None else chunk_blocks)
+    if chunk_blocks is None:  # several workers without per-trial tables: larger tasks, fewer transfers
+        n_blocks = -(-trials // BLOCK_TRIALS)
+        chunk_blocks = 4 if workers <= 1 or trial_table is not None else max(4, min(32, n_blocks // (4 * workers)))
     if precision is not None and not (isinstance(precision, (int, float)) and 0 < precision < 1):
         raise ScenarioError("--precision", precision, "a number between 0 and 1, e.g. 0.005")
     if precision is not None:
@@ -444,8 +443,7 @@ def run(
     if zero_capacity:  # the headline counts cash savings only: capacity amounts are held at 0 in every trial
         outer = given_inputs
 
-        def given_inputs(first, n, _outer=outer):
-            return {**zero_capacity, **({} if _outer is None else _outer(first, n))}
+        given_inputs = _HeldInputs(zero_capacity, outer)
     expected = expected_figures(scenario, payer, given=zero_capacity or None)
     if accounting == "lifetime":
         lifetime = True
@@ -564,6 +562,18 @@ def run(
         summary["by_kind"] = by_kind(summary, other.summary, include_capacity=include_capacity,
                                      capacity_inputs=capacity)
     return RunResult(scenario=scenario, summary=summary, warnings=warnings)
+
+
+@dataclass(frozen=True)
+class _HeldInputs:
+    """``given_inputs`` that hold some inputs at fixed values, then apply ``outer`` (a picklable callable,
+    so runs with several workers can use it)."""
+
+    held: dict
+    outer: Callable | None = None
+
+    def __call__(self, first: int, n: int) -> dict:
+        return {**self.held, **({} if self.outer is None else self.outer(first, n))}
 
 
 def by_kind(this: dict, other: dict, *, include_capacity: bool, capacity_inputs: list) -> dict:

@@ -566,10 +566,10 @@ def _remaining(unit, act, wanted, years, n_disc, keep, growth, df, H, n_years, m
         last = min(ages, n_years - c) - 1  # the last age followed for this cohort
         for k in needed:
             value = F[k] if last >= ages - 1 else F[k] - survive[last - k] * F[last]
-            remaining[0, :, c + k] += active[k] * growth[c] * value
+            remaining[0, :, c + k] += active[k] * (growth[c] * value)  # float64 whatever NumPy's promotion
             if F_pv is not None:
                 value = F_pv[k] if last >= ages - 1 else F_pv[k] - survive[last - k] * F_pv[last]
-                remaining[1, :, c + k] += active[k] * (growth[c] * df[c] / df[0]) * value
+                remaining[1, :, c + k] += active[k] * ((growth[c] * df[c] / df[0]) * value)
         if n_disc == 2 and F_pv is None:  # the discount rate steps down inside the tail: follow this cohort
             tail = np.zeros((len(wanted), m))
             for k in range(last, needed[0], -1):
@@ -674,8 +674,12 @@ class _YouthDraws:
                 act[c, :H - c] = self.intake[c] * thresholds[:H - c]
             return act
         act = np.empty((H, H, m), dtype=np.float32)  # the triangle c + k < H only; counts < 2**24: exact
-        for c, counts in self.chain.items():
-            act[c, :H - c] = counts[:, sl]
+        grouped = {c for cs, _ in self.groups.values() for c in cs}
+        for c in range(H):
+            if c in self.chain:
+                act[c, :H - c] = self.chain[c][:, sl]
+            elif c not in grouped:  # no whole young person this year (intake 0, or a fraction only)
+                act[c, :H - c] = 0.0
         tied = np.zeros((H, m), dtype=bool)
         h_of = {}
         edge = self.edge[:, sl]

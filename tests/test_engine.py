@@ -327,3 +327,18 @@ def test_per_youth_counts_match_the_binomial_relapse_chain():
         assert abs(act[0, k].mean() - 10 * p) < 4 * math.sqrt(10 * p * (1 - p) / n)
         assert act[0, k].var() == pytest.approx(10 * p * (1 - p), rel=0.03)
     assert np.all(np.diff(act[0], axis=0) <= 0)  # nobody comes back
+
+
+@pytest.mark.parametrize("intake", [[10, 10, 10, 10, 0, 0, 0, 0, 0, 0], [10, 10, 10, 0.5, 0.3, 10, 0, 40, 10, 10]])
+def test_years_with_no_whole_young_person_count_only_what_enters(default_data, intake):
+    # intake 0 enrols nobody; a fraction below 1 enrols one young person with that probability
+    data = json.loads(json.dumps(default_data))
+    data["intake_per_year"] = intake
+    traj = simulate(scenario(data), 20_000, np.random.default_rng([0, 0, 4]))
+    s = traj.successes
+    assert np.all(np.isfinite(s)) and np.all(s >= 0)
+    assert np.all(s <= np.ceil(np.asarray(intake, dtype=float))[:, None])
+    for y, x in enumerate(intake):
+        if x == 0:
+            assert not s[y].any()
+    assert np.all(np.isfinite(traj.savings_dkk))
