@@ -135,7 +135,7 @@ class BudgetPartial:
     """
 
     n: int
-    hist: Histogram  # ((n_payers + 1) * n_distinct, bins)
+    hist: Histogram | None  # ((n_payers + 1) * n_distinct, bins); None: already added to another's (reduce_block)
     over: np.ndarray  # (n_payers + 1, n_distinct - 1, n_thresholds): trials with net cost > X
     over_any: np.ndarray  # (n_payers + 1, n_thresholds): trials with net cost > X in any programme year
     needs_money: np.ndarray  # (n_payers + 1,): trials with a funding need > 0
@@ -144,7 +144,8 @@ class BudgetPartial:
 
     def merge(self, other: "BudgetPartial", *, inplace: bool = False) -> "BudgetPartial":
         if inplace:
-            self.hist.merge(other.hist, inplace=True)
+            if other.hist is not None:
+                self.hist.merge(other.hist, inplace=True)
             self.n += other.n
             self.over += other.over
             self.over_any += other.over_any
@@ -210,15 +211,9 @@ def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0,
     needs = np.count_nonzero(need > 0.5, axis=-1).astype(np.int64)
     flat = base.reshape(-1, n)
     moments = Moments.of(base)
-    if into is None:
-        return BudgetPartial(n, Histogram.of(flat), over, over_any, needs, {block: moments}, index)
-    into.hist.add(flat)
-    into.n += n
-    into.over += over
-    into.over_any += over_any
-    into.needs_money += needs
-    into.moments[block] = moments
-    return into
+    hist = Histogram.of(flat) if into is None else into.hist.add(flat)  # None: added to into's histogram
+    part = BudgetPartial(n, hist, over, over_any, needs, {block: moments}, index)
+    return part if into is None else into.merge(part, inplace=True)
 
 
 def _r(x, nd: int = 2):

@@ -50,6 +50,12 @@ def _fit_level(lo: np.ndarray, hi: np.ndarray, n_bins: int) -> np.ndarray:
 ROWS = 8  # series handled at a time when binning and taking moments: temporaries stay small and in cache
 
 
+def _grid(lo: np.ndarray, hi: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dyadic grid (level, offset) for values in [lo, hi]: it depends on lo and hi alone."""
+    level = _fit_level(lo, hi, n_bins)
+    return level, np.floor(lo * np.ldexp(1.0, -level)).astype(np.int64)
+
+
 def _bin(counts: np.ndarray, x: np.ndarray, level: np.ndarray, offset: np.ndarray, *, add: bool) -> None:
     """Count (or add to ``counts``) the values ``x`` ``(n_series, n)`` in the bins of the grid (level, offset)."""
     n_bins = counts.shape[1]
@@ -85,8 +91,7 @@ class Histogram:
     def of(cls, x: np.ndarray, n_bins: int = N_BINS) -> "Histogram":
         """Histogram of ``x`` ``(n_series, n)``."""
         lo, hi = x.min(axis=1), x.max(axis=1)
-        level = _fit_level(lo, hi, n_bins)
-        offset = np.floor(lo * np.ldexp(1.0, -level)).astype(np.int64)
+        level, offset = _grid(lo, hi, n_bins)
         counts = np.empty((x.shape[0], n_bins), dtype=np.int64)
         _bin(counts, x, level, offset, add=False)
         return cls(n_bins, lo, hi, level, offset, counts)
@@ -99,8 +104,7 @@ class Histogram:
         ``merge(Histogram.of(x))`` and does not depend on the order in which values arrive.
         """
         lo, hi = np.minimum(self.lo, x.min(axis=1)), np.maximum(self.hi, x.max(axis=1))
-        level = _fit_level(lo, hi, self.n_bins)
-        offset = np.floor(lo * np.ldexp(1.0, -level)).astype(np.int64)
+        level, offset = _grid(lo, hi, self.n_bins)
         self.counts = self._rebinned(level, offset)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
         _bin(self.counts, x, level, offset, add=True)
@@ -134,8 +138,7 @@ class Histogram:
         """The histogram of both sets of values: exact, and the same in any merge order (``inplace``:
         into this one, without a copy of the counts where the grid stays)."""
         lo, hi = np.minimum(self.lo, other.lo), np.maximum(self.hi, other.hi)
-        level = _fit_level(lo, hi, self.n_bins)
-        offset = np.floor(lo / np.ldexp(1.0, level)).astype(np.int64)
+        level, offset = _grid(lo, hi, self.n_bins)
         if not inplace:
             counts = self._rebinned(level, offset) + other._rebinned(level, offset)
             return Histogram(self.n_bins, lo, hi, level, offset, counts)
@@ -259,7 +262,8 @@ class Partial:
 
     payers: tuple[str, ...]
     n: int
-    hist: Histogram  # cumulative net per (payer, discounting, year), flattened
+    hist: Histogram | None  # cumulative net per (payer, discounting, year), flattened (None: already added
+    # to the histogram of the partial this one is merged into, see reduce_block)
     nonneg: np.ndarray  # trials with cumulative net >= 0, (n_payers, 2, n_years)
     payback: np.ndarray  # first year with cumulative net >= 0, (n_payers, 2, n_years + 1)
     roi_n: np.ndarray  # trials with a defined ROI, (n_payers, 2, 2)
@@ -286,7 +290,8 @@ class Partial:
         if second.prefix is not None:  # both hold a prefix only if one is empty of blocks
             raise ValueError("two partials both start at block 0")
         if inplace:
-            self.hist.merge(other.hist, inplace=True)
+            if other.hist is not None:
+                self.hist.merge(other.hist, inplace=True)
             self.n += other.n
             self.nonneg += other.nonneg
             self.payback += other.payback
@@ -463,10 +468,7 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
     del reached
     flat = net.reshape(-1, n)
     floats = BlockFloats(Moments.of(net), sav_year, cost_year, roi_sum)
-    if into is None:
-        hist = Histogram.of(flat)
-    else:
-        into.hist.add(flat)
+    hist = Histogram.of(flat) if into is None else into.hist.add(flat)  # None: added to into's histogram
     payers = (*traj.payers, "total")
     hits = np.full((len(claims), 2), -1, dtype=np.int64)
     for acc_i, acc in enumerate(ACCOUNTINGS):
@@ -475,18 +477,8 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
         for i, claim in enumerate(claims):
             sav_c, cost_c = _payer_flows(traj, acc, payers.index(claim.payer))
             hits[i, acc_i] = int(claim_reached(claim, sav_c, cost_c, traj.successes).sum())
-    if into is None:
-        return Partial(payers, n, hist, nonneg, payback, roi_n, hits, {block: floats})
-    if block in into.blocks or block < into.prefix_end:
-        raise ValueError(f"block {block} is already in the partial")
-    into.n += n
-    into.nonneg += nonneg
-    into.payback += payback
-    into.roi_n += roi_n
-    into.claim_hits = np.where((into.claim_hits < 0) | (hits < 0), -1, into.claim_hits + hits)
-    into.blocks[block] = floats
-    into._compact()
-    return into
+    part = Partial(payers, n, hist, nonneg, payback, roi_n, hits, {block: floats})
+    return part if into is None else into.merge(part, inplace=True)
 
 
 def merge_all(partials) -> Partial:
