@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulate import kernels
 from simulate.engine import Trajectories
 from simulate.errors import ScenarioError
 from simulate.metrics import Histogram, Moments
@@ -203,11 +204,9 @@ def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0,
         cal = calendar_net(yearly, opts.start_month)[:, window, :]
         base = np.concatenate([core, cal], axis=1)
         index = np.arange(base.shape[1])
-    x = opts.thresholds_dkk
-    over = np.empty((Q, base.shape[1] - 1, len(x)), dtype=np.int64)
-    for j, amount in enumerate(x):  # net cost > X, i.e. net < -X
-        over[:, :, j] = np.count_nonzero(base[:, 1:] < -amount, axis=-1)
-    over_any = np.stack([np.count_nonzero(worst < -amount, axis=-1) for amount in x], axis=1).astype(np.int64)
+    below = -np.asarray(opts.thresholds_dkk, dtype=float)  # net cost > X, i.e. net < -X
+    over = kernels.count_below(base.reshape(-1, n), below).reshape(Q, base.shape[1], -1)[:, 1:]
+    over_any = kernels.count_below(worst, below)
     needs = np.count_nonzero(need > 0.5, axis=-1).astype(np.int64)
     flat = base.reshape(-1, n)
     moments = Moments.of(base)

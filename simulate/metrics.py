@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulate import kernels
 from simulate.engine import Trajectories
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -58,21 +59,9 @@ def _grid(lo: np.ndarray, hi: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.n
 
 def _bin(counts: np.ndarray, x: np.ndarray, level: np.ndarray, offset: np.ndarray, *, add: bool) -> None:
     """Count (or add to ``counts``) the values ``x`` ``(n_series, n)`` in the bins of the grid (level, offset)."""
-    n_bins = counts.shape[1]
-    scale = np.ldexp(1.0, -level)  # exact: a power of two
-    pos = np.empty((min(ROWS, x.shape[0]), x.shape[1]))
-    for a in range(0, x.shape[0], ROWS):
-        b = min(a + ROWS, x.shape[0])
-        p = pos[: b - a]
-        np.multiply(x[a:b], scale[a:b, None], out=p)
-        np.floor(p, out=p)  # integers below 2**50: exact in float64
-        p -= offset[a:b, None]  # in 0 .. n_bins - 1: every x lies in the grid's range
-        index = p.astype(np.intp)
-        for row in range(b - a):
-            if add:
-                counts[a + row] += np.bincount(index[row], minlength=n_bins)
-            else:
-                counts[a + row] = np.bincount(index[row], minlength=n_bins)
+    if not add:
+        counts[:] = 0
+    kernels.bin_add(counts, x, np.ldexp(1.0, -level), offset)  # the scale is exact: a power of two
 
 
 @dataclass
@@ -456,16 +445,12 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
         np.sum(ends[i, :P], axis=0, out=ends[i, P])
     roi_n, roi_sum = _roi_sums(ends[0], ends[1])  # ROI at year 1 and the horizon: trials defined, sum
     # break-even by year and the payback year: the first year with the cumulative net >= 0
-    reached = net >= -BREAK_EVEN_TOLERANCE_DKK
-    nonneg = np.count_nonzero(reached, axis=-1).astype(np.int64)
-    for t in range(1, H):  # reached by year t
-        reached[:, :, t] |= reached[:, :, t - 1]
-    by_year = np.count_nonzero(reached, axis=-1).astype(np.int64)
+    nonneg, by_year = kernels.reached(net.reshape(n_p * 2, H, n), -BREAK_EVEN_TOLERANCE_DKK)
+    nonneg, by_year = nonneg.reshape(n_p, 2, H), by_year.reshape(n_p, 2, H)
     payback = np.empty((n_p, 2, H + 1), dtype=np.int64)
     payback[..., 0] = by_year[..., 0]
     payback[..., 1:H] = np.diff(by_year, axis=-1)
     payback[..., H] = n - by_year[..., -1]
-    del reached
     flat = net.reshape(-1, n)
     floats = BlockFloats(Moments.of(net), sav_year, cost_year, roi_sum)
     hist = Histogram.of(flat) if into is None else into.hist.add(flat)  # None: added to into's histogram

@@ -1,0 +1,101 @@
+"""The compiled kernels give the NumPy code's numbers, bit for bit, and the NumPy code is right on its own.
+
+Results must not depend on whether a C compiler was at hand at install time, so every kernel is run both
+ways on the same input and compared exactly; the counts are also checked against direct definitions.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sysconfig
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simulate import kernels
+from simulate.metrics import N_BINS, _grid
+
+compiled_only = pytest.mark.skipif(kernels._ext is None, reason="the C kernels were not built here")
+
+values = st.lists(st.floats(-1e9, 1e9, allow_nan=False), min_size=1, max_size=300)
+
+
+def _binned(x: np.ndarray, compiled: bool) -> np.ndarray:
+    level, offset = _grid(x.min(axis=1), x.max(axis=1), N_BINS)
+    counts = np.zeros((x.shape[0], N_BINS), dtype=np.int64)
+    kernels.bin_add(counts, x, np.ldexp(1.0, -level), offset, compiled=compiled)
+    return counts, level, offset
+
+
+def test_built_where_a_compiler_is_at_hand():
+    """A machine with a C compiler builds the kernels (the build is optional, so a failure would be silent)."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        pytest.skip(f"no C compiler ({cc}) here")
+    assert kernels._ext is not None, "simulate._kernels was not built: reinstall with a working C compiler"
+
+
+@settings(max_examples=80, deadline=None)
+@given(values, st.integers(0, 3))
+def test_binning_counts_each_value_in_its_bin(xs, spread):
+    x = np.array([xs, [v * 10.0**-spread for v in xs]])
+    counts, level, offset = _binned(x, compiled=False)
+    assert (counts.sum(axis=1) == len(xs)).all()
+    width = np.ldexp(1.0, level)
+    for r in range(2):  # bin i holds [(offset + i) w, (offset + i + 1) w)
+        for v in x[r]:
+            i = int(np.floor(v / width[r])) - offset[r]
+            assert counts[r, i] >= 1
+    if kernels._ext is not None:
+        assert np.array_equal(_binned(x, compiled=True)[0], counts)
+
+
+@compiled_only
+def test_binning_at_bin_edges_and_signs_is_the_same_both_ways():
+    rng = np.random.default_rng(5)
+    x = rng.normal(0.0, 3e6, (6, 20_001))
+    x[1] = np.round(x[1] / 2.0**9) * 2.0**9  # every value on a bin edge
+    x[2] = -np.abs(x[2])
+    x[3, :100] = 0.0
+    x[3, 100:200] = -0.0
+    x[4] = 1e6  # one value only
+    x[5] = rng.normal(1e12, 1.0, 20_001)  # large values, narrow spread
+    assert np.array_equal(_binned(x, compiled=True)[0], _binned(x, compiled=False)[0])
+
+
+@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=compiled_only)])
+def test_a_value_off_its_grid_is_refused(compiled):
+    counts = np.zeros((1, 8), dtype=np.int64)
+    with pytest.raises(ValueError):
+        kernels.bin_add(counts, np.array([[3.0, 9.0]]), np.array([1.0]), np.array([0]), compiled=compiled)
+    with pytest.raises(ValueError):
+        kernels.bin_add(counts, np.array([[-1.0]]), np.array([1.0]), np.array([0]), compiled=compiled)
+
+
+@settings(max_examples=80, deadline=None)
+@given(values, st.lists(st.floats(-1e9, 1e9, allow_nan=False), min_size=1, max_size=8), st.booleans())
+def test_count_below(xs, ts, inclusive):
+    x = np.array([xs, xs[::-1]])
+    x[1, : len(xs) // 2] = ts[0]  # ties with a threshold
+    got = kernels.count_below(x, ts, inclusive=inclusive, compiled=False)
+    want = [[sum((v <= t) if inclusive else (v < t) for v in row) for t in ts] for row in x]
+    assert got.tolist() == want
+    if kernels._ext is not None:
+        assert np.array_equal(kernels.count_below(x, ts, inclusive=inclusive, compiled=True), got)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 41), st.integers(0, 2**32 - 1))
+def test_reached_counts_the_years_at_or_above_the_level(groups, years, n, seed):
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.normal(0.0, 2.0, (groups, years, n)))  # many values exactly at the level
+    nonneg, by_year = kernels.reached(x, 0.0, compiled=False)
+    for g in range(groups):
+        for t in range(years):
+            assert nonneg[g, t] == sum(x[g, t, i] >= 0 for i in range(n))
+            assert by_year[g, t] == sum(any(x[g, s, i] >= 0 for s in range(t + 1)) for i in range(n))
+    if kernels._ext is not None:
+        got = kernels.reached(x, 0.0, compiled=True)
+        assert np.array_equal(got[0], nonneg) and np.array_equal(got[1], by_year)
