@@ -37,21 +37,30 @@ static inline int64_t floor_i64(double a)
  * NumPy computes floor(x * scale) - offset in float64; both are integers below 2**50 there, so the
  * integer difference here is the same number. */
 static Py_ssize_t bin_add_core(const double *restrict x, const double *restrict scale, const int64_t *restrict offset,
-                               int64_t *restrict counts, Py_ssize_t rows, Py_ssize_t n, Py_ssize_t n_bins)
+                               int64_t *restrict counts, uint16_t *restrict local, Py_ssize_t rows, Py_ssize_t n,
+                               Py_ssize_t n_bins)
 {
+    /* Each row is counted into 16-bit counts first (small enough to stay in the L1 cache), added to the
+     * 64-bit counts every 65,535 values. */
     for (Py_ssize_t r = 0; r < rows; r++) {
         const double *row = x + r * n;
         const double s = scale[r];
         const int64_t off = offset[r];
         int64_t *c = counts + r * n_bins;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            double a = row[i] * s;
-            if (!(fabs(a) < 4611686018427387904.0)) /* 2**62; also NaN */
-                return r;
-            int64_t k = floor_i64(a) - off;
-            if ((uint64_t)k >= (uint64_t)n_bins)
-                return r;
-            c[k] += 1;
+        for (Py_ssize_t i0 = 0; i0 < n; i0 += 65535) {
+            const Py_ssize_t i1 = n - i0 < 65535 ? n : i0 + 65535;
+            memset(local, 0, n_bins * sizeof(uint16_t));
+            for (Py_ssize_t i = i0; i < i1; i++) {
+                double a = row[i] * s;
+                if (!(fabs(a) < 4611686018427387904.0)) /* 2**62; also NaN */
+                    return r;
+                int64_t k = floor_i64(a) - off;
+                if ((uint64_t)k >= (uint64_t)n_bins)
+                    return r;
+                local[k] += 1;
+            }
+            for (Py_ssize_t k = 0; k < n_bins; k++)
+                c[k] += local[k];
         }
     }
     return -1;
@@ -152,9 +161,15 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
     const int64_t *offset = bo.buf;
     int64_t *counts = bc.buf;
     Py_ssize_t bad;
+    uint16_t *local = PyMem_RawMalloc((n_bins > 0 ? n_bins : 1) * sizeof(uint16_t));
+    if (local == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     Py_BEGIN_ALLOW_THREADS
-    bad = bin_add_core(x, scale, offset, counts, rows, n, n_bins);
+    bad = bin_add_core(x, scale, offset, counts, local, rows, n, n_bins);
     Py_END_ALLOW_THREADS
+    PyMem_RawFree(local);
     if (bad >= 0) {
         PyErr_Format(PyExc_ValueError, "bin_add: a value of row %zd lies outside its grid", bad);
         goto done;
@@ -229,10 +244,301 @@ done:
     return result;
 }
 
+
+/* ---- engine kernels (simulate.engine, sampling: expected) ------------------------------------------------ */
+#define MAX_STATES 64
+
+/* e[k, i, j] += pi_k[st, j] * U[st, p, a + j] for each term (st, i, p) (beyond the horizon only the tail's
+ * terms); pi_{k+1}[t] = sum over moves (st -> t) of pi_k[st] T[st, t], the state with most moves in as
+ * 1 - the others. `pi` (S, m) holds pi_0 and is overwritten.
+ *
+ * Trials go in chunks of CHUNK, their inputs copied to small local rows first: rows of a block lie a power of
+ * two apart, and reading a dozen of them side by side would make them evict each other from the cache. */
+#define CHUNK 64
+static void expected_unit_core(double *restrict pi, const double *restrict U, const double *restrict T,
+                               const int64_t *restrict terms, const int64_t *restrict in_tail, Py_ssize_t n_terms,
+                               const int64_t *restrict moves, Py_ssize_t n_moves, int64_t last,
+                               const int64_t *restrict others, Py_ssize_t n_others, Py_ssize_t S, Py_ssize_t P,
+                               Py_ssize_t n, Py_ssize_t a, Py_ssize_t m, Py_ssize_t H, Py_ssize_t n_years,
+                               Py_ssize_t n_paying, double *restrict e, double *restrict work)
+{
+    /* work: (S + n_terms + n_moves + S) rows of CHUNK */
+    double *lp = work, *lu = work + S * CHUNK, *lt = lu + n_terms * CHUNK, *nw = lt + n_moves * CHUNK;
+    for (Py_ssize_t j0 = 0; j0 < m; j0 += CHUNK) {
+        const Py_ssize_t J = m - j0 < CHUNK ? m - j0 : CHUNK;
+        for (Py_ssize_t st = 0; st < S; st++)
+            memcpy(lp + st * CHUNK, pi + st * m + j0, J * sizeof(double));
+        for (Py_ssize_t q = 0; q < n_terms; q++)
+            memcpy(lu + q * CHUNK, U + (terms[3 * q] * P + terms[3 * q + 2]) * n + a + j0, J * sizeof(double));
+        for (Py_ssize_t q = 0; q < n_moves; q++)
+            memcpy(lt + q * CHUNK, T + (moves[2 * q] * S + moves[2 * q + 1]) * n + a + j0, J * sizeof(double));
+        for (Py_ssize_t k = 0; k < n_years; k++) {
+            double *ek = e + k * n_paying * m + j0;
+            for (Py_ssize_t q = 0; q < n_terms; q++) {
+                if (k >= H && !in_tail[q])
+                    continue;
+                const double *ps = lp + terms[3 * q] * CHUNK, *us = lu + q * CHUNK;
+                double *out = ek + terms[3 * q + 1] * m;
+                for (Py_ssize_t j = 0; j < J; j++)
+                    out[j] += ps[j] * us[j];
+            }
+            if (k + 1 < n_years && S > 1) {
+                for (Py_ssize_t j = 0; j < S * CHUNK; j++)
+                    nw[j] = 0.0;
+                for (Py_ssize_t q = 0; q < n_moves; q++) {
+                    const int64_t st = moves[2 * q], t = moves[2 * q + 1];
+                    if (t == last)
+                        continue;
+                    const double *ps = lp + st * CHUNK, *ts = lt + q * CHUNK;
+                    double *out = nw + t * CHUNK;
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        out[j] += ps[j] * ts[j];
+                }
+                double *nl = nw + last * CHUNK;
+                const double *o0 = nw + others[0] * CHUNK;
+                for (Py_ssize_t j = 0; j < J; j++)
+                    nl[j] = 1.0 - o0[j];
+                for (Py_ssize_t q = 1; q < n_others; q++) {
+                    const double *oq = nw + others[q] * CHUNK;
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        nl[j] -= oq[j];
+                }
+                memcpy(lp, nw, S * CHUNK * sizeof(double));
+            }
+        }
+    }
+}
+
+static PyObject *expected_unit(PyObject *self, PyObject *args)
+{
+    Py_buffer bpi, bU, bT, bterms, btail, bmoves, bothers, be;
+    long long last;
+    Py_ssize_t S, P, n, a, m, H, n_years, n_paying;
+    if (!PyArg_ParseTuple(args, "w*y*y*y*y*y*Ly*w*nnnnnnnn", &bpi, &bU, &bT, &bterms, &btail, &bmoves, &last,
+                          &bothers, &be, &S, &P, &n, &a, &m, &H, &n_years, &n_paying))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t n_terms = btail.len / 8, n_moves = bmoves.len / 16, n_others = bothers.len / 8;
+    if (check_size(&bpi, S * m, 8, "pi") || check_size(&bU, S * P * n, 8, "U") ||
+        check_size(&bT, S * S * n, 8, "T") || check_size(&bterms, 3 * n_terms, 8, "terms") ||
+        check_size(&be, n_years * n_paying * m, 8, "e"))
+        goto done;
+    if (S > MAX_STATES || (S > 1 && n_others < 1) || a < 0 || a + m > n) {
+        PyErr_SetString(PyExc_ValueError, "expected_unit: bad shapes");
+        goto done;
+    }
+    double *work = PyMem_RawMalloc((2 * S + n_terms + n_moves) * CHUNK * sizeof(double));
+    if (work == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    expected_unit_core(bpi.buf, bU.buf, bT.buf, bterms.buf, btail.buf, n_terms, bmoves.buf, n_moves, last,
+                       bothers.buf, n_others, S, P, n, a, m, H, n_years, n_paying, be.buf, work);
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(work);
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&bpi);
+    PyBuffer_Release(&bU);
+    PyBuffer_Release(&bT);
+    PyBuffer_Release(&bterms);
+    PyBuffer_Release(&btail);
+    PyBuffer_Release(&bmoves);
+    PyBuffer_Release(&bothers);
+    PyBuffer_Release(&be);
+    return result;
+}
+
+/* F[k, w, j] = sum_{l>k} keep^(l-k) unit[l, wanted[w], j] g_l, by the recursion acc = keep (unit_l g_l + acc),
+ * g_l = growth[l] (times df[l] when df is given). */
+static PyObject *tail_sums(PyObject *self, PyObject *args)
+{
+    Py_buffer bu, bw, bg, bd, bk, bF;
+    Py_ssize_t ages, n_paying, m;
+    int with_df;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*py*w*nnn", &bu, &bw, &bg, &bd, &with_df, &bk, &bF, &ages, &n_paying, &m))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t W = bw.len / 8;
+    if (check_size(&bu, ages * n_paying * m, 8, "unit") || check_size(&bg, ages, 8, "growth") ||
+        (with_df && check_size(&bd, ages, 8, "df")) || check_size(&bk, m, 8, "keep") ||
+        check_size(&bF, ages * W * m, 8, "F"))
+        goto done;
+    const double *unit = bu.buf, *growth = bg.buf, *df = bd.buf, *keep = bk.buf;
+    const int64_t *wanted = bw.buf;
+    double *F = bF.buf;
+    double *acc = PyMem_RawMalloc((m > 0 ? m : 1) * sizeof(double));
+    if (acc == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t w = 0; w < W; w++) {
+        for (Py_ssize_t j = 0; j < m; j++)
+            acc[j] = 0.0;
+        for (Py_ssize_t l = ages - 1; l >= 0; l--) {
+            const double g = with_df ? growth[l] * df[l] : growth[l];
+            const double *restrict u = unit + (l * n_paying + wanted[w]) * m;
+            double *restrict f = F + (l * W + w) * m;
+            for (Py_ssize_t j = 0; j < m; j++) {
+                f[j] = acc[j];
+                acc[j] = keep[j] * (u[j] * g + acc[j]);
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(acc);
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&bu);
+    PyBuffer_Release(&bw);
+    PyBuffer_Release(&bg);
+    PyBuffer_Release(&bd);
+    PyBuffer_Release(&bk);
+    PyBuffer_Release(&bF);
+    return result;
+}
+
+/* Young people still active, cohort by cohort and age by age: act[c, k, j] = #{y : h[g, y, a + j] < edge[k, a + j]}
+ * for the cohorts c = cs[g] followed at age k (c + k < H), and tied[c, j] set where some h equals the edge. */
+static PyObject *youth_counts(PyObject *self, PyObject *args)
+{
+    Py_buffer bh, bcs, be, bact, btied;
+    Py_ssize_t size, n, a, m, H;
+    int no_relapse;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*w*nnnnnp", &bh, &bcs, &be, &bact, &btied, &size, &n, &a, &m, &H,
+                          &no_relapse))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t G = bcs.len / 8;
+    if (check_size(&bh, G * size * n, 2, "h") || be.len < H * n * 2 || check_size(&bact, H * H * m, 4, "act") ||
+        check_size(&btied, H * m, 1, "tied") || a < 0 || a + m > n || size > 255) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "youth_counts: bad shapes");
+        goto done;
+    }
+    const uint16_t *h = bh.buf, *edge = be.buf;
+    const int64_t *cs = bcs.buf;
+    float *act = bact.buf;
+    unsigned char *tied = btied.buf;
+    Py_ssize_t bad = 0;
+    for (Py_ssize_t g = 0; g < G; g++)
+        if (cs[g] < 0 || cs[g] >= H)
+            bad = 1;
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "youth_counts: cohort out of range");
+        goto done;
+    }
+    int16_t *lt = PyMem_RawMalloc(3 * (m > 0 ? m : 1) * sizeof(int16_t)), *eq = lt + (m > 0 ? m : 1),
+            *ef = eq + (m > 0 ? m : 1);
+    if (lt == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t g = 0; g < G; g++) {
+        const int64_t c = cs[g];
+        const uint16_t *hg = h + g * size * n + a;
+        for (Py_ssize_t k = 0; c + k < H; k++) {
+            float *out = act + (c * H + k) * m;
+            if (k && no_relapse) {
+                memcpy(out, out - m, m * sizeof(float));
+                continue;
+            }
+            const uint16_t *restrict ek = edge + k * n + a;
+            unsigned char *restrict tc = tied + c * m;
+            /* unsigned 16-bit order as signed order after flipping the top bit: SSE2 compares signed words */
+            for (Py_ssize_t j = 0; j < m; j++) {
+                lt[j] = 0;
+                eq[j] = 0;
+                ef[j] = (int16_t)(ek[j] ^ 0x8000u);
+            }
+            for (Py_ssize_t y = 0; y < size; y++) {
+                const uint16_t *restrict hy = hg + y * n;
+                for (Py_ssize_t j = 0; j < m; j++) {
+                    const int16_t v = (int16_t)(hy[j] ^ 0x8000u);
+                    lt[j] -= (int16_t)-(v < ef[j]);
+                    eq[j] |= (int16_t)-(v == ef[j]);
+                }
+            }
+            for (Py_ssize_t j = 0; j < m; j++) {
+                out[j] = (float)lt[j];
+                tc[j] |= (unsigned char)(eq[j] != 0);
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(lt);
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&bh);
+    PyBuffer_Release(&bcs);
+    PyBuffer_Release(&be);
+    PyBuffer_Release(&bact);
+    PyBuffer_Release(&btied);
+    return result;
+}
+
+/* savings[p, y, a + j] = sum over cohorts c <= y, in order, of e[y - c, i, j] * act[c, y - c, j], for each
+ * paying payer (i, p); the sum starts at 0.0 as NumPy's += on zeros does. */
+static PyObject *cohort_savings(PyObject *self, PyObject *args)
+{
+    Py_buffer be, bact, bpay, bs;
+    Py_ssize_t n_years, n_paying, m, H, P, n, a;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*nnnnnnn", &be, &bact, &bpay, &bs, &n_years, &n_paying, &m, &H, &P, &n, &a))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t W = bpay.len / 8;
+    if (check_size(&be, n_years * n_paying * m, 8, "e") || check_size(&bact, H * H * m, 4, "act") ||
+        check_size(&bs, P * H * n, 8, "savings") || W > n_paying || a < 0 || a + m > n) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "cohort_savings: bad shapes");
+        goto done;
+    }
+    const double *e = be.buf;
+    const float *act = bact.buf;
+    const int64_t *paying = bpay.buf;
+    double *sav = bs.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < W; i++) {
+        const int64_t p = paying[i];
+        for (Py_ssize_t y = 0; y < H; y++) {
+            double *restrict out = sav + (p * H + y) * n + a;
+            for (Py_ssize_t j = 0; j < m; j++)
+                out[j] = 0.0;
+            for (Py_ssize_t c = 0; c <= y; c++) {
+                if (y - c >= n_years)
+                    continue;
+                const double *restrict ec = e + ((y - c) * n_paying + i) * m;
+                const float *restrict ac = act + (c * H + (y - c)) * m;
+                for (Py_ssize_t j = 0; j < m; j++)
+                    out[j] += ec[j] * (double)ac[j];
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&be);
+    PyBuffer_Release(&bact);
+    PyBuffer_Release(&bpay);
+    PyBuffer_Release(&bs);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"bin_add", bin_add, METH_VARARGS, "Add values to histogram counts on dyadic grids."},
     {"count_below", count_below, METH_VARARGS, "Count values below (or at most) each threshold, per row."},
     {"reached", reached, METH_VARARGS, "Count values at or above a level, per year and by year."},
+    {"expected_unit", expected_unit, METH_VARARGS, "Expected saving of a success at each age (engine)."},
+    {"tail_sums", tail_sums, METH_VARARGS, "Expected savings after each age of a success active then."},
+    {"youth_counts", youth_counts, METH_VARARGS, "Young people still active, by cohort and age."},
+    {"cohort_savings", cohort_savings, METH_VARARGS, "Savings by year from the cohorts' active counts."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulate import kernels
 from simulate.sampling import binomial_inverse, child_rng, draw_inputs
 from simulate.scenario import Scenario, item_terms
 
@@ -469,10 +470,11 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         wanted = []
     tail_rows = [paying[i] for i in wanted]
     do_tail = bool(lifetime and tail_rows and years)
-    savings = np.zeros((P_all, H, n))
-    successes = np.zeros((H, n))
-    life = np.zeros((P_all, H, n)) if lifetime else None
-    life_pv = np.zeros((P_all, H, n)) if lifetime and (need is None or need[2]) else None
+    savings = np.empty((P_all, H, n))  # the paying payers' rows are written slice by slice, the others are 0
+    savings[[p for p in range(P_all) if p not in paying]] = 0.0
+    successes = np.empty((H, n))  # every row written slice by slice, as are life and life_pv
+    life = np.empty((P_all, H, n)) if lifetime else None
+    life_pv = np.empty((P_all, H, n)) if lifetime and (need is None or need[2]) else None
     for a in range(0, n, SLICE_TRIALS):
         sl = slice(a, min(n, a + SLICE_TRIALS))
         m = sl.stop - sl.start
@@ -480,25 +482,10 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         pi = np.empty((S, m))
         for st, x in enumerate(pi0):
             pi[st] = _cut(x, sl)
-        new, tmp = np.empty((S, m)), np.empty(m)
-        e = np.zeros((n_years, len(paying), m))
-        u_of = {(st, i): U[st, p, sl] for st, i, p in terms}
-        t_of = {(st, t): trans[st, t, sl] for st, t in moves}
-        tail_terms = [(st, i) for st, i, _ in terms if i in wanted] if lifetime else []
-        for k in range(n_years):
-            # beyond the horizon only the tail's payers are needed (realised savings stop at year H)
-            for st, i in ([(st, i) for st, i, _ in terms] if k < H else tail_terms):
-                e[k, i] += np.multiply(pi[st], u_of[st, i], out=tmp)
-            if k + 1 < n_years and S > 1:
-                # the shares add up to 1 (the rows of T do): the state with most moves in is 1 - the others
-                new[:] = 0.0
-                for st, t in moves:
-                    if t != last_state:
-                        new[t] += np.multiply(pi[st], t_of[st, t], out=tmp)
-                np.subtract(1.0, new[others[0]], out=new[last_state])
-                for t in others[1:]:
-                    new[last_state] -= new[t]
-                pi, new = new, pi
+        # beyond the horizon only the tail's payers are needed (realised savings stop at year H)
+        tail_flags = [bool(lifetime) and i in wanted for _, i, _ in terms]
+        e = kernels.expected_unit(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H, n_years,
+                                  len(paying))
         f_s, L_s, keep_s = _cut(f, sl), _cut(L, sl), _cut(keep, sl)
         if L is None:  # the intake year counts the fraction f, later years in full
             e[0] *= f_s
@@ -508,11 +495,8 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                 e[k] *= np.clip(L_s - f_s - (k - 1), 0.0, 1.0)
         unit = e  # (ages, P, m): saving of one success (active or not) at each age, as weighted
         act = draws.cohorts(sl)  # (cohort, age, m)
-        for c in range(H):
-            n_ages = min(H - c, n_years)
-            successes[c, sl] = act[c, 0]
-            for i, p in enumerate(paying):  # savings by the year they fall in, before price growth
-                savings[p, c:c + n_ages, sl] += unit[:n_ages, i] * act[c, :n_ages]
+        successes[:, sl] = act[:, 0]
+        kernels.cohort_savings(unit, act, paying, savings, sl.start)  # by the year they fall in, before price growth
         if np.any(growth[:H] != 1.0):
             savings[paying, :, sl] *= growth[None, :H, None]
         if not lifetime:
@@ -555,8 +539,8 @@ def _remaining(unit, act, wanted, years, n_disc, keep, growth, df, H, n_years, m
     # g_{c+j}) and no end: cohort c's value is g_c (F[k] - (1-r)^(J_c-k) F[J_c]), J_c its last age followed.
     # Growth is geometric, so this is exact; discounting separates the same way while the rate is constant.
     separable_df = not (n_disc == 2 and n_years > 35 and _steps_down(df))
-    F = _tail_sums(unit[:, wanted], growth, ratio, None)
-    F_pv = _tail_sums(unit[:, wanted], growth, ratio, df) if n_disc == 2 and separable_df else None
+    F = kernels.tail_sums(unit, wanted, growth, ratio, None)
+    F_pv = kernels.tail_sums(unit, wanted, growth, ratio, df) if n_disc == 2 and separable_df else None
     for c in range(H):
         n_ages = min(H - c, ages)
         needed = sorted(y - c for y in years if y >= c and y - c < n_ages)
@@ -577,17 +561,6 @@ def _remaining(unit, act, wanted, years, n_disc, keep, growth, df, H, n_years, m
                 if k - 1 in needed:
                     remaining[1, :, c + k - 1] += active[k - 1] * tail
     return remaining
-
-
-def _tail_sums(unit: np.ndarray, growth: np.ndarray, keep, df) -> np.ndarray:
-    """``F[k] = sum_{j>k} keep^(j-k) unit_j growth_j (df_j)`` for every age k, ``(ages, P, n)``."""
-    F = np.empty_like(unit)
-    acc = np.zeros(unit.shape[1:])
-    for j in range(unit.shape[0] - 1, -1, -1):
-        F[j] = acc
-        term = unit[j] * growth[j] if df is None else unit[j] * (growth[j] * df[j])
-        acc = keep * (term + acc)
-    return F
 
 
 def _steps_down(df: np.ndarray) -> bool:
@@ -682,24 +655,10 @@ class _YouthDraws:
                 act[c, :H - c] = 0.0
         tied = np.zeros((H, m), dtype=bool)
         h_of = {}
-        edge = self.edge[:, sl]
-        for cs, h_all in self.groups.values():  # cohorts in ascending order: those followed at age k are a prefix
-            h = h_all[:, :, sl]
+        for cs, h_all in self.groups.values():  # cohorts in ascending order
             for i, c in enumerate(cs):
-                h_of[c] = h[i]
-            below = np.empty(h.shape, dtype=bool)
-            for k in range(H):
-                g = sum(1 for c in cs if c + k < H)
-                if g == 0:
-                    break
-                rows = slice(cs[0], cs[0] + g) if cs[g - 1] - cs[0] == g - 1 else cs[:g]
-                if k and self.no_relapse:
-                    act[rows, k] = act[rows, k - 1]
-                    continue
-                lt = np.less(h[:g], edge[k], out=below[:g]).view(np.int8).sum(axis=1, dtype=np.int8)
-                le = np.less_equal(h[:g], edge[k], out=below[:g]).view(np.int8).sum(axis=1, dtype=np.int8)
-                act[rows, k] = lt
-                tied[rows] |= lt != le
+                h_of[c] = h_all[i, :, sl]
+            kernels.youth_counts(h_all, cs, self.edge, sl.start, m, H, self.no_relapse, act, tied)
         for c in range(H):
             ties = np.flatnonzero(tied[c])
             if ties.size:  # a young person on a threshold's edge: compare the full uniforms in these trials

@@ -76,3 +76,116 @@ def reached(x: np.ndarray, tol: float, *, compiled: bool | None = None) -> tuple
         hit[:, t] |= hit[:, t - 1]
     by_year[:] = np.count_nonzero(hit, axis=-1)
     return nonneg, by_year
+
+
+# --- engine (simulate.engine, counterfactual sampling "expected") --------------------------------------------
+def _on(compiled: bool | None) -> bool:
+    return COMPILED if compiled is None else compiled
+
+
+def expected_unit(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list, tail: list, moves: list,
+                  last_state: int, others: list, a: int, H: int, n_years: int, n_paying: int, *,
+                  compiled: bool | None = None) -> np.ndarray:
+    """``(n_years, n_paying, m)``: the expected saving ``e[k, i] = sum_st pi_k[st] U[st, p]`` of a success at each
+    age k, with ``pi_{k+1} = pi_k T`` (the state ``last_state`` as 1 - the others, as the rows of T add up to 1).
+
+    ``pi`` ``(S, m)``: the starting shares of trials ``a .. a + m - 1`` (overwritten); ``U`` ``(S, P, n)`` and
+    ``trans`` ``(S, S, n)``: the whole block; ``terms``: (state, row of e, payer); ``tail``: per term, whether it
+    is needed beyond the horizon H; ``moves``: (from, to) pairs with a probability."""
+    S, m = pi.shape
+    e = np.zeros((n_years, n_paying, m))
+    if _on(compiled) and S <= 64 and (S == 1 or others) and U.flags.c_contiguous and trans.flags.c_contiguous \
+            and pi.flags.c_contiguous:
+        _ext.expected_unit(pi, U, trans, np.asarray(terms, dtype=np.int64).reshape(-1, 3),
+                           np.asarray(tail, dtype=np.int64), np.asarray(moves, dtype=np.int64).reshape(-1, 2),
+                           int(last_state), np.asarray(others, dtype=np.int64), e, S, U.shape[1], U.shape[2], a, m,
+                           H, n_years, n_paying)
+        return e
+    sl = slice(a, a + m)
+    new, tmp = np.empty((S, m)), np.empty(m)
+    u_of = {(st, i): U[st, p, sl] for st, i, p in terms}
+    t_of = {(st, t): trans[st, t, sl] for st, t in moves}
+    tail_terms = [(st, i) for (st, i, _), keep in zip(terms, tail) if keep]
+    for k in range(n_years):
+        # beyond the horizon only the tail's payers are needed (realised savings stop at year H)
+        for st, i in ([(st, i) for st, i, _ in terms] if k < H else tail_terms):
+            e[k, i] += np.multiply(pi[st], u_of[st, i], out=tmp)
+        if k + 1 < n_years and S > 1:
+            # the shares add up to 1 (the rows of T do): the state with most moves in is 1 - the others
+            new[:] = 0.0
+            for st, t in moves:
+                if t != last_state:
+                    new[t] += np.multiply(pi[st], t_of[st, t], out=tmp)
+            np.subtract(1.0, new[others[0]], out=new[last_state])
+            for t in others[1:]:
+                new[last_state] -= new[t]
+            pi, new = new, pi
+    return e
+
+
+def tail_sums(unit: np.ndarray, wanted: list, growth: np.ndarray, keep, df: np.ndarray | None, *,
+              compiled: bool | None = None) -> np.ndarray:
+    """``F[k] = sum_{j>k} keep^(j-k) unit_j growth_j (df_j)`` for every age k, ``(ages, len(wanted), m)``: the
+    rows ``wanted`` of ``unit`` ``(ages, n_paying, m)``."""
+    ages, n_paying, m = unit.shape
+    if _on(compiled) and unit.flags.c_contiguous:
+        F = np.empty((ages, len(wanted), m))
+        k = np.broadcast_to(np.asarray(keep, dtype=np.float64), (m,))
+        _ext.tail_sums(unit, np.asarray(wanted, dtype=np.int64), _c(growth[:ages], np.float64),
+                       _c(growth[:ages] if df is None else df[:ages], np.float64), df is not None,
+                       _c(k, np.float64), F, ages, n_paying, m)
+        return F
+    unit = unit[:, wanted]
+    F = np.empty_like(unit)
+    acc = np.zeros(unit.shape[1:])
+    for j in range(ages - 1, -1, -1):
+        F[j] = acc
+        term = unit[j] * growth[j] if df is None else unit[j] * (growth[j] * df[j])
+        acc = keep * (term + acc)
+    return F
+
+
+def youth_counts(h: np.ndarray, cohorts: list, edge: np.ndarray, a: int, m: int, H: int, no_relapse: bool,
+                 act: np.ndarray, tied: np.ndarray, *, compiled: bool | None = None) -> None:
+    """Fill ``act[c, k]`` ``(H, H, m)`` with the young people of cohort c (row of ``h`` ``(G, size, n)``, 16-bit)
+    below the edge ``edge[k]`` at each age k with c + k < H, for trials ``a .. a + m - 1``; set ``tied[c]`` where
+    one is on the edge. ``cohorts`` ascending."""
+    G, size, n = h.shape
+    if _on(compiled) and size <= 255 and h.flags.c_contiguous and edge.flags.c_contiguous \
+            and act.flags.c_contiguous and tied.flags.c_contiguous and act.dtype == np.float32:
+        _ext.youth_counts(h, np.asarray(cohorts, dtype=np.int64), edge, act, tied.view(np.uint8), size, n, a, m, H,
+                          bool(no_relapse))
+        return
+    sl = slice(a, a + m)
+    hs, es = h[:, :, sl], edge[:, sl]
+    below = np.empty(hs.shape, dtype=bool)
+    for k in range(H):
+        g = sum(1 for c in cohorts if c + k < H)  # cohorts ascending: those followed at age k are a prefix
+        if g == 0:
+            break
+        rows = slice(cohorts[0], cohorts[0] + g) if cohorts[g - 1] - cohorts[0] == g - 1 else cohorts[:g]
+        if k and no_relapse:
+            act[rows, k] = act[rows, k - 1]
+            continue
+        lt = np.less(hs[:g], es[k], out=below[:g]).view(np.int8).sum(axis=1, dtype=np.int8)
+        le = np.less_equal(hs[:g], es[k], out=below[:g]).view(np.int8).sum(axis=1, dtype=np.int8)
+        act[rows, k] = lt
+        tied[rows] |= lt != le
+
+
+def cohort_savings(e: np.ndarray, act: np.ndarray, paying: list, savings: np.ndarray, a: int, *,
+                   compiled: bool | None = None) -> None:
+    """Savings by the year they fall in: ``savings[p, y]`` for trials ``a .. a + m - 1`` is set to the sum (from 0)
+    over cohorts c <= y of ``e[y - c, i] * act[c, y - c]``, for each paying payer ``p = paying[i]``."""
+    n_years, n_paying, m = e.shape
+    P, H, n = savings.shape
+    if _on(compiled) and e.flags.c_contiguous and act.flags.c_contiguous and savings.flags.c_contiguous \
+            and act.dtype == np.float32:
+        _ext.cohort_savings(e, act, np.asarray(paying, dtype=np.int64), savings, n_years, n_paying, m, H, P, n, a)
+        return
+    sl = slice(a, a + m)
+    savings[paying, :, sl] = 0.0
+    for c in range(H):
+        n_ages = min(H - c, n_years)
+        for i, p in enumerate(paying):
+            savings[p, c:c + n_ages, sl] += e[:n_ages, i] * act[c, :n_ages]

@@ -99,3 +99,73 @@ def test_reached_counts_the_years_at_or_above_the_level(groups, years, n, seed):
     if kernels._ext is not None:
         got = kernels.reached(x, 0.0, compiled=True)
         assert np.array_equal(got[0], nonneg) and np.array_equal(got[1], by_year)
+
+
+CONFIGS = ["naerbolig.yaml", "hjem_job_helhed.yaml", "naerbolig_places.yaml", "naerbolig_rules.yaml",
+           "ungifokus.yaml", "naerbolig_brochure.yaml"]
+
+
+@compiled_only
+@pytest.mark.parametrize("config", CONFIGS)
+def test_a_run_gives_the_same_summary_with_and_without_the_compiled_kernels(config, monkeypatch):
+    from pathlib import Path
+
+    from simulate.api import run
+    from simulate.io import read_scenario
+
+    scenario = read_scenario(Path(__file__).resolve().parents[1] / "configs" / config)
+    compiled = run(scenario, trials=20_000, seed=11).summary
+    monkeypatch.setattr(kernels, "COMPILED", False)
+    assert run(scenario, trials=20_000, seed=11).summary == compiled
+
+
+@compiled_only
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(1, 12), st.integers(1, 150), st.integers(0, 2**32 - 1))
+def test_engine_kernels_match_numpy(S, P, H, m, seed):
+    """The expected saving by age, the tail sums, the per-youth counts and the cohort savings, both ways."""
+    rng = np.random.default_rng(seed)
+    n_years, n, a = H + int(rng.integers(0, 5)), m + 7, 3
+    U = rng.normal(0, 1e5, (S, P, n))
+    T = rng.uniform(0, 0.3, (S, S, n))
+    terms = [(s, i, p) for s in range(S) for i, p in enumerate(range(P)) if rng.random() < 0.8] or [(0, 0, 0)]
+    tail = [bool(rng.random() < 0.5) for _ in terms]
+    moves = [(s, t) for s in range(S) for t in range(S) if s != t and rng.random() < 0.7]
+    last = int(rng.integers(0, S))
+    others = [t for t in range(S) if t != last]
+    pi0 = rng.dirichlet(np.ones(S), m).T.copy()
+    got = kernels.expected_unit(pi0.copy(), U, T, terms, tail, moves, last, others, a, H, n_years, P, compiled=True)
+    want = kernels.expected_unit(pi0.copy(), U, T, terms, tail, moves, last, others, a, H, n_years, P,
+                                 compiled=False)
+    assert np.array_equal(got, want)
+    keep = rng.uniform(0.5, 1.0, m)
+    growth = 1.01 ** np.arange(n_years)
+    df = 1 / 1.035 ** np.arange(n_years)
+    for d in (None, df):
+        for k in (keep, 1.0):
+            assert np.array_equal(kernels.tail_sums(got, [P - 1, 0], growth, k, d, compiled=True),
+                                  kernels.tail_sums(got, [P - 1, 0], growth, k, d, compiled=False))
+    size = int(rng.integers(1, 12))
+    cohorts = sorted(rng.choice(H, int(rng.integers(1, H + 1)), replace=False).tolist())
+    h = rng.integers(0, 2**16, (len(cohorts), size, n), dtype=np.uint16)
+    edge = np.sort(rng.integers(0, 2**16, (H, n)), axis=0)[::-1].astype(np.uint16)  # thresholds fall with age
+    h[:, 0, :m] = edge[0, :m]  # young people on an edge
+    for no_relapse in (False, True):
+        acts, tieds = [], []
+        for compiled in (True, False):
+            act = np.full((H, H, m), -1, dtype=np.float32)
+            tied = np.zeros((H, m), dtype=bool)
+            kernels.youth_counts(h, cohorts, edge, a, m, H, no_relapse, act, tied, compiled=compiled)
+            acts.append(act)
+            tieds.append(tied)
+        assert np.array_equal(acts[0], acts[1]) and np.array_equal(tieds[0], tieds[1])
+        c, k = cohorts[0], 0
+        assert np.array_equal(acts[0][c, k], (h[0][:, a:a + m] < edge[k, a:a + m]).sum(axis=0))
+    act = rng.integers(0, 11, (H, H, m)).astype(np.float32)
+    paying = [p for p in range(P) if rng.random() < 0.7] or [0]
+    outs = []
+    for compiled in (True, False):
+        savings = np.full((P, H, n), np.nan)
+        kernels.cohort_savings(got, act, paying, savings, a, compiled=compiled)
+        outs.append(savings[paying][:, :, a:a + m])
+    assert np.array_equal(outs[0], outs[1])
