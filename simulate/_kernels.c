@@ -531,6 +531,7 @@ done:
     return result;
 }
 
+
 static PyMethodDef methods[] = {
     {"bin_add", bin_add, METH_VARARGS, "Add values to histogram counts on dyadic grids."},
     {"count_below", count_below, METH_VARARGS, "Count values below (or at most) each threshold, per row."},

@@ -187,17 +187,19 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
         given_inputs = None if given is None else given(block * BLOCK_TRIALS, n)
         extra = {} if given_inputs is None else {"given_inputs": given_inputs}
         traj = simulate_block(scenario, n, block_rng(seed, block, stream), lifetime=lifetime, **extra)
-        cum_net = block_nets(traj, accounting)
+        shared = budget_opts is not None and accounting == "realised"  # the budget's cash view is the run's
+        core = budget.new_core(traj) if shared else None
+        cum_net = block_nets(traj, accounting, yearly=None if core is None else core[:, 1:])
         part = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block, cum_net=cum_net,
                             into=part)
-        if budget_opts is not None:  # cash view: realised and undiscounted, shared when the run is realised
+        if budget_opts is not None:  # cash view: realised and undiscounted
             bpart = budget.reduce_block(traj, budget_opts, block=block, into=bpart,
-                                        cum_net=cum_net[:, 0] if accounting == "realised" else None)
+                                        cum_net=cum_net[:, 0] if shared else None, core=core)
         if public:
             ppart.append((block, public_block(traj, accounting, public)))
         if trial_table is not None:
             tables.append((block, trial_table(traj, block * BLOCK_TRIALS)))
-        del traj, cum_net  # not alive while the next block is simulated
+        del traj, cum_net, core  # not alive while the next block is simulated
     return part, tables, bpart, ppart
 
 

@@ -165,19 +165,29 @@ class BudgetPartial:
         return total
 
 
+def new_core(traj: Trajectories) -> np.ndarray:
+    """An empty ``(n_payers + 1, 1 + n_years, n_trials)`` array for :func:`reduce_block`'s ``core``: the funding
+    need, then the net of each programme year."""
+    P, H, n = traj.cost_dkk.shape
+    return np.empty((P + 1, 1 + H, n))
+
+
 def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0,
-                 cum_net: np.ndarray | None = None, into: BudgetPartial | None = None) -> BudgetPartial:
+                 cum_net: np.ndarray | None = None, into: BudgetPartial | None = None,
+                 core: np.ndarray | None = None) -> BudgetPartial:
     """Reduce one block of trajectories to a :class:`BudgetPartial` (or add it to ``into``, in place).
 
     ``cum_net``: the realised, undiscounted cumulative net per payer (``total`` last), ``(n_payers + 1,
-    n_years, n_trials)``, if the caller has it (saves one running sum).
+    n_years, n_trials)``, if the caller has it (saves one running sum). ``core``: a :func:`new_core` array
+    whose ``[:, 1:]`` already holds the yearly net (``metrics.block_nets(..., yearly=core[:, 1:])``).
     """
     P, H, n = traj.cost_dkk.shape
     Q = P + 1
-    core = np.empty((Q, 1 + H, n))  # funding need, then the net of each programme year
+    if core is None:
+        core = new_core(traj)  # funding need, then the net of each programme year
+        np.subtract(traj.savings_dkk, traj.cost_dkk, out=core[:P, 1:])
+        np.sum(core[:P, 1:], axis=0, out=core[P, 1:])
     yearly = core[:, 1:]
-    np.subtract(traj.savings_dkk, traj.cost_dkk, out=yearly[:P])
-    np.sum(yearly[:P], axis=0, out=yearly[P])
     lowest = np.empty((Q, n))  # lowest point of the cumulative net
     if cum_net is None:
         running = yearly[:, 0].copy()

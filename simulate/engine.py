@@ -528,13 +528,28 @@ def _survival(keep, ages: int, n: int) -> np.ndarray:
     return survive
 
 
+def _powers(keep, rows, m: int) -> dict:
+    """``{k: (1 - r)^k}`` for the ages ``rows``, each as :func:`_survival` computes it (a running product)."""
+    out = {}
+    if not rows:
+        return out
+    cur = np.ones(m)
+    for k in range(max(rows) + 1):
+        if k in rows:
+            out[k] = cur.copy()
+        if keep is not None:
+            np.multiply(cur, keep, out=cur)
+    return out
+
+
 def _remaining(unit, act, wanted, years, n_disc, keep, growth, df, H, n_years, m) -> np.ndarray:
     """``(2, len(wanted), H, m)``: expected savings still to come after each year, of the successes active
     then (undiscounted; discounted to year 1), for the payers ``wanted`` and the programme ``years``."""
     remaining = np.zeros((2, len(wanted), H, m))
     ratio = 1.0 if keep is None else keep
     ages = n_years
-    survive = _survival(keep, ages, m)
+    survive = _powers(keep, {min(ages, n_years - c) - 1 - k for c in range(H) for k in range(min(H - c, ages))
+                             if c + k in years}, m)  # (1 - r)^(last - k) where needed below
     # F[k]: expected savings after age k of a success active at age k, with growth from year 1 (g_j, not
     # g_{c+j}) and no end: cohort c's value is g_c (F[k] - (1-r)^(J_c-k) F[J_c]), J_c its last age followed.
     # Growth is geometric, so this is exact; discounting separates the same way while the rate is constant.

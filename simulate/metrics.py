@@ -387,9 +387,12 @@ def _payer_flows(traj: Trajectories, accounting: str, payer: int) -> tuple[np.nd
     return sav[payer], traj.cost_dkk[payer]
 
 
-def block_nets(traj: Trajectories, accounting: str) -> np.ndarray:
+def block_nets(traj: Trajectories, accounting: str, *, yearly: np.ndarray | None = None) -> np.ndarray:
     """Cumulative net per payer (``total`` last), undiscounted and discounted: ``(n_payers + 1, 2, n_years,
-    n_trials)`` [DKK]. The same numbers as ``cumulative_nets(...)[2]``, with one array and no temporaries."""
+    n_trials)`` [DKK]. The same numbers as ``cumulative_nets(...)[2]``, with one array and no temporaries.
+
+    ``yearly``: an ``(n_payers + 1, n_years, n_trials)`` array to receive the undiscounted net of each year
+    (before the running sum), the numbers :func:`simulate.budget.reduce_block` would compute."""
     sav, sav_pv = _savings(traj, accounting)
     cost, df = traj.cost_dkk, traj.discount_factor
     P, H, n = cost.shape
@@ -401,6 +404,8 @@ def block_nets(traj: Trajectories, accounting: str) -> np.ndarray:
         np.multiply(cost, df[:, None], out=net[:P, 1])
         np.subtract(sav_pv, net[:P, 1], out=net[:P, 1])
     np.sum(net[:P], axis=0, out=net[P])
+    if yearly is not None:
+        yearly[...] = net[:, 0]
     for t in range(1, H):  # running sum over years, in place
         net[:, :, t] += net[:, :, t - 1]
     return net
