@@ -190,11 +190,12 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
         shared = budget_opts is not None and accounting == "realised"  # the budget's cash view is the run's
         core = budget.new_core(traj) if shared else None
         cum_net = block_nets(traj, accounting, yearly=None if core is None else core[:, 1:])
+        if budget_opts is not None:  # cash view: realised and undiscounted (first, so core is freed before
+            bpart = budget.reduce_block(traj, budget_opts, block=block, into=bpart,  # the larger summary)
+                                        cum_net=cum_net[:, 0] if shared else None, core=core)
+        core = None
         part = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block, cum_net=cum_net,
                             into=part)
-        if budget_opts is not None:  # cash view: realised and undiscounted
-            bpart = budget.reduce_block(traj, budget_opts, block=block, into=bpart,
-                                        cum_net=cum_net[:, 0] if shared else None, core=core)
         if public:
             ppart.append((block, public_block(traj, accounting, public)))
         if trial_table is not None:
@@ -390,8 +391,9 @@ def run(
         Processes to run blocks on.
     chunk_blocks : int, optional
         Blocks of ``BLOCK_TRIALS`` trials per task; changes memory and scheduling, not results. Default 4
-        with one worker or with ``trial_table``; with several workers, larger tasks (up to 32 blocks, at
-        least four tasks per worker), since each finished task sends its histograms to the main process.
+        with one worker or with ``trial_table``; with several workers, :func:`guided_sizes`: large tasks
+        first (up to 32 blocks, since each finished task sends its histograms to the main process), then
+        shrinking ones, so that the workers finish together.
     stream : int
         Random stream key (a sweep gives each scenario's key; equal keys give common random numbers).
     trial_table, on_trials : callable, optional
@@ -429,9 +431,8 @@ def run(
         scenario = scenario.model_copy(update={"evidence_correction": bool(evidence_correction)})
     check_options(scenario, trials=trials, seed=seed, mode=mode, accounting=accounting, payer=payer,
                   workers=workers, chunk_blocks=4 if chunk_blocks is None else chunk_blocks)
-    if chunk_blocks is None:  # several workers without per-trial tables: larger tasks, fewer transfers
-        n_blocks = -(-trials // BLOCK_TRIALS)
-        chunk_blocks = 4 if workers <= 1 or trial_table is not None else max(4, min(32, n_blocks // (4 * workers)))
+    guided = chunk_blocks is None and workers > 1 and trial_table is None
+    given_chunk_blocks, chunk_blocks = chunk_blocks, 4 if chunk_blocks is None else chunk_blocks
     if precision is not None and not (isinstance(precision, (int, float)) and 0 < precision < 1):
         raise ScenarioError("--precision", precision, "a number between 0 and 1, e.g. 0.005")
     if precision is not None:
@@ -469,7 +470,12 @@ def run(
     else:
         if precision is not None:  # stop at the first 4-block boundary where the precision is reached
             trials, chunk_blocks = max_trials, PRECISION_CHECK_BLOCKS
-        chunks = [blocks_of(trials)[i:i + chunk_blocks] for i in range(0, len(blocks_of(trials)), chunk_blocks)]
+        blocks = blocks_of(trials)
+        sizes = guided_sizes(len(blocks), workers) if guided and precision is None else None
+        if sizes is None:
+            sizes = [chunk_blocks] * -(-len(blocks) // chunk_blocks)
+        starts = np.cumsum([0] + sizes[:-1])
+        chunks = [blocks[a:a + k] for a, k in zip(starts, sizes)]
         part = bpart = None
         reached = None
         if engine not in ENGINES:
@@ -557,7 +563,7 @@ def run(
                 for p in scenario.rule_periods]
     if capacity and _by_kind:
         other = run(scenario, trials=n_trials if mode == "mc" else trials, seed=seed, mode=mode,
-                    accounting=accounting, payer=payer, workers=workers, chunk_blocks=chunk_blocks, stream=stream,
+                    accounting=accounting, payer=payer, workers=workers, chunk_blocks=given_chunk_blocks, stream=stream,
                     engine=engine, budget_year=budget_year, start_month=start_month,
                     cost_thresholds_dkk=cost_thresholds_dkk, given_inputs=outer if zero_capacity else given_inputs,
                     include_capacity=not include_capacity, _by_kind=False)
@@ -589,6 +595,17 @@ def by_kind(this: dict, other: dict, *, include_capacity: bool, capacity_inputs:
 
     return {"headline": "cash_and_capacity" if include_capacity else "cash", "payer": this["payer"],
             "capacity_inputs": capacity_inputs, "cash": view(cash), "cash_and_capacity": view(both)}
+
+
+def guided_sizes(n_blocks: int, workers: int, *, largest: int = 32, smallest: int = 4) -> list[int]:
+    """Task sizes in blocks for several workers: large first (each task ships its histograms to the main
+    process, so fewer is cheaper), then shrinking, so that the workers finish at about the same time."""
+    sizes, left = [], n_blocks
+    while left > 0:
+        k = min(left, max(smallest, min(largest, left // (2 * workers))))
+        sizes.append(k)
+        left -= k
+    return sizes
 
 
 def _map_chunks(scenario, seed, stream, chunks, accounting, lifetime, trial_table, workers, budget_opts=None,

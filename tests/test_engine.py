@@ -200,7 +200,19 @@ def test_same_seed_same_numbers_whatever_the_chunk_size_or_workers(default_data)
     base = run(s, trials=70_000, seed=5, chunk_blocks=1).summary
     assert _dump(run(s, trials=70_000, seed=5, chunk_blocks=3).summary) == _dump(base)
     assert _dump(run(s, trials=70_000, seed=5, chunk_blocks=2, workers=2).summary) == _dump(base)
+    assert _dump(run(s, trials=70_000, seed=5, workers=2).summary) == _dump(base)  # guided task sizes
     assert _dump(run(s, trials=70_000, seed=6).summary) != _dump(base)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 3, 7, 61, 611, 6104])
+@pytest.mark.parametrize("workers", [2, 3, 8])
+def test_guided_task_sizes_cover_every_block_large_first(n_blocks, workers):
+    from simulate.api import guided_sizes
+
+    sizes = guided_sizes(n_blocks, workers)
+    assert sum(sizes) == n_blocks and all(1 <= k <= 32 for k in sizes)
+    assert sizes == sorted(sizes, reverse=True)  # shrinking: the last tasks are the small ones
+    assert all(k == 4 for k in sizes[-2 * workers:-1]) or len(sizes) <= 2 * workers
 
 
 # --- the Aarhus budgets ----------------------------------------------------------------------------------
