@@ -3,7 +3,7 @@
 Prints a table and writes benchmarks/results.json. Each measurement of `simulate.run` runs in a fresh
 process (so its peak RSS is its own). Usage:
 
-    python benchmarks/bench.py            # the full set (about 8 minutes on 2 cores)
+    python benchmarks/bench.py            # the full set (about 7 minutes on 2 cores)
     python benchmarks/bench.py --quick    # 10^5 and 10^6 only
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -34,11 +35,13 @@ print(json.dumps({{"seconds": dt, "rss_mib": resource.getrusage(resource.RUSAGE_
 """
 
 
-def measure_run(trials: int, engine: str = "fast", workers: int = 1) -> dict:
+def measure_run(trials: int, engine: str = "fast", workers: int = 1, kernels: str = "compiled") -> dict:
+    """One ``simulate.run`` in a fresh process; ``kernels="numpy"`` runs it without the compiled kernels."""
     code = RUN.format(config=str(CONFIG), trials=trials, engine=engine, workers=workers)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    env = {**os.environ, "SIMULATE_KERNELS": "numpy" if kernels == "numpy" else ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     res = json.loads(out.stdout.strip().splitlines()[-1])
-    res.update(trials=trials, engine=engine, workers=workers, trials_per_s=trials / res["seconds"])
+    res.update(trials=trials, engine=engine, workers=workers, kernels=kernels, trials_per_s=trials / res["seconds"])
     return res
 
 
@@ -170,6 +173,14 @@ def main() -> None:
             rows.append(res)
             print(f"simulate.run {engine:9s} {n:>10,} trials: {res['trials_per_s']:>11,.0f} trials/s  "
                   f"peak RSS {res['rss_mib']:6.0f} MiB", flush=True)
+    from simulate import kernels
+
+    compiled = kernels.COMPILED
+    print(f"compiled kernels: {'in use' if compiled else 'not built (NumPy only)'}", flush=True)
+    numpy_only = measure_run(sizes[1], "fast", kernels="numpy") if compiled else None
+    if numpy_only:
+        print(f"simulate.run fast, NumPy only (SIMULATE_KERNELS=numpy), {sizes[1]:,} trials: "
+              f"{numpy_only['trials_per_s']:,.0f} trials/s  peak RSS {numpy_only['rss_mib']:.0f} MiB", flush=True)
     parts = profile_parts()
     print("where the time goes, ns per trial (one block of 16,384, best of 20):")
     for k, v in parts.items():
@@ -189,7 +200,7 @@ def main() -> None:
               for n in sizes}
     print("fast / reference: " + ", ".join(f"{n:,}: {x:.2f}x" for n, x in ratios.items()))
     doc = {"machine": platform.platform(), "python": sys.version.split()[0], "config": CONFIG.name,
-           "runs": rows, "profile_ns_per_trial": parts, "random_floor": floor, "python_loop": loop, "workers_2": w2,
+           "compiled_kernels": compiled, "runs": rows, "numpy_only": numpy_only, "profile_ns_per_trial": parts, "random_floor": floor, "python_loop": loop, "workers_2": w2,
            "speedup_workers_2": w2["trials_per_s"] / w1["trials_per_s"], "fast_over_reference": ratios,
            "measured": time.strftime("%Y-%m-%d %H:%M:%S")}
     (HERE / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
