@@ -402,6 +402,7 @@ done:
     return result;
 }
 
+#define YOUTH_CHUNK 512
 /* Young people still active, cohort by cohort and age by age: act[c, k, j] = #{y : h[g, y, a + j] < edge[k, a + j]}
  * for the cohorts c = cs[g] followed at age k (c + k < H), and tied[c, j] set where some h equals the edge. */
 static PyObject *youth_counts(PyObject *self, PyObject *args)
@@ -432,46 +433,54 @@ static PyObject *youth_counts(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "youth_counts: cohort out of range");
         goto done;
     }
-    int16_t *lt = PyMem_RawMalloc(3 * (m > 0 ? m : 1) * sizeof(int16_t)), *eq = lt + (m > 0 ? m : 1),
-            *ef = eq + (m > 0 ? m : 1);
-    if (lt == NULL) {
+    /* Trials in chunks of YOUTH_CHUNK, so that the 16-bit edges of every age, the counts and the tie flags
+     * stay in the L1 cache while each young person's integers are compared with every age's edge.
+     * Unsigned 16-bit order is signed order after flipping the top bit (SSE2 compares signed words). */
+    int16_t *ef = PyMem_RawMalloc((3 * H + 1) * YOUTH_CHUNK * sizeof(int16_t));
+    if (ef == NULL) {
         PyErr_NoMemory();
         goto done;
     }
+    int16_t *lt = ef + H * YOUTH_CHUNK, *eq = lt + H * YOUTH_CHUNK;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t g = 0; g < G; g++) {
-        const int64_t c = cs[g];
-        const uint16_t *hg = h + g * size * n + a;
-        for (Py_ssize_t k = 0; c + k < H; k++) {
-            float *out = act + (c * H + k) * m;
-            if (k && no_relapse) {
-                memcpy(out, out - m, m * sizeof(float));
-                continue;
-            }
-            const uint16_t *restrict ek = edge + k * n + a;
-            unsigned char *restrict tc = tied + c * m;
-            /* unsigned 16-bit order as signed order after flipping the top bit: SSE2 compares signed words */
-            for (Py_ssize_t j = 0; j < m; j++) {
-                lt[j] = 0;
-                eq[j] = 0;
-                ef[j] = (int16_t)(ek[j] ^ 0x8000u);
-            }
+    for (Py_ssize_t j0 = 0; j0 < m; j0 += YOUTH_CHUNK) {
+        const Py_ssize_t J = m - j0 < YOUTH_CHUNK ? m - j0 : YOUTH_CHUNK;
+        for (Py_ssize_t k = 0; k < H; k++)
+            for (Py_ssize_t j = 0; j < J; j++)
+                ef[k * YOUTH_CHUNK + j] = (int16_t)(edge[k * n + a + j0 + j] ^ 0x8000u);
+        for (Py_ssize_t g = 0; g < G; g++) {
+            const int64_t c = cs[g];
+            const Py_ssize_t K = H - c, K1 = no_relapse ? 1 : K; /* ages followed; ages compared */
+            memset(lt, 0, K1 * YOUTH_CHUNK * sizeof(int16_t));
+            memset(eq, 0, K1 * YOUTH_CHUNK * sizeof(int16_t));
             for (Py_ssize_t y = 0; y < size; y++) {
-                const uint16_t *restrict hy = hg + y * n;
-                for (Py_ssize_t j = 0; j < m; j++) {
-                    const int16_t v = (int16_t)(hy[j] ^ 0x8000u);
-                    lt[j] -= (int16_t)-(v < ef[j]);
-                    eq[j] |= (int16_t)-(v == ef[j]);
+                const uint16_t *restrict hy = h + (g * size + y) * n + a + j0;
+                for (Py_ssize_t k = 0; k < K1; k++) {
+                    const int16_t *restrict ek = ef + k * YOUTH_CHUNK;
+                    int16_t *restrict lk = lt + k * YOUTH_CHUNK, *restrict qk = eq + k * YOUTH_CHUNK;
+                    for (Py_ssize_t j = 0; j < J; j++) {
+                        const int16_t v = (int16_t)(hy[j] ^ 0x8000u);
+                        lk[j] -= (int16_t)-(v < ek[j]);
+                        qk[j] |= (int16_t)-(v == ek[j]);
+                    }
                 }
             }
-            for (Py_ssize_t j = 0; j < m; j++) {
-                out[j] = (float)lt[j];
-                tc[j] |= (unsigned char)(eq[j] != 0);
+            for (Py_ssize_t k = 0; k < K; k++) { /* without relapse every age has the intake year's count */
+                const int16_t *restrict lk = lt + (no_relapse ? 0 : k) * YOUTH_CHUNK;
+                float *restrict out = act + (c * H + k) * m + j0;
+                for (Py_ssize_t j = 0; j < J; j++)
+                    out[j] = (float)lk[j];
             }
+            for (Py_ssize_t k = 1; k < K1; k++)
+                for (Py_ssize_t j = 0; j < J; j++)
+                    eq[j] |= eq[k * YOUTH_CHUNK + j];
+            unsigned char *restrict tc = tied + c * m + j0;
+            for (Py_ssize_t j = 0; j < J; j++)
+                tc[j] |= (unsigned char)(eq[j] != 0);
         }
     }
     Py_END_ALLOW_THREADS
-    PyMem_RawFree(lt);
+    PyMem_RawFree(ef);
     result = Py_None;
     Py_INCREF(result);
 done:
