@@ -1,4 +1,6 @@
-# Each target sets itself up: a fresh clone needs only python3, pip and make.
+# Each target sets itself up: a fresh clone needs only python3, pip and make. With a C compiler pip also
+# builds the optional kernels (simulate/_kernels.c); PYTHONWARNINGS=ignore keeps the build's notices
+# (editable install, ext-modules table) out of make's output.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,6 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml simulate/_kernels.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	# the build's notices (editable install, ext-modules table) are not for the reader of make's output
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
