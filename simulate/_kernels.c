@@ -3,10 +3,11 @@
  * Every kernel is either integer counting (exact in any order) or elementwise floating-point arithmetic
  * done in the same order, operation by operation, as its NumPy fallback (built with -ffp-contract=off,
  * so no fused multiply-add changes a rounding). Results are therefore identical, bit for bit, whether
- * this module was built or not; it only saves passes over memory.
+ * this module was built or not (for finite values; a NaN's sign or payload may differ); it only saves
+ * passes over memory.
  *
- * Arrays arrive through the buffer protocol (C-contiguous, dtypes checked by the Python wrappers), so the
- * module needs no NumPy headers.
+ * Arrays arrive through the buffer protocol (C-contiguous; dtypes checked by the Python wrappers), so the
+ * module needs no NumPy headers. Every size and every index read from an array is checked before use.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,12 +18,38 @@
 #include <emmintrin.h>
 #endif
 
-static int check_size(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const char *name)
+/* The buffer holds exactly d0 * d1 * d2 items of `itemsize` bytes (sizes >= 0, product without overflow). */
+static int check_size3(Py_buffer *b, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t d2, Py_ssize_t itemsize,
+                       const char *name)
 {
-    if (b->len != items * itemsize) {
-        PyErr_Format(PyExc_ValueError, "%s: buffer of %zd bytes, expected %zd", name, b->len, items * itemsize);
+    Py_ssize_t bytes;
+    if (d0 < 0 || d1 < 0 || d2 < 0 || __builtin_mul_overflow(d0, d1, &bytes) ||
+        __builtin_mul_overflow(bytes, d2, &bytes) || __builtin_mul_overflow(bytes, itemsize, &bytes)) {
+        PyErr_Format(PyExc_ValueError, "%s: bad shape", name);
         return -1;
     }
+    if (b->len != bytes) {
+        PyErr_Format(PyExc_ValueError, "%s: buffer of %zd bytes, expected %zd", name, b->len, bytes);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_size(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const char *name)
+{
+    return check_size3(b, items, 1, 1, itemsize, name);
+}
+
+/* Every idx[i * stride + col] (i < count) lies in 0 .. bound - 1. */
+static int check_index(const int64_t *idx, Py_ssize_t count, Py_ssize_t stride, Py_ssize_t col, Py_ssize_t bound,
+                       const char *name)
+{
+    for (Py_ssize_t i = 0; i < count; i++)
+        if (idx[i * stride + col] < 0 || idx[i * stride + col] >= bound) {
+            PyErr_Format(PyExc_ValueError, "%s: index %lld outside 0 .. %zd", name,
+                         (long long)idx[i * stride + col], bound - 1);
+            return -1;
+        }
     return 0;
 }
 
@@ -154,8 +181,8 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*y*w*nnn", &bx, &bs, &bo, &bc, &rows, &n, &n_bins))
         return NULL;
     PyObject *result = NULL;
-    if (check_size(&bx, rows * n, 8, "x") || check_size(&bs, rows, 8, "scale") ||
-        check_size(&bo, rows, 8, "offset") || check_size(&bc, rows * n_bins, 8, "counts"))
+    if (check_size3(&bx, rows, n, 1, 8, "x") || check_size(&bs, rows, 8, "scale") ||
+        check_size(&bo, rows, 8, "offset") || check_size3(&bc, rows, n_bins, 1, 8, "counts"))
         goto done;
     const double *x = bx.buf, *scale = bs.buf;
     const int64_t *offset = bo.buf;
@@ -193,8 +220,8 @@ static PyObject *count_below(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*w*nnnp", &bx, &bt, &bout, &rows, &n, &k, &inclusive))
         return NULL;
     PyObject *result = NULL;
-    if (check_size(&bx, rows * n, 8, "x") || check_size(&bt, k, 8, "thresholds") ||
-        check_size(&bout, rows * k, 8, "out"))
+    if (check_size3(&bx, rows, n, 1, 8, "x") || check_size(&bt, k, 8, "thresholds") ||
+        check_size3(&bout, rows, k, 1, 8, "out"))
         goto done;
     const double *x = bx.buf, *t = bt.buf;
     int64_t *out = bout.buf;
@@ -221,8 +248,8 @@ static PyObject *reached(PyObject *self, PyObject *args)
         return NULL;
     PyObject *result = NULL;
     int64_t *seen = NULL;
-    if (check_size(&bx, groups * years * n, 8, "x") || check_size(&bnn, groups * years, 8, "nonneg") ||
-        check_size(&bby, groups * years, 8, "by_year"))
+    if (check_size3(&bx, groups, years, n, 8, "x") || check_size3(&bnn, groups, years, 1, 8, "nonneg") ||
+        check_size3(&bby, groups, years, 1, 8, "by_year"))
         goto done;
     seen = PyMem_RawMalloc((n > 0 ? n : 1) * sizeof(int64_t));
     if (seen == NULL) {
@@ -319,14 +346,23 @@ static PyObject *expected_unit(PyObject *self, PyObject *args)
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t n_terms = btail.len / 8, n_moves = bmoves.len / 16, n_others = bothers.len / 8;
-    if (check_size(&bpi, S * m, 8, "pi") || check_size(&bU, S * P * n, 8, "U") ||
-        check_size(&bT, S * S * n, 8, "T") || check_size(&bterms, 3 * n_terms, 8, "terms") ||
-        check_size(&be, n_years * n_paying * m, 8, "e"))
+    if (check_size3(&bpi, S, m, 1, 8, "pi") || check_size3(&bU, S, P, n, 8, "U") ||
+        check_size3(&bT, S, S, n, 8, "T") || check_size3(&bterms, n_terms, 3, 1, 8, "terms") ||
+        check_size3(&btail, n_terms, 1, 1, 8, "tail") || check_size3(&bmoves, n_moves, 2, 1, 8, "moves") ||
+        check_size3(&bothers, n_others, 1, 1, 8, "others") || check_size3(&be, n_years, n_paying, m, 8, "e"))
         goto done;
-    if (S > MAX_STATES || (S > 1 && n_others < 1) || a < 0 || a + m > n) {
+    if (S < 1 || S > MAX_STATES || (S > 1 && n_others < 1) || a < 0 || m < 0 || a > n - m || H < 0) {
         PyErr_SetString(PyExc_ValueError, "expected_unit: bad shapes");
         goto done;
     }
+    const int64_t last_arr[1] = {last};
+    if (check_index(bterms.buf, n_terms, 3, 0, S, "terms (state)") ||
+        check_index(bterms.buf, n_terms, 3, 1, n_paying, "terms (row)") ||
+        check_index(bterms.buf, n_terms, 3, 2, P, "terms (payer)") ||
+        check_index(bmoves.buf, n_moves, 2, 0, S, "moves (from)") ||
+        check_index(bmoves.buf, n_moves, 2, 1, S, "moves (to)") ||
+        check_index(bothers.buf, n_others, 1, 0, S, "others") || check_index(last_arr, 1, 1, 0, S, "last"))
+        goto done;
     double *work = PyMem_RawMalloc((2 * S + n_terms + n_moves) * CHUNK * sizeof(double));
     if (work == NULL) {
         PyErr_NoMemory();
@@ -362,9 +398,10 @@ static PyObject *tail_sums(PyObject *self, PyObject *args)
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t W = bw.len / 8;
-    if (check_size(&bu, ages * n_paying * m, 8, "unit") || check_size(&bg, ages, 8, "growth") ||
+    if (check_size3(&bu, ages, n_paying, m, 8, "unit") || check_size(&bg, ages, 8, "growth") ||
         (with_df && check_size(&bd, ages, 8, "df")) || check_size(&bk, m, 8, "keep") ||
-        check_size(&bF, ages * W * m, 8, "F"))
+        check_size3(&bw, W, 1, 1, 8, "wanted") || check_size3(&bF, ages, W, m, 8, "F") ||
+        check_index(bw.buf, W, 1, 0, n_paying, "wanted"))
         goto done;
     const double *unit = bu.buf, *growth = bg.buf, *df = bd.buf, *keep = bk.buf;
     const int64_t *wanted = bw.buf;
@@ -410,13 +447,15 @@ static PyObject *youth_counts(PyObject *self, PyObject *args)
     Py_buffer bh, bcs, be, bact, btied;
     Py_ssize_t size, n, a, m, H;
     int no_relapse;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*w*nnnnnp", &bh, &bcs, &be, &bact, &btied, &size, &n, &a, &m, &H,
+    Py_ssize_t E;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*w*nnnnnnp", &bh, &bcs, &be, &bact, &btied, &size, &n, &a, &m, &H, &E,
                           &no_relapse))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t G = bcs.len / 8;
-    if (check_size(&bh, G * size * n, 2, "h") || be.len < H * n * 2 || check_size(&bact, H * H * m, 4, "act") ||
-        check_size(&btied, H * m, 1, "tied") || a < 0 || a + m > n || size > 255) {
+    if (check_size3(&bh, G, size, n, 2, "h") || check_size3(&be, E, n, 1, 2, "edge") ||
+        check_size3(&bact, H, H, m, 4, "act") || check_size3(&btied, H, m, 1, 1, "tied") ||
+        check_size3(&bcs, G, 1, 1, 8, "cohorts") || E < H || a < 0 || m < 0 || a > n - m || size > 255) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "youth_counts: bad shapes");
         goto done;
@@ -502,8 +541,9 @@ static PyObject *cohort_savings(PyObject *self, PyObject *args)
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t W = bpay.len / 8;
-    if (check_size(&be, n_years * n_paying * m, 8, "e") || check_size(&bact, H * H * m, 4, "act") ||
-        check_size(&bs, P * H * n, 8, "savings") || W > n_paying || a < 0 || a + m > n) {
+    if (check_size3(&be, n_years, n_paying, m, 8, "e") || check_size3(&bact, H, H, m, 4, "act") ||
+        check_size3(&bs, P, H, n, 8, "savings") || check_size3(&bpay, W, 1, 1, 8, "paying") || W > n_paying ||
+        a < 0 || m < 0 || a > n - m || check_index(bpay.buf, W, 1, 0, P, "paying")) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "cohort_savings: bad shapes");
         goto done;

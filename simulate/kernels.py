@@ -31,7 +31,7 @@ def bin_add(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.nda
     falls in bin ``floor(v * scale[r]) - offset[r]``, which must lie in ``0 .. n_bins - 1``."""
     rows, n = x.shape
     n_bins = counts.shape[1]
-    if (COMPILED if compiled is None else compiled) and counts.flags.c_contiguous and counts.dtype == np.int64:
+    if _use(compiled, _fit((counts, np.int64)), "bin_add"):
         _ext.bin_add(_c(x, np.float64), _c(scale, np.float64), _c(offset, np.int64), counts, rows, n, n_bins)
         return
     pos = np.empty((min(ROWS, rows), n))
@@ -52,7 +52,7 @@ def count_below(x: np.ndarray, thresholds, *, inclusive: bool = False, compiled:
     t = _c(np.atleast_1d(np.asarray(thresholds, dtype=np.float64)), np.float64)
     rows, n = x.shape
     out = np.empty((rows, len(t)), dtype=np.int64)
-    if COMPILED if compiled is None else compiled:
+    if _use(compiled, True, "count_below"):
         _ext.count_below(_c(x, np.float64), t, out, rows, n, len(t), inclusive)
         return out
     op = np.less_equal if inclusive else np.less
@@ -67,7 +67,7 @@ def reached(x: np.ndarray, tol: float, *, compiled: bool | None = None) -> tuple
     groups, years, n = x.shape
     nonneg = np.empty((groups, years), dtype=np.int64)
     by_year = np.empty((groups, years), dtype=np.int64)
-    if COMPILED if compiled is None else compiled:
+    if _use(compiled, True, "reached"):
         _ext.reached(_c(x, np.float64), float(tol), nonneg, by_year, groups, years, n)
         return nonneg, by_year
     hit = x >= tol
@@ -79,8 +79,20 @@ def reached(x: np.ndarray, tol: float, *, compiled: bool | None = None) -> tuple
 
 
 # --- engine (simulate.engine, counterfactual sampling "expected") --------------------------------------------
-def _on(compiled: bool | None) -> bool:
-    return COMPILED if compiled is None else compiled
+def _use(compiled: bool | None, fits: bool, name: str) -> bool:
+    """Whether to run the compiled kernel: by default where it is built and the arrays fit it (C-contiguous,
+    the dtypes it reads); ``compiled=True`` insists (an error if it cannot), ``False`` runs the NumPy code."""
+    if compiled is None:
+        return COMPILED and fits
+    if compiled and (_ext is None or not fits):
+        raise ValueError(f"{name}: " + ("the compiled kernels are not built" if _ext is None
+                                        else "these arrays do not fit the compiled kernel"))
+    return bool(compiled)
+
+
+def _fit(*arrays_and_dtypes) -> bool:
+    """Each (array, dtype) pair is C-contiguous with that dtype."""
+    return all(isinstance(x, np.ndarray) and x.flags.c_contiguous and x.dtype == dt for x, dt in arrays_and_dtypes)
 
 
 def expected_unit(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list, tail: list, moves: list,
@@ -94,8 +106,8 @@ def expected_unit(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list,
     is needed beyond the horizon H; ``moves``: (from, to) pairs with a probability."""
     S, m = pi.shape
     e = np.zeros((n_years, n_paying, m))
-    if _on(compiled) and S <= 64 and (S == 1 or others) and U.flags.c_contiguous and trans.flags.c_contiguous \
-            and pi.flags.c_contiguous:
+    if _use(compiled, S <= 64 and (S == 1 or bool(others))
+            and _fit((pi, np.float64), (U, np.float64), (trans, np.float64)), "expected_unit"):
         _ext.expected_unit(pi, U, trans, np.asarray(terms, dtype=np.int64).reshape(-1, 3),
                            np.asarray(tail, dtype=np.int64), np.asarray(moves, dtype=np.int64).reshape(-1, 2),
                            int(last_state), np.asarray(others, dtype=np.int64), e, S, U.shape[1], U.shape[2], a, m,
@@ -128,7 +140,7 @@ def tail_sums(unit: np.ndarray, wanted: list, growth: np.ndarray, keep, df: np.n
     """``F[k] = sum_{j>k} keep^(j-k) unit_j growth_j (df_j)`` for every age k, ``(ages, len(wanted), m)``: the
     rows ``wanted`` of ``unit`` ``(ages, n_paying, m)``."""
     ages, n_paying, m = unit.shape
-    if _on(compiled) and unit.flags.c_contiguous:
+    if _use(compiled, _fit((unit, np.float64)), "tail_sums"):
         F = np.empty((ages, len(wanted), m))
         k = np.broadcast_to(np.asarray(keep, dtype=np.float64), (m,))
         _ext.tail_sums(unit, np.asarray(wanted, dtype=np.int64), _c(growth[:ages], np.float64),
@@ -151,10 +163,10 @@ def youth_counts(h: np.ndarray, cohorts: list, edge: np.ndarray, a: int, m: int,
     below the edge ``edge[k]`` at each age k with c + k < H, for trials ``a .. a + m - 1``; set ``tied[c]`` where
     one is on the edge. ``cohorts`` ascending."""
     G, size, n = h.shape
-    if _on(compiled) and size <= 255 and h.flags.c_contiguous and edge.flags.c_contiguous \
-            and act.flags.c_contiguous and tied.flags.c_contiguous and act.dtype == np.float32:
+    if _use(compiled, size <= 255 and edge.ndim == 2 and edge.shape[1] == n and
+            _fit((h, np.uint16), (edge, np.uint16), (act, np.float32), (tied, np.bool_)), "youth_counts"):
         _ext.youth_counts(h, np.asarray(cohorts, dtype=np.int64), edge, act, tied.view(np.uint8), size, n, a, m, H,
-                          bool(no_relapse))
+                          edge.shape[0], bool(no_relapse))
         return
     sl = slice(a, a + m)
     hs, es = h[:, :, sl], edge[:, sl]
@@ -179,8 +191,7 @@ def cohort_savings(e: np.ndarray, act: np.ndarray, paying: list, savings: np.nda
     over cohorts c <= y of ``e[y - c, i] * act[c, y - c]``, for each paying payer ``p = paying[i]``."""
     n_years, n_paying, m = e.shape
     P, H, n = savings.shape
-    if _on(compiled) and e.flags.c_contiguous and act.flags.c_contiguous and savings.flags.c_contiguous \
-            and act.dtype == np.float32:
+    if _use(compiled, _fit((e, np.float64), (act, np.float32), (savings, np.float64)), "cohort_savings"):
         _ext.cohort_savings(e, act, np.asarray(paying, dtype=np.int64), savings, n_years, n_paying, m, H, P, n, a)
         return
     sl = slice(a, a + m)
