@@ -187,20 +187,22 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
         given_inputs = None if given is None else given(block * BLOCK_TRIALS, n)
         extra = {} if given_inputs is None else {"given_inputs": given_inputs}
         traj = simulate_block(scenario, n, block_rng(seed, block, stream), lifetime=lifetime, **extra)
-        shared = budget_opts is not None and accounting == "realised"  # the budget's cash view is the run's
+        # The budget's cash view (realised, undiscounted) shares the run's nets when the run is realised; it is
+        # reduced first, so its yearly nets (`core`) are freed before the larger summary reduction.
+        shared = budget_opts is not None and accounting == "realised"
         core = budget.new_core(traj) if shared else None
         cum_net = block_nets(traj, accounting, yearly=None if core is None else core[:, 1:])
-        if budget_opts is not None:  # cash view: realised and undiscounted (first, so core is freed before
-            bpart = budget.reduce_block(traj, budget_opts, block=block, into=bpart,  # the larger summary)
+        if budget_opts is not None:
+            bpart = budget.reduce_block(traj, budget_opts, block=block, into=bpart,
                                         cum_net=cum_net[:, 0] if shared else None, core=core)
-        core = None
+        del core
         part = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block, cum_net=cum_net,
                             into=part)
         if public:
             ppart.append((block, public_block(traj, accounting, public)))
         if trial_table is not None:
             tables.append((block, trial_table(traj, block * BLOCK_TRIALS)))
-        del traj, cum_net, core  # not alive while the next block is simulated
+        del traj, cum_net  # not alive while the next block is simulated
     return part, tables, bpart, ppart
 
 

@@ -475,6 +475,8 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     successes = np.empty((H, n))  # every row written slice by slice, as are life and life_pv
     life = np.empty((P_all, H, n)) if lifetime else None
     life_pv = np.empty((P_all, H, n)) if lifetime and (need is None or need[2]) else None
+    # beyond the horizon only the tail's payers are needed (realised savings stop at year H)
+    tail_flags = [bool(lifetime) and i in wanted for _, i, _ in terms]
     for a in range(0, n, SLICE_TRIALS):
         sl = slice(a, min(n, a + SLICE_TRIALS))
         m = sl.stop - sl.start
@@ -482,8 +484,6 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         pi = np.empty((S, m))
         for st, x in enumerate(pi0):
             pi[st] = _cut(x, sl)
-        # beyond the horizon only the tail's payers are needed (realised savings stop at year H)
-        tail_flags = [bool(lifetime) and i in wanted for _, i, _ in terms]
         e = kernels.expected_unit(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H, n_years,
                                   len(paying))
         f_s, L_s, keep_s = _cut(f, sl), _cut(L, sl), _cut(keep, sl)

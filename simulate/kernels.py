@@ -18,7 +18,7 @@ except ImportError:  # built without a C compiler: NumPy only
     _ext = None
 
 COMPILED = _ext is not None and os.environ.get("SIMULATE_KERNELS", "").lower() != "numpy"
-ROWS = 8  # NumPy code: rows handled at a time, so temporaries stay small and in cache
+ROWS = 8  # NumPy code (here and in simulate.metrics): rows at a time, so temporaries stay small and in cache
 
 
 def _c(x: np.ndarray, dtype) -> np.ndarray:

@@ -48,20 +48,13 @@ def _fit_level(lo: np.ndarray, hi: np.ndarray, n_bins: int) -> np.ndarray:
         k = np.where(bad, k + 1, k)
 
 
-ROWS = 8  # series handled at a time when binning and taking moments: temporaries stay small and in cache
+ROWS = kernels.ROWS  # series handled at a time (moments, quantiles): temporaries stay small and in cache
 
 
 def _grid(lo: np.ndarray, hi: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
     """The dyadic grid (level, offset) for values in [lo, hi]: it depends on lo and hi alone."""
     level = _fit_level(lo, hi, n_bins)
     return level, np.floor(lo * np.ldexp(1.0, -level)).astype(np.int64)
-
-
-def _bin(counts: np.ndarray, x: np.ndarray, level: np.ndarray, offset: np.ndarray, *, add: bool) -> None:
-    """Count (or add to ``counts``) the values ``x`` ``(n_series, n)`` in the bins of the grid (level, offset)."""
-    if not add:
-        counts[:] = 0
-    kernels.bin_add(counts, x, np.ldexp(1.0, -level), offset)  # the scale is exact: a power of two
 
 
 @dataclass
@@ -81,8 +74,8 @@ class Histogram:
         """Histogram of ``x`` ``(n_series, n)``."""
         lo, hi = x.min(axis=1), x.max(axis=1)
         level, offset = _grid(lo, hi, n_bins)
-        counts = np.empty((x.shape[0], n_bins), dtype=np.int64)
-        _bin(counts, x, level, offset, add=False)
+        counts = np.zeros((x.shape[0], n_bins), dtype=np.int64)
+        kernels.bin_add(counts, x, np.ldexp(1.0, -level), offset)  # the scale is exact: a power of two
         return cls(n_bins, lo, hi, level, offset, counts)
 
     def add(self, x: np.ndarray) -> None:
@@ -96,7 +89,7 @@ class Histogram:
         level, offset = _grid(lo, hi, self.n_bins)
         self.counts = self._rebinned(level, offset)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
-        _bin(self.counts, x, level, offset, add=True)
+        kernels.bin_add(self.counts, x, np.ldexp(1.0, -level), offset)
 
     def _rebinned(self, level: np.ndarray, offset: np.ndarray) -> np.ndarray:
         """The counts on the grid (``level``, ``offset``), which must be as coarse as this one (not a copy
