@@ -110,7 +110,6 @@ def python_loop(trials: int) -> dict:
 
     import numpy as np
 
-    from simulate.engine import discount_factors
     from simulate.io import read_scenario
     from simulate.sampling import draw_inputs
 
@@ -118,8 +117,6 @@ def python_loop(trials: int) -> dict:
     v = draw_inputs(s, trials, np.random.default_rng(1))
     rnd = random.Random(1)
     H = s.horizon_years
-    df = discount_factors(0.035, H)
-    pos = {"passive_support": 0, "homeless": 1, "self_supporting": 2}
     t0 = time.perf_counter()
     nets = []
     for i in range(trials):

@@ -6,7 +6,6 @@ import json
 import math
 
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from simulate.cli import cli

@@ -8,13 +8,12 @@ below 0.001 fails. The default run uses 100,000 trials per engine; `-m slow` rep
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from simulate.api import BLOCK_TRIALS, blocks_of, block_rng
+from simulate.api import blocks_of, block_rng
 from simulate.engine import simulate
 from simulate.metrics import cumulative_nets
 from simulate.reference import simulate_reference
