@@ -87,20 +87,21 @@ class Histogram:
         """
         lo, hi = np.minimum(self.lo, x.min(axis=1)), np.maximum(self.hi, x.max(axis=1))
         level, offset = _grid(lo, hi, self.n_bins)
-        self.counts = self._rebinned(level, offset)
+        self.counts = self._rebinned(level, offset, inplace=True)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
         kernels.bin_add(self.counts, x, np.ldexp(1.0, -level), offset)
 
-    def _rebinned(self, level: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    def _rebinned(self, level: np.ndarray, offset: np.ndarray, *, inplace: bool = False) -> np.ndarray:
         """The counts on the grid (``level``, ``offset``), which must be as coarse as this one (not a copy
-        when the grid is this one's)."""
+        when the grid is this one's; ``inplace``: this one's counts, changed row by row where the grid moved,
+        without copying the rows that stay)."""
         if np.array_equal(level, self.level) and np.array_equal(offset, self.offset):
             return self.counts
-        counts = self.counts.copy()
+        counts = self.counts if inplace else self.counts.copy()
         shifted = np.flatnonzero((level == self.level) & (offset != self.offset))
         for row in shifted:  # same grid, window moved down: a plain shift of the counts
             d = int(self.offset[row] - offset[row])
-            counts[row, d:] = self.counts[row, : self.n_bins - d]
+            counts[row, d:] = counts[row, : self.n_bins - d].copy()
             counts[row, :d] = 0
         moved = np.flatnonzero(level != self.level)
         if moved.size == 0:
@@ -124,7 +125,7 @@ class Histogram:
         if not inplace:
             counts = self._rebinned(level, offset) + other._rebinned(level, offset)
             return Histogram(self.n_bins, lo, hi, level, offset, counts)
-        self.counts = self._rebinned(level, offset)
+        self.counts = self._rebinned(level, offset, inplace=True)
         self.counts += other._rebinned(level, offset)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
         return self
