@@ -62,10 +62,16 @@ static inline int64_t floor_i64(double a)
 
 /* counts[r, floor(x[r, i] * scale[r]) - offset[r]] += 1; returns the first row with a value off its grid, or -1.
  * NumPy computes floor(x * scale) - offset in float64; both are integers below 2**50 there, so the
- * integer difference here is the same number. */
+ * integer difference here is the same number.
+ *
+ * With k > 0 thresholds t, also below[r, j] = #{i : x[r, i] < t[j]}, from the binning itself: the scale is a
+ * power of two, so t[j] * scale[r] is exact, and a value in a bin below t[j]'s bin is below t[j], one in a bin
+ * above it is not; only values in t[j]'s own bin (flag[bin] set) are compared. `flag` has n_bins zero bytes
+ * and is left zero. */
 static Py_ssize_t bin_add_core(const double *restrict x, const double *restrict scale, const int64_t *restrict offset,
                                int64_t *restrict counts, uint16_t *restrict local, Py_ssize_t rows, Py_ssize_t n,
-                               Py_ssize_t n_bins)
+                               Py_ssize_t n_bins, const double *restrict t, int64_t *restrict below, Py_ssize_t k,
+                               uint8_t *restrict flag, int64_t *restrict tbin)
 {
     /* Each row is counted into 16-bit counts first (small enough to stay in the L1 cache), added to the
      * 64-bit counts every 65,535 values. */
@@ -74,21 +80,69 @@ static Py_ssize_t bin_add_core(const double *restrict x, const double *restrict 
         const double s = scale[r];
         const int64_t off = offset[r];
         int64_t *c = counts + r * n_bins;
+        int64_t *bl = below + r * k;
+        for (Py_ssize_t j = 0; j < k; j++) {  /* t[j]'s bin: -1 if below the grid, n_bins if at or above its top */
+            const double a = t[j] * s;
+            bl[j] = 0;
+            if (!(a >= (double)off))
+                tbin[j] = -1;
+            else if (a >= (double)off + (double)n_bins)
+                tbin[j] = n_bins;
+            else {
+                tbin[j] = floor_i64(a) - off;
+                flag[tbin[j]] = 1;
+            }
+        }
         for (Py_ssize_t i0 = 0; i0 < n; i0 += 65535) {
             const Py_ssize_t i1 = n - i0 < 65535 ? n : i0 + 65535;
             memset(local, 0, n_bins * sizeof(uint16_t));
-            for (Py_ssize_t i = i0; i < i1; i++) {
-                double a = row[i] * s;
-                if (!(fabs(a) < 4611686018427387904.0)) /* 2**62; also NaN */
-                    return r;
-                int64_t k = floor_i64(a) - off;
-                if ((uint64_t)k >= (uint64_t)n_bins)
-                    return r;
-                local[k] += 1;
+            if (k == 0) {
+                for (Py_ssize_t i = i0; i < i1; i++) {
+                    double a = row[i] * s;
+                    if (!(fabs(a) < 4611686018427387904.0)) /* 2**62; also NaN */
+                        return r;
+                    int64_t b = floor_i64(a) - off;
+                    if ((uint64_t)b >= (uint64_t)n_bins)
+                        return r;
+                    local[b] += 1;
+                }
+                for (Py_ssize_t b = 0; b < n_bins; b++)
+                    c[b] += local[b];
+                continue;
             }
-            for (Py_ssize_t k = 0; k < n_bins; k++)
-                c[k] += local[k];
+            for (Py_ssize_t i = i0; i < i1; i++) {
+                const double v = row[i];
+                double a = v * s;
+                if (!(fabs(a) < 4611686018427387904.0))
+                    goto off_grid;
+                int64_t b = floor_i64(a) - off;
+                if ((uint64_t)b >= (uint64_t)n_bins)
+                    goto off_grid;
+                local[b] += 1;
+                if (flag[b]) /* a threshold's own bin: compare the value itself */
+                    for (Py_ssize_t j = 0; j < k; j++)
+                        bl[j] += (tbin[j] == b) & (v < t[j]);
+            }
+            int64_t run = 0; /* values of this chunk in the bins so far */
+            for (Py_ssize_t b = 0; b < n_bins; b++) {
+                if (flag[b])
+                    for (Py_ssize_t j = 0; j < k; j++)
+                        bl[j] += (tbin[j] == b) ? run : 0;
+                run += local[b];
+                c[b] += local[b];
+            }
+            for (Py_ssize_t j = 0; j < k; j++)
+                bl[j] += (tbin[j] == n_bins) ? i1 - i0 : 0;
         }
+        for (Py_ssize_t j = 0; j < k; j++)
+            if (tbin[j] >= 0 && tbin[j] < n_bins)
+                flag[tbin[j]] = 0;
+        continue;
+    off_grid:
+        for (Py_ssize_t j = 0; j < k; j++)
+            if (tbin[j] >= 0 && tbin[j] < n_bins)
+                flag[tbin[j]] = 0;
+        return r;
     }
     return -1;
 }
@@ -173,30 +227,36 @@ static void reached_core(const double *restrict x, double tol, int64_t *restrict
     }
 }
 
-/* bin_add(x, scale, offset, counts, rows, n, n_bins): counts[r, floor(x[r, i] * scale[r]) - offset[r]] += 1. */
+/* bin_add(x, scale, offset, counts, t, below, rows, n, n_bins, k): counts[r, floor(x[r, i] * scale[r]) - offset[r]]
+ * += 1; with k thresholds t, also below[r, j] = #{i : x[r, i] < t[j]} (k may be 0, with empty t and below). */
 static PyObject *bin_add(PyObject *self, PyObject *args)
 {
-    Py_buffer bx, bs, bo, bc;
-    Py_ssize_t rows, n, n_bins;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*nnn", &bx, &bs, &bo, &bc, &rows, &n, &n_bins))
+    Py_buffer bx, bs, bo, bc, bt, bb;
+    Py_ssize_t rows, n, n_bins, k;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*y*w*nnnn", &bx, &bs, &bo, &bc, &bt, &bb, &rows, &n, &n_bins, &k))
         return NULL;
     PyObject *result = NULL;
+    uint16_t *local = NULL;
+    uint8_t *flag = NULL;
+    int64_t *tbin = NULL;
     if (check_size3(&bx, rows, n, 1, 8, "x") || check_size(&bs, rows, 8, "scale") ||
-        check_size(&bo, rows, 8, "offset") || check_size3(&bc, rows, n_bins, 1, 8, "counts"))
+        check_size(&bo, rows, 8, "offset") || check_size3(&bc, rows, n_bins, 1, 8, "counts") ||
+        check_size(&bt, k, 8, "thresholds") || check_size3(&bb, rows, k, 1, 8, "below"))
         goto done;
-    const double *x = bx.buf, *scale = bs.buf;
+    const double *x = bx.buf, *scale = bs.buf, *t = bt.buf;
     const int64_t *offset = bo.buf;
-    int64_t *counts = bc.buf;
+    int64_t *counts = bc.buf, *below = bb.buf;
     Py_ssize_t bad;
-    uint16_t *local = PyMem_RawMalloc((n_bins > 0 ? n_bins : 1) * sizeof(uint16_t));
-    if (local == NULL) {
+    local = PyMem_RawMalloc((n_bins > 0 ? n_bins : 1) * sizeof(uint16_t));
+    flag = PyMem_RawCalloc(n_bins > 0 ? n_bins : 1, 1);
+    tbin = PyMem_RawMalloc((k > 0 ? k : 1) * sizeof(int64_t));
+    if (local == NULL || flag == NULL || tbin == NULL) {
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    bad = bin_add_core(x, scale, offset, counts, local, rows, n, n_bins);
+    bad = bin_add_core(x, scale, offset, counts, local, rows, n, n_bins, t, below, k, flag, tbin);
     Py_END_ALLOW_THREADS
-    PyMem_RawFree(local);
     if (bad >= 0) {
         PyErr_Format(PyExc_ValueError, "bin_add: a value of row %zd lies outside its grid", bad);
         goto done;
@@ -204,10 +264,15 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
     result = Py_None;
     Py_INCREF(result);
 done:
+    PyMem_RawFree(local);
+    PyMem_RawFree(flag);
+    PyMem_RawFree(tbin);
     PyBuffer_Release(&bx);
     PyBuffer_Release(&bs);
     PyBuffer_Release(&bo);
     PyBuffer_Release(&bc);
+    PyBuffer_Release(&bt);
+    PyBuffer_Release(&bb);
     return result;
 }
 
@@ -582,7 +647,7 @@ done:
 
 
 static PyMethodDef methods[] = {
-    {"bin_add", bin_add, METH_VARARGS, "Add values to histogram counts on dyadic grids."},
+    {"bin_add", bin_add, METH_VARARGS, "Add values to histogram counts on dyadic grids (and count below thresholds)."},
     {"count_below", count_below, METH_VARARGS, "Count values below (or at most) each threshold, per row."},
     {"reached", reached, METH_VARARGS, "Count values at or above a level, per year and by year."},
     {"expected_unit", expected_unit, METH_VARARGS, "Expected saving of a success at each age (engine)."},

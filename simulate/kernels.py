@@ -25,15 +25,21 @@ def _c(x: np.ndarray, dtype) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=dtype)
 
 
-def bin_add(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.ndarray, *,
-            compiled: bool | None = None) -> None:
+def bin_add(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.ndarray, *, below=None,
+            compiled: bool | None = None) -> np.ndarray | None:
     """Add the values ``x`` ``(rows, n)`` to ``counts`` ``(rows, n_bins)`` (int64, in place): value v of row r
-    falls in bin ``floor(v * scale[r]) - offset[r]``, which must lie in ``0 .. n_bins - 1``."""
+    falls in bin ``floor(v * scale[r]) - offset[r]``, which must lie in ``0 .. n_bins - 1``.
+
+    ``below``: thresholds; then also returns :func:`count_below` of ``x`` and them, ``(rows, k)``, which the
+    compiled kernel counts while binning (``scale`` must then be powers of two, as on the dyadic grids)."""
     rows, n = x.shape
     n_bins = counts.shape[1]
+    t = None if below is None else _c(np.atleast_1d(np.asarray(below, dtype=np.float64)), np.float64)
     if _use(compiled, _fit((counts, np.int64)), "bin_add"):
-        _ext.bin_add(_c(x, np.float64), _c(scale, np.float64), _c(offset, np.int64), counts, rows, n, n_bins)
-        return
+        out = np.empty((rows, 0 if t is None else len(t)), dtype=np.int64)
+        _ext.bin_add(_c(x, np.float64), _c(scale, np.float64), _c(offset, np.int64), counts,
+                     np.empty(0) if t is None else t, out, rows, n, n_bins, out.shape[1])
+        return None if t is None else out
     pos = np.empty((min(ROWS, rows), n))
     for a in range(0, rows, ROWS):
         b = min(a + ROWS, rows)
@@ -44,6 +50,7 @@ def bin_add(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.nda
         index = p.astype(np.intp)  # a value off its grid makes bincount or the addition below fail
         for row in range(b - a):
             counts[a + row] += np.bincount(index[row], minlength=n_bins)
+    return None if t is None else count_below(x, t, compiled=compiled)
 
 
 def count_below(x: np.ndarray, thresholds, *, inclusive: bool = False, compiled: bool | None = None) -> np.ndarray:

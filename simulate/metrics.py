@@ -78,18 +78,21 @@ class Histogram:
         kernels.bin_add(counts, x, np.ldexp(1.0, -level), offset)  # the scale is exact: a power of two
         return cls(n_bins, lo, hi, level, offset, counts)
 
-    def add(self, x: np.ndarray) -> None:
+    def add(self, x: np.ndarray, *, below=None) -> np.ndarray | None:
         """Add the values ``x`` ``(n_series, n)`` in place.
 
         They are binned straight into the grid of the merged range: binning at a level and coarsening
         later gives the same counts as binning at the coarser level, so the result is the same as
         ``merge(Histogram.of(x))`` and does not depend on the order in which values arrive.
+
+        ``below``: thresholds; returns ``(n_series, k)``, the values of ``x`` below each (counted while
+        binning, see :func:`simulate.kernels.bin_add`).
         """
         lo, hi = np.minimum(self.lo, x.min(axis=1)), np.maximum(self.hi, x.max(axis=1))
         level, offset = _grid(lo, hi, self.n_bins)
         self.counts = self._rebinned(level, offset, inplace=True)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
-        kernels.bin_add(self.counts, x, np.ldexp(1.0, -level), offset)
+        return kernels.bin_add(self.counts, x, np.ldexp(1.0, -level), offset, below=below)
 
     def _rebinned(self, level: np.ndarray, offset: np.ndarray, *, inplace: bool = False) -> np.ndarray:
         """The counts on the grid (``level``, ``offset``), which must be as coarse as this one (not a copy

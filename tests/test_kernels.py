@@ -86,6 +86,30 @@ def test_count_below(xs, ts, inclusive):
         assert np.array_equal(kernels.count_below(x, ts, inclusive=inclusive, compiled=True), got)
 
 
+@settings(max_examples=80, deadline=None)
+@given(values, st.lists(st.floats(-2e9, 2e9, allow_nan=False), min_size=1, max_size=8), st.integers(0, 3),
+       st.integers(0, 70_000))
+def test_counts_below_thresholds_while_binning(xs, ts, spread, repeat):
+    """Binning with thresholds counts the values below each exactly as a direct count, and bins as without them:
+    thresholds inside a bin, on a bin edge, on a value, below and above the grid; rows past the 65,535 values
+    of the 16-bit local counts."""
+    x = np.array([xs, [v * 10.0**-spread for v in xs], xs[::-1]])
+    x[2, : len(xs) // 2] = ts[0]  # values on a threshold
+    level, offset = _grid(x.min(axis=1), x.max(axis=1), N_BINS)
+    w = np.ldexp(1.0, int(level[0]))
+    ts = [*ts, offset[0] * w, (offset[0] + 3) * w, x.min() - 1.0, x.max() + 1.0]  # on edges, off the grid
+    if repeat > len(xs):  # long rows: several chunks of local counts
+        x = np.tile(x, (1, repeat // len(xs) + 1))
+    want = [[int(np.count_nonzero(row < t)) for t in ts] for row in x]
+    for compiled in ([False] if kernels._ext is None else [False, True]):
+        counts = np.zeros((x.shape[0], N_BINS), dtype=np.int64)
+        plain = np.zeros_like(counts)
+        got = kernels.bin_add(counts, x, np.ldexp(1.0, -level), offset, below=ts, compiled=compiled)
+        assert kernels.bin_add(plain, x, np.ldexp(1.0, -level), offset, compiled=compiled) is None
+        assert got.tolist() == want
+        assert np.array_equal(counts, plain)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 41), st.integers(0, 2**32 - 1))
 def test_reached_counts_the_years_at_or_above_the_level(groups, years, n, seed):
