@@ -463,11 +463,85 @@ def describe(config, lang, rules, no_evidence_correction):
             click.echo(f"{label}: {source_text(model.source)}")
 
 
-def _float_text(x, digits: int = 4) -> str:
+def _float_text(x, digits: int = 4, lang: str = "en") -> str:
+    """A number for a table: whole from 1,000 up, else ``digits`` significant digits (Danish: 1.234 and 0,2091)."""
     if x is None:
         return "-"
     x = float(x)
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.{digits}g}"
+    if abs(x) >= 1000:
+        return number(x, lang, 0)
+    text = f"{x:.{digits}g}"
+    return text.replace(".", ",") if lang == "da" else text
+
+
+# Words of the sensitivity and break-even tables
+ANALYSIS_TEXT = {
+    "da": {
+        "undiscounted": "ikke tilbagediskonteret", "discounted": "tilbagediskonteret",
+        "realised": "realiseret", "lifetime": "livstid",
+        "sens_header": "{scenario}: {method}, {metric} for {payer}, akkumuleret til år {year} "
+                       "({discounting}, {accounting}); basisværdi {base}",
+        "input": "input",
+        "cols": {"low": "lav (P10)", "high": "høj (P90)", "metric_at_low": "ved lav", "metric_at_high": "ved høj",
+                 "swing": "udsving", "S1": "S1", "S1_conf": "S1 ±", "ST": "ST", "ST_conf": "ST ±",
+                 "delta": "delta", "delta_conf": "delta ±"},
+        "outcome_share": "Andel af variansen fra de enkelte udfald givet input: {v} ± {conf}",
+        "noise_floor": "Støjniveau (et input uden effekt): delta {delta}, S1 {s1}",
+        "be_reaches": "P(akkumuleret nettoresultat for {payer} ≥ 0 efter år {year}) når {target} ved {label} "
+                      "({param}) = {value} (Monte Carlo-standardfejl {se}; {conf}-interval {ci}; {trials} "
+                      "simuleringer med fælles tilfældige tal).",
+        "be_base": "Scenariets egen værdi er {value}; der er sandsynligheden {p}.",
+        "be_point": "Med alle input i middelværdi (et punktestimat) ligger break-even ved {value}.",
+        "be_successes": "Forventede succeser pr. år ved værdien: {v}.",
+    },
+    "en": {
+        "undiscounted": "undiscounted", "discounted": "discounted", "realised": "realised", "lifetime": "lifetime",
+        "sens_header": "{scenario}: {method}, {metric} of {payer}'s cumulative net, year {year} ({discounting}, "
+                       "{accounting}); base value {base}",
+        "input": "input",
+        "cols": {},
+        "outcome_share": "Share of the variance from individual outcomes given the inputs: {v} ± {conf}",
+        "noise_floor": "Noise floor (an input with no effect): delta {delta}, S1 {s1}",
+        "be_reaches": "P({payer}'s cumulative net >= 0 by year {year}) reaches {target} at {param} = {value} "
+                      "(Monte Carlo se {se}, {conf} interval {ci}; {trials} trials, common random numbers).",
+        "be_base": "The scenario's own value is {value}, where the probability is {p}.",
+        "be_point": "With every input at its mean (a point estimate), the break-even is at {value}.",
+        "be_successes": "Expected successes per year at the value: {v}.",
+    },
+}
+
+
+def _sensitivity_table(doc: dict, method: str, lang: str) -> str:
+    """The sensitivity table on screen: Danish names the inputs as the report does, English by field path."""
+    from simulate.labels import input_label, is_probability_metric, metric_name
+
+    t = ANALYSIS_TEXT[lang]
+    num = functools.partial(_float_text, lang=lang)
+    if lang == "en":
+        metric, payer, base = doc["metric"], doc["payer"], num(doc["base_value"])
+    else:
+        metric, payer = metric_name(doc["metric"], lang), payer_name(doc["payer"], lang)
+        metric = metric[:1].lower() + metric[1:] if metric[1:2].islower() else metric  # "P5 af ..." stays
+        base = (percent(doc["base_value"], lang) if is_probability_metric(doc["metric"])
+                else money(doc["base_value"], lang))
+    lines = [t["sens_header"].format(
+        scenario=doc["scenario"], method=method, metric=metric, payer=payer, year=doc["year"],
+        discounting=t[doc["discounting"]], accounting=t[doc["accounting"]], base=base)]
+    cols = {"tornado": ["low", "high", "metric_at_low", "metric_at_high", "swing"],
+            "sobol": ["S1", "S1_conf", "ST", "ST_conf"], "delta": ["delta", "delta_conf", "S1", "S1_conf"]}[method]
+    names = [str(r["input"]) if lang == "en" else input_label(str(r["input"]), lang) for r in doc["rows"]]
+    width = min(max(len(x) for x in [t["input"], *names]), 70)
+    lines.append("  ".join([t["input"].ljust(width), *[t["cols"].get(c, c).rjust(14) for c in cols]]))
+    for name, r in zip(names, doc["rows"]):
+        name = name if len(name) <= width else name[: width - 3] + "..."
+        lines.append("  ".join([name.ljust(width), *[num(r[c]).rjust(14) for c in cols]]))
+    if "outcome_share" in doc:
+        lines.append(t["outcome_share"].format(v=number(doc["outcome_share"], lang, 3),
+                                               conf=number(doc["outcome_share_conf"], lang, 3)))
+    if "noise_floor" in doc:
+        lines.append(t["noise_floor"].format(delta=number(doc["noise_floor"]["delta"], lang, 3),
+                                             s1=number(doc["noise_floor"]["S1"], lang, 3)))
+    return "\n".join(lines)
 
 
 @cli.command()
@@ -491,9 +565,11 @@ def _float_text(x, digits: int = 4) -> str:
               help="Output directory [default: outputs/<config name>_sensitivity_<method>].")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print sensitivity.json to stdout instead of the table.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True,
+              help="Language of the table (da: inputs by name; en: by field path).")
 @handle_errors
 def sensitivity(config, method, metric, year, payer, discounting, accounting, trials, seed, others, out, force,
-                as_json):
+                as_json, lang):
     """Which assumption drives the result: tornado, Sobol or delta indices of one metric.
 
     Writes sensitivity.csv and sensitivity.json to the output directory. When --out is a run directory
@@ -520,24 +596,8 @@ def sensitivity(config, method, metric, year, payer, discounting, accounting, tr
         click.echo(json.dumps(result.doc, indent=2, ensure_ascii=False))
         return
     doc = result.doc
-    click.echo(f"{doc['scenario']}: {method}, {doc['metric']} of {doc['payer']}'s cumulative net, year "
-               f"{doc['year']} ({doc['discounting']}, {doc['accounting']}); base value "
-               f"{_float_text(doc['base_value'])}")
-    cols = {"tornado": ["low", "high", "metric_at_low", "metric_at_high", "swing"],
-            "sobol": ["S1", "S1_conf", "ST", "ST_conf"], "delta": ["delta", "delta_conf", "S1", "S1_conf"]}[method]
-    width = min(max(len(str(r["input"])) for r in doc["rows"]), 70)
-    click.echo("  ".join(["input".ljust(width), *[c.rjust(14) for c in cols]]))
-    for r in doc["rows"]:
-        name = str(r["input"])
-        name = name if len(name) <= width else name[: width - 3] + "..."
-        click.echo("  ".join([name.ljust(width), *[_float_text(r[c]).rjust(14) for c in cols]]))
-    if "outcome_share" in doc:
-        click.echo(f"Share of the variance from individual outcomes given the inputs: "
-                   f"{doc['outcome_share']:.3f} ± {doc['outcome_share_conf']:.3f}")
-    if "noise_floor" in doc:
-        click.echo(f"Noise floor (an input with no effect): delta {doc['noise_floor']['delta']:.3f}, "
-                   f"S1 {doc['noise_floor']['S1']:.3f}")
-    click.echo(TEXT["en"]["written"].format(out=out))
+    click.echo(_sensitivity_table(doc, method, lang))
+    click.echo(TEXT[lang]["written"].format(out=out))
 
 
 @cli.command()
@@ -618,9 +678,10 @@ def sweep(sweepfile, workers, scheduler, scheduler_timeout, out, resume, force, 
 @click.option("--out", "out", type=click.Path(), default=None, help="Also write breakeven.json here.")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print breakeven.json to stdout.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True, help="Language of the text.")
 @handle_errors
 def breakeven(config, param, target_prob, year, payer, discounting, accounting, trials, seed, bracket, out, force,
-              as_json):
+              as_json, lang):
     """The value of one input at which P(cumulative net >= 0 by year T) reaches a target, with its uncertainty.
 
     Example: simulate breakeven configs/naerbolig_brochure.yaml --param participants.success_probability --year 1
@@ -639,18 +700,27 @@ def breakeven(config, param, target_prob, year, payer, discounting, accounting, 
     if as_json:
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
-    pct = f"{100 * doc['conf_level']:.0f} %"
-    ci = f"[{_float_text(doc['ci_low'])}, {_float_text(doc['ci_high'])}]"
-    click.echo(f"{doc['scenario']}")
-    click.echo(f"P({doc['payer']}'s cumulative net >= 0 by year {doc['year']}) reaches {doc['target_prob']:.0%} "
-               f"at {param} = {_float_text(doc['value'])} (Monte Carlo se {_float_text(doc['se'])}, {pct} interval "
-               f"{ci}; {doc['trials']:,} trials, common random numbers).")
-    click.echo(f"The scenario's own value is {_float_text(doc['base_value'])}, where the probability is "
-               f"{doc['p_at_base']:.1%}.")
+    click.echo(_breakeven_text(doc, param, lang))
+
+
+def _breakeven_text(doc: dict, param: str, lang: str) -> str:
+    from simulate.labels import input_label
+
+    t = ANALYSIS_TEXT[lang]
+    num = functools.partial(_float_text, lang=lang)
+    sep = "; " if lang == "da" else ", "  # a Danish decimal comma would make "[0,2062, 0,2118]" ambiguous
+    lines = [str(doc["scenario"]), t["be_reaches"].format(
+        payer=payer_name(doc["payer"], lang) if lang == "da" else doc["payer"], year=doc["year"],
+        target=percent(doc["target_prob"], lang, 0), label=input_label(param, lang), param=param,
+        value=num(doc["value"]), se=num(doc["se"]), conf=percent(doc["conf_level"], lang, 0),
+        ci=f"[{num(doc['ci_low'])}{sep}{num(doc['ci_high'])}]", trials=number(doc["trials"], lang, 0))]
+    lines.append(t["be_base"].format(value=num(doc["base_value"]), p=percent(doc["p_at_base"], lang, 1)))
     if doc["expected_mode_value"] is not None:
-        click.echo(f"With every input at its mean (a point estimate), the break-even is at "
-                   f"{_float_text(doc['expected_mode_value'])}.")
-    click.echo(f"Expected successes per year at the value: {doc['expected_successes_per_year_at_value']:.2f}.")
+        lines.append(t["be_point"].format(value=num(doc["expected_mode_value"])))
+    lines.append(t["be_successes"].format(v=number(doc["expected_successes_per_year_at_value"], lang, 2)))
+    return "\n".join(lines)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C (clean up, one line) but with exit status 143."""
 

@@ -79,6 +79,7 @@ TEXT = {
         "compare_fan_title": "Akkumuleret nettoresultat for {payer}: median og 90 %-bånd",
         "compare_be_title": "Sandsynlighed for break-even år for år",
         "metric_names": {"cumulative_net_mean": "Middel af nettoresultatet",
+                         "cumulative_net_p5": "P5 af nettoresultatet", "cumulative_net_p95": "P95 af nettoresultatet",
                          "cumulative_net_p50": "Median af nettoresultatet",
                          "cumulative_net": "Nettoresultatet", "p_break_even": "Sandsynlighed for break-even"},
     },
@@ -111,6 +112,7 @@ TEXT = {
         "compare_fan_title": "Cumulative net result for {payer}: median and 90 % band",
         "compare_be_title": "Probability of break-even, year by year",
         "metric_names": {"cumulative_net_mean": "Mean net result", "cumulative_net_p50": "Median net result",
+                         "cumulative_net_p5": "P5 of the net result", "cumulative_net_p95": "P95 of the net result",
                          "cumulative_net": "Net result", "p_break_even": "Probability of break-even"},
     },
 }

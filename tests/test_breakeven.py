@@ -107,3 +107,19 @@ def test_bad_param_in_scenario_file(tmp_path):
     config = write_yaml(tmp_path / "c.yaml", continuous_config())
     result = invoke("breakeven", config, "--param", "programme.cost_overrun", "--bracket", "-1", "2")
     assert result.exit_code == 2 and "programme.cost_overrun" in result.output
+
+
+def test_the_text_in_danish_and_in_english(tmp_path):
+    """Danish by default, as the run table: the input by name and path, Danish numbers; English on request."""
+    args = ("breakeven", BROCHURE, "--param", "participants.success_probability", "--year", 1, "--trials", 2000)
+    da = invoke(*args, "--out", tmp_path / "da")
+    en = invoke(*args, "--out", tmp_path / "en", "--lang", "en")
+    assert da.exit_code == 0 and en.exit_code == 0, da.output + en.output
+    doc = json.loads((tmp_path / "da" / "breakeven.json").read_text())
+    assert doc == json.loads((tmp_path / "en" / "breakeven.json").read_text())  # the language changes only the text
+    value = f"{doc['value']:.4g}"
+    assert "for kommunen ≥ 0 efter år 1) når 50 %" in da.output
+    assert "Succesrate blandt dem, der gennemfører (participants.success_probability)" in da.output
+    assert f"= {value.replace('.', ',')} (" in da.output and "2.000 simuleringer" in da.output
+    assert "municipality's cumulative net >= 0 by year 1) reaches 50%" in en.output
+    assert f"participants.success_probability = {value} (" in en.output and "2,000 trials" in en.output

@@ -253,3 +253,21 @@ def test_sensitivity_into_a_run_directory_keeps_the_run(tmp_path):
     assert (run_dir / "summary.json").read_bytes() == before and (run_dir / "sensitivity.json").is_file()
     again = runner.invoke(cli, ["sensitivity", config, "--trials", "2000", "--out", str(run_dir)])
     assert again.exit_code == 2 and "--force" in again.output
+
+
+def test_the_table_in_danish_and_in_english(tmp_path):
+    """Danish by default: inputs by the report's names, Danish numbers; English: field paths, as the csv."""
+    da = invoke("sensitivity", DEFAULT, "--trials", 500, "--out", tmp_path / "da")
+    en = invoke("sensitivity", DEFAULT, "--trials", 500, "--out", tmp_path / "en", "--lang", "en")
+    assert da.exit_code == 0 and en.exit_code == 0, da.output + en.output
+    doc = json.loads((tmp_path / "da" / "sensitivity.json").read_text())
+    assert doc == json.loads((tmp_path / "en" / "sensitivity.json").read_text())
+    top = doc["rows"][0]
+    da_top, en_top = da.output.splitlines()[2], en.output.splitlines()[2]
+    assert da_top.startswith("Succesrate blandt dem, der gennemfører") and top["input"] == "participants.success_probability"
+    assert en_top.startswith("participants.success_probability")
+    swing = round(top["swing"])
+    assert da_top.endswith(f"{swing:,}".replace(",", ".")) and en_top.endswith(f"{swing:,}")
+    assert "middel af nettoresultatet for kommunen, akkumuleret til år 10" in da.output
+    assert f"basisværdi {round(doc['base_value']):,} kr.".replace(",", ".") in da.output
+    assert "Resultater skrevet til" in da.output and "Results written to" in en.output
