@@ -13,6 +13,7 @@ from simulate.errors import ScenarioError
 from simulate.io import scenario_from_data
 from tests.conftest import CONFIGS, load, write_yaml
 
+R2016 = str(CONFIGS / "rules" / "dk-2016.yaml")
 R2024 = str(CONFIGS / "rules" / "dk-2024.yaml")
 R2026 = str(CONFIGS / "rules" / "dk-2026.yaml")
 
@@ -225,6 +226,19 @@ def test_two_rule_sets_apply_by_programme_year_as_hand_computed():
     yb = [y["savings_mean"] for y in b["by_payer"]["municipality"]["years"]]
     assert pick[0] == pytest.approx(ya[0]) and pick[5] == pytest.approx(yb[5])
     assert pick[1] == pytest.approx(w * ya[1] + (1 - w) * yb[1])
+
+
+def test_a_programme_evaluated_after_the_fact_crosses_the_reform_of_october_2023():
+    """Start 2022: year 1 under dk-2016 (no cap: the state pays half of all 200 days), year 2 has 273 of its 365
+    days before the reform (1 October 2023), year 3 is under the 120-day cap."""
+    sc = scenario_from_data(brochure_with(SHELTER, start_year=2022), rules=[R2016, R2024, R2026])
+    summary = api.run(sc, mode="expected").summary
+    savings = [y["savings_mean"] for y in summary["by_payer"]["municipality"]["years"]]
+    w = 273 / 365
+    assert savings[0] == pytest.approx(6.5 * 0.5 * 200_000 * 0.5)
+    assert savings[1] == pytest.approx(6.5 * 1.5 * 200_000 * (w * 0.5 + (1 - w) * 0.7))
+    assert savings[2] == pytest.approx(6.5 * 2.5 * 200_000 * 0.7)
+    assert summary["refusion"]["rule_sets"] == ["dk-2016", "dk-2024", "dk-2026"]  # the horizon reaches 2031
 
 
 @pytest.mark.parametrize("rules, start, words", [
