@@ -95,8 +95,10 @@ T = {
                       "simulate run med --report eller --save-trials for den fulde fordeling).",
         "cap_payback": "Første år, hvor det akkumulerede nettoresultat er mindst 0 kr. Den røde søjle er andelen af "
                        "simuleringerne, hvor det ikke sker inden for horisonten.",
-        "cap_tornado": "Nettoresultatets følsomhed: hver antagelse sat til sin 10 %- og 90 %-fraktil, de øvrige i "
-                       "basis. Den bredeste søjle betyder mest.",
+        "cap_tornado": "Følsomhed – {metric}: hver antagelse sat til sin 10 %- og 90 %-fraktil, {others}. Den "
+                       "bredeste søjle betyder mest.",
+        "others_random": "de øvrige tilfældige som i kørslen (på de samme simuleringer)",
+        "others_base": "de øvrige i deres middelværdi",
         "cap_indices": "Følsomhedsindeks: hvor stor en del af variationen i resultatet hver antagelse står for.",
         "cap_heatmap": "Sandsynligheden for break-even for hver kombination af de to varierede antagelser; den sorte "
                        "linje er 50 %-grænsen.",
@@ -184,8 +186,10 @@ T = {
                       "simulate run with --report or --save-trials for the full distribution).",
         "cap_payback": "The first year in which the cumulative net result is at least DKK 0. The red bar is the share "
                        "of trials in which that does not happen within the horizon.",
-        "cap_tornado": "Sensitivity of the result: each assumption set to its 10th and 90th percentile, the others at "
-                       "base. The widest bar matters most.",
+        "cap_tornado": "Sensitivity of the {metric}: each assumption set to its 10th and 90th percentile, {others}. "
+                       "The widest bar matters most.",
+        "others_random": "the others random as in the run (on the same trials)",
+        "others_base": "the others at their means",
         "cap_indices": "Sensitivity indices: how much of the variation in the result each assumption accounts for.",
         "cap_heatmap": "The probability of break-even for each combination of the two varied assumptions; the black "
                        "line is the 50 % boundary.",
@@ -580,8 +584,11 @@ def sensitivity_figures(sens: dict, directory: Path, lang: str) -> list[Figure]:
     t, ft = T[lang], FIG_TEXT[lang]
     metric = metric_name(sens.get("metric", ""), lang)
     if sens["method"] == "tornado":
+        others = t["others_base"] if sens.get("others") == "base" else t["others_random"]
+        lower = metric[:1].lower() + metric[1:] if metric[1:2].islower() else metric  # "P5 of ..." stays
+        caption = t["cap_tornado"].format(metric=lower, others=others)
         return [Figure("tornado", ft["tornado_title"].format(metric=metric, year=sens.get("year", "")),
-                       t["cap_tornado"], F.save(F.tornado_figure(sens, lang), directory, "tornado"))]
+                       caption, F.save(F.tornado_figure(sens, lang), directory, "tornado"))]
     return [Figure("sensitivity_indices", ft["indices_title"].format(method=sens["method"], metric=metric,
                                                                     year=sens.get("year", "")),
                    t["cap_indices"], F.save(F.indices_figure(sens, lang), directory, "sensitivity_indices"))]

@@ -338,6 +338,23 @@ def test_report_draws_a_tornado_where_a_sensitivity_result_exists(run_dir, tmp_p
     assert len(parse(d / "report.html").images) == len(FIGURES) + 1
 
 
+@pytest.mark.parametrize(("others", "metric", "lang", "words"), [
+    ("random", "p_break_even", "da", "Følsomhed – sandsynlighed for break-even: hver antagelse sat til sin 10 %- og "
+                                     "90 %-fraktil, de øvrige tilfældige som i kørslen"),
+    ("base", "cumulative_net_mean", "da", "Følsomhed – middel af nettoresultatet: hver antagelse sat til sin 10 %- "
+                                          "og 90 %-fraktil, de øvrige i deres middelværdi"),
+    ("random", "cumulative_net_p5", "en", "Sensitivity of the P5 of the net result: each assumption set to its 10th "
+                                          "and 90th percentile, the others random as in the run"),
+])
+def test_the_tornado_caption_says_how_the_other_inputs_were_held(tmp_path, others, metric, lang, words):
+    """The caption follows sensitivity.json: the metric, and whether the other inputs stayed random or at their
+    means (--others)."""
+    from simulate.report import sensitivity_figures
+
+    (figure,) = sensitivity_figures({**TORNADO, "metric": metric, "others": others}, tmp_path, lang)
+    assert figure.caption.startswith(words), figure.caption
+
+
 def test_sensitivity_directory_alone(tmp_path):
     d = tmp_path / "sens_only"
     d.mkdir()
