@@ -14,6 +14,7 @@ import click
 
 from simulate.errors import ScenarioError
 from simulate.fmt import LANGS, claim_value, money, number, percent
+from simulate.labels import warning_text
 
 EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 REPORT_LINE = "This is a bug in simulate: please report it with the command, the scenario file and the text above."
@@ -210,7 +211,7 @@ def render_summary(summary: dict, lang: str = "da") -> str:
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(ccols, cw))))
         lines += ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, cw))) for r in crow]
     for w in summary.get("warnings", []):
-        lines.append(f"{t['warning']}: {w}")
+        lines.append(f"{t['warning']}: {warning_text(w, lang)}")
     return "\n".join(lines)
 
 
@@ -1001,7 +1002,7 @@ def update_command(config, observed_file, trials, seed, year, payer, threshold, 
     else:
         click.echo(dec["text"])
     for warning in doc["warnings"]:
-        click.echo(f"{TEXT[lang]['warning']}: {warning}")
+        click.echo(f"{TEXT[lang]['warning']}: {warning_text(warning, lang)}")
 
 
 def main():  # pragma: no cover - console script

@@ -201,3 +201,64 @@ def refusion_side_by_side(side: dict, lang: str) -> str:
     public = "hele den offentlige sektor" if lang == "da" else "the whole public sector"
     rows.append(f"{public} {money(ps['cumulative_net_mean'], lang)}{p_text}")
     return "; ".join(rows)
+
+
+# summary.json keeps its warnings in English (scripts match on them); Danish screens and reports show these.
+_NUM = r"([-+]?[0-9][0-9,]*(?:\.[0-9]+)?(?:e[-+]?[0-9]+)?)"
+WARNINGS_DA = [
+    (r"intake is 0 in every year: nobody enters the programme, so there are no savings",
+     "optaget er 0 i alle år: ingen starter i programmet, så der er ingen besparelser"),
+    (r"the success probability is 0: nobody succeeds, so there are no savings",
+     "succesraten er 0: ingen lykkes, så der er ingen besparelser"),
+    (r"the success probability is 1 and nobody drops out: every participant succeeds",
+     "succesraten er 1, og ingen falder fra: alle deltagere lykkes"),
+    (r"every input is fixed: the spread comes only from the random outcomes of individual participants",
+     "alle input er faste: spredningen kommer kun fra de enkelte deltageres tilfældige udfald"),
+    (r"a single trial: there is no spread; standard deviations and standard errors are shown as 0",
+     "én simulering: der er ingen spredning; standardafvigelser og standardfejl vises som 0"),
+    (r"(?P<payer>\w+) has no programme cost in year 1: ROI is undefined \(shown as null\)",
+     "{payer} har ingen udgift til programmet i år 1: ROI er ikke defineret (vises som null)"),
+    (r"(?P<payer>\w+) pays nothing for the programme within the horizon",
+     "{payer} betaler intet til programmet inden for horisonten"),
+    (r"(?P<payer>\w+) has no savings within the horizon of (?P<n>[0-9]+) years",
+     "{payer} har ingen besparelser inden for horisonten på {n} år"),
+    (r"(?P<a>\S+) and (?P<b>\S+) have rank correlation (?P<x>\S+): they move in lockstep",
+     "{a} og {b} har rangkorrelation {x}: de følges fuldstændigt ad"),
+    (r"the correlation matrix is nearly singular and not valid after the rank-to-normal transform; it was "
+     r"adjusted to the nearest valid one \(largest change (?P<x>\S+)\)",
+     "korrelationsmatricen er næsten singulær og ikke gyldig efter omregningen fra rang- til normalkorrelation; "
+     "den er justeret til den nærmeste gyldige (største ændring {x})"),
+    (r"the correlation matrix is nearly singular \(smallest eigenvalue (?P<x>\S+)\): some inputs are almost "
+     r"determined by others",
+     "korrelationsmatricen er næsten singulær (mindste egenværdi {x}): nogle input er næsten bestemt af andre"),
+    (r"the precision " + _NUM.replace("(", "(?P<x>", 1) + r" was not reached within (?P<n>[0-9,]+) trials",
+     "præcisionen {x} blev ikke nået inden for {n} simuleringer"),
+    (r"(?P<path>\S+) is not in the scenario: its follow-up data \((?P<k>[0-9]+) of (?P<n>[0-9]+)\) are not used",
+     "{path} findes ikke i scenariet: opfølgningsdata ({k} af {n}) bruges ikke"),
+    (r"(?P<path>\S+) is fixed at (?P<x>\S+) in the scenario: not updated by (?P<k>[0-9]+) of (?P<n>[0-9]+)",
+     "{path} er fast på {x} i scenariet: opdateres ikke af {k} af {n}"),
+    (r"(?P<path>\S+) is fixed in the scenario: the actual costs do not update it",
+     "{path} er fast i scenariet: de faktiske udgifter opdaterer det ikke"),
+]
+
+
+def warning_text(text: str, lang: str) -> str:
+    """A warning of summary.json (English) in the reader's language: Danish words, payer names and numbers.
+
+    A warning without a Danish form is shown as it is."""
+    if lang != "da":
+        return text
+    for pattern, da in WARNINGS_DA:
+        m = re.fullmatch(pattern, text)
+        if m:
+            parts = m.groupdict()
+            if "payer" in parts:
+                parts["payer"] = payer_name(parts["payer"], lang)
+            for key in ("x", "n", "k"):
+                if key in parts and re.fullmatch(_NUM, parts[key]):
+                    value = float(parts[key].replace(",", ""))
+                    sign = "+" if parts[key].startswith("+") else ""
+                    parts[key] = sign + (number(value, lang, 0) if value.is_integer() and abs(value) >= 1
+                                         else f"{value:g}".replace(".", ","))
+            return da.format(**parts)
+    return text

@@ -34,7 +34,7 @@ from simulate.errors import ScenarioError
 from simulate.fmt import claim_value, money, number, percent
 from simulate.labels import TEXT as FIG_TEXT
 from simulate.labels import (check_lang, input_label, metric_name, payer_name, pct, prob_text,
-                             refusion_side_by_side, year_span)
+                             refusion_side_by_side, year_span, warning_text)
 
 DISTRIBUTION_FILE = "net_distribution.json"
 MAX_KEPT_TRIALS = 2**20  # per-trial values kept for the histogram by `run --report` (a random sample: trials are iid)
@@ -839,7 +839,7 @@ def run_html(run: RunData, figures: list[Figure], lang: str, *, year: int | None
     parts = [f"<h1>{esc(s['scenario'])}</h1>", f'<p class="subtitle">{esc(t["subtitle"].format(payer=payer))}</p>',
              f'<p class="meta">{esc(meta)}</p>', verdict_html(run, lang, year)]
     for w in s.get("warnings") or []:
-        parts.append(f'<div class="warning"><b>{esc(t["warnings"])}:</b> {esc(w)}</div>')
+        parts.append(f'<div class="warning"><b>{esc(t["warnings"])}:</b> {esc(warning_text(w, lang))}</div>')
     parts.append(key_figures_html(run, lang, year))
     parts.append(f'<h2>{esc(t["figures"])}</h2>')
     for i, f in enumerate(figures, start=1):

@@ -1,3 +1,5 @@
+import pytest
+
 from simulate.fmt import money, money_m, number, percent
 
 
@@ -17,3 +19,53 @@ def test_percent_and_numbers():
     assert number(1234.5678, "da", 2) == "1.234,57" and number(1234.5678, "en", 2) == "1,234.57"
     assert money_m(28_407_100) == "28,4 mio. kr." and money_m(28_407_100, "en") == "DKK 28.4m"
     assert money(None) == "-" and percent(float("nan")) == "-"
+
+
+@pytest.mark.parametrize(("english", "danish"), [
+    ("the precision 0.005 was not reached within 1,000,000 trials",
+     "præcisionen 0,005 blev ikke nået inden for 1.000.000 simuleringer"),
+    ("state has no programme cost in year 1: ROI is undefined (shown as null)",
+     "staten har ingen udgift til programmet i år 1: ROI er ikke defineret (vises som null)"),
+    ("housing_association pays nothing for the programme within the horizon",
+     "boligselskabet betaler intet til programmet inden for horisonten"),
+    ("municipality has no savings within the horizon of 10 years",
+     "kommunen har ingen besparelser inden for horisonten på 10 år"),
+    ("x.a and x.b have rank correlation -1: they move in lockstep", "x.a og x.b har rangkorrelation -1: de følges"),
+    ("participants.success_probability is fixed at 0.65 in the scenario: not updated by 6 of 10",
+     "participants.success_probability er fast på 0,65 i scenariet: opdateres ikke af 6 af 10"),
+    ("intake is 0 in every year: nobody enters the programme, so there are no savings", "optaget er 0 i alle år"),
+])
+def test_warnings_in_danish(english, danish):
+    """summary.json keeps English warnings; a Danish reader gets Danish words, payer names and numbers."""
+    from simulate.labels import warning_text
+
+    assert warning_text(english, "da").startswith(danish)
+    assert warning_text(english, "en") == english
+
+
+def test_every_warning_the_code_writes_has_a_danish_form():
+    """Each warning the source appends has a Danish pattern (a new warning needs its Danish): every f-string
+    placeholder filled with a number, or with a field path."""
+    import ast
+    import re
+    from pathlib import Path
+
+    from simulate.labels import WARNINGS_DA
+
+    root = Path(__file__).resolve().parents[1] / "simulate"
+    templates = []
+    for name in ("api.py", "update.py"):
+        for node in ast.walk(ast.parse((root / name).read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id in ("out", "warnings")):
+                arg = node.args[0]
+                if not (isinstance(arg, ast.JoinedStr) or (isinstance(arg, ast.Constant) and isinstance(arg.value, str))):
+                    continue  # a list of something else
+                parts = arg.values if isinstance(arg, ast.JoinedStr) else [arg]
+                templates.append([p.value if isinstance(p, ast.Constant) else None for p in parts])
+    assert len(templates) >= 15
+    for parts in templates:
+        fills = [["7" if p is None else p for p in parts], ["x.y" if p is None else p for p in parts],
+                 ["municipality" if p is None else p for p in parts]]
+        english = ["".join(f) for f in fills]
+        assert any(re.fullmatch(p, e) for p, _ in WARNINGS_DA for e in english), english[0]
