@@ -98,6 +98,20 @@ TEXT = {
         "evidence": "Evidenskorrektion {state}: {rows}",
         "on": "til", "off": "fra",
         "cash_and_capacity": "kontante besparelser og kapacitet",
+        "cols_expected": ["År", "Besparelser", "Udgift", "Akkumuleret nettoresultat"],
+        "verdict_point_yes": "I punktestimatet har {payer} tjent investeringen hjem efter {years} år "
+                             "(akkumuleret nettoresultat {v}).",
+        "verdict_point_no": "I punktestimatet har {payer} ikke tjent investeringen hjem efter {years} år "
+                            "(akkumuleret nettoresultat {v}).",
+        "point_note": "Et punktestimat viser ikke risikoen: uden --mode expected giver kørslen fordelingen og "
+                      "sandsynlighederne.",
+        "payback_point": "Tilbagebetalingstid i punktestimatet: {v}",
+        "discounted_point": "Tilbagediskonteret ({rate}): {mean} efter {years} år",
+        "funding_point": "Finansieringsbehov (laveste punkt af den akkumulerede kasse): {mean}",
+        "budget_years_point": "Budgetår (nettoresultat i året): {rows}",
+        "claim_cols_point": ["Løfte", "Lovet", "Punktestimat real./livstid"],
+        "by_kind_point": "Kun kontante besparelser: {cash_mean}; med frigjort kapacitet: {both_mean} (efter {years} "
+                         "år; konklusionen bruger {headline})",
     },
     "en": {
         "header": "{trials} trials, seed {seed}, accounting: {accounting}, payer: {payer}",
@@ -124,6 +138,20 @@ TEXT = {
         "evidence": "Evidence correction {state}: {rows}",
         "on": "on", "off": "off",
         "cash_and_capacity": "cash savings and capacity",
+        "cols_expected": ["Year", "Savings", "Cost", "Cumulative net"],
+        "verdict_point_yes": "In the point estimate, {payer} has earned back the investment after {years} years "
+                             "(cumulative net {v}).",
+        "verdict_point_no": "In the point estimate, {payer} has not earned back the investment after {years} years "
+                            "(cumulative net {v}).",
+        "point_note": "A point estimate hides the risk: without --mode expected the run gives the distribution and "
+                      "the probabilities.",
+        "payback_point": "Payback year in the point estimate: {v}",
+        "discounted_point": "Discounted ({rate}): {mean} after {years} years",
+        "funding_point": "Funding need (lowest point of cumulative cash): {mean}",
+        "budget_years_point": "Budget years (net of the year): {rows}",
+        "claim_cols_point": ["Claim", "Claimed", "Point est. real./lifetime"],
+        "by_kind_point": "Cash savings only: {cash_mean}; with capacity freed: {both_mean} (after {years} years; the "
+                         "verdict uses {headline})",
     },
 }
 
@@ -137,28 +165,23 @@ def _over0(year: dict):
     return next((r["probability"]["value"] for r in year["p_net_cost_over"] if r["threshold_dkk"] == 0), None)
 
 
-def render_summary(summary: dict, lang: str = "da") -> str:
-    """The short table a finance officer reads."""
+def _table_lines(cols: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(cols[i]), *(len(r[i]) for r in rows)) for i in range(len(cols))]
+    return ["  ".join(c.rjust(w) for c, w in zip(cols, widths)),
+            *("  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows)]
+
+
+def _distribution_lines(summary: dict, lang: str) -> list[str]:
+    """A Monte Carlo run: the distribution year by year, the probability of break-even and the risk figures."""
     t = TEXT[lang]
     payer = payer_name(summary["payer"], lang)
-    acc = t[summary["accounting"]]
-    lines = [summary["scenario"]]
-    if summary["mode"] == "mc":
-        lines.append(t["header"].format(trials=number(summary["trials"], lang), seed=summary["seed"],
-                                        accounting=acc, payer=payer))
-    else:
-        lines.append(t["header_expected"].format(accounting=acc, payer=payer))
-    lines += ["", t["title"].format(payer=payer)]
-    cols = t["cols"]
     rows = []
     for y in summary["years"]:
         c = y["cumulative_net"]
         rows.append([str(y["year"]), money(y["expected_cumulative_net"], lang), money(c["mean"], lang),
                      money(c["p5"], lang), money(c["p50"], lang), money(c["p95"], lang),
                      percent(y["p_break_even"]["value"], lang, 0)])
-    widths = [max(len(cols[i]), *(len(r[i]) for r in rows)) for i in range(len(cols))]
-    lines.append("  ".join(c.rjust(w) for c, w in zip(cols, widths)))
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    lines = _table_lines(t["cols"], rows)
     H = summary["horizon_years"]
     last = summary["years"][-1]
     lines.append("")
@@ -178,12 +201,61 @@ def render_summary(summary: dict, lang: str = "da") -> str:
         rows = "; ".join(f"{y['year']}: {money(y['net']['mean'], lang)} ({percent(_over0(y), lang, 0)})"
                          for y in budget["budget_years"])
         lines.append(t["budget_years"].format(rows=rows))
+    return lines
+
+
+def _point_estimate_lines(summary: dict, lang: str) -> list[str]:
+    """Expected mode: one number a year, and no probabilities (a point estimate has none to give)."""
+    t = TEXT[lang]
+    payer = payer_name(summary["payer"], lang)
+    rows = [[str(y["year"]), money(y["savings_mean"], lang), money(y["cost_mean"], lang),
+             money(y["cumulative_net"]["mean"], lang)] for y in summary["years"]]
+    lines = _table_lines(t["cols_expected"], rows)
+    H = summary["horizon_years"]
+    net = summary["years"][-1]["cumulative_net"]["mean"]
+    lines.append("")
+    key = "verdict_point_yes" if net is not None and net >= -0.5 else "verdict_point_no"
+    lines.append(t[key].format(payer=payer, years=H, v=money(net, lang)))
+    lines.append(t["point_note"])
+    med = summary["payback_year"]["median"]
+    lines.append(t["payback_point"].format(v=t["payback_year"].format(y=med) if med
+                                           else t["payback_none"].format(years=H)))
+    lines.append(t["roi1"].format(v=percent(summary["roi_year1"]["value"], lang)))
+    d = summary["discounted"]["years"][-1]
+    lines.append(t["discounted_point"].format(rate=percent(summary["discount_rate"], lang),
+                                              mean=money(d["cumulative_net"]["mean"], lang), years=H))
+    budget = summary.get("budget", {}).get("by_payer", {}).get(summary["payer"])
+    if budget:
+        lines.append(t["funding_point"].format(mean=money(budget["funding_need"]["mean"], lang)))
+        rows = "; ".join(f"{y['year']}: {money(y['net']['mean'], lang)}" for y in budget["budget_years"])
+        lines.append(t["budget_years_point"].format(rows=rows))
+    return lines
+
+
+def render_summary(summary: dict, lang: str = "da") -> str:
+    """The short table a finance officer reads."""
+    t = TEXT[lang]
+    payer = payer_name(summary["payer"], lang)
+    acc = t[summary["accounting"]]
+    lines = [summary["scenario"]]
+    if summary["mode"] == "mc":
+        lines.append(t["header"].format(trials=number(summary["trials"], lang), seed=summary["seed"],
+                                        accounting=acc, payer=payer))
+    else:
+        lines.append(t["header_expected"].format(accounting=acc, payer=payer))
+    lines += ["", t["title"].format(payer=payer)]
+    point = summary["mode"] != "mc"
+    lines += _point_estimate_lines(summary, lang) if point else _distribution_lines(summary, lang)
+    H = summary["horizon_years"]
     ref = summary.get("refusion")
     if ref:
         from simulate.labels import refusion_side_by_side
 
+        side = ref["side_by_side"]
+        if point:  # a point estimate has no probability of break-even
+            side = {**side, "public_sector": {**side["public_sector"], "p_break_even": None}}
         lines.append(t["refusion"].format(names=", ".join(ref["rule_sets"]) or "-", years=H,
-                                          rows=refusion_side_by_side(ref["side_by_side"], lang)))
+                                          rows=refusion_side_by_side(side, lang)))
     ev = summary.get("evidence")
     if ev:
         rows = "; ".join(f"{path} ({'niveau' if lang == 'da' else 'level'} {r['evidence_level']}) "
@@ -191,7 +263,12 @@ def render_summary(summary: dict, lang: str = "da") -> str:
                          f"{number(r['corrected_mean'], lang, 4)}" for path, r in ev["inputs"].items())
         lines.append(t["evidence"].format(state=t["on" if ev["correction"] else "off"], rows=rows))
     kinds = summary.get("by_kind")
-    if kinds:
+    if kinds and point:
+        lines.append(t["by_kind_point"].format(
+            cash_mean=money(kinds["cash"]["cumulative_net_mean"][-1], lang),
+            both_mean=money(kinds["cash_and_capacity"]["cumulative_net_mean"][-1], lang),
+            years=H, headline=t[kinds["headline"]]))
+    elif kinds:
         lines.append(t["by_kind"].format(
             cash=percent(kinds["cash"]["p_break_even"][-1], lang, 0),
             cash_mean=money(kinds["cash"]["cumulative_net_mean"][-1], lang),
@@ -200,13 +277,13 @@ def render_summary(summary: dict, lang: str = "da") -> str:
             years=H, headline=t[kinds["headline"]]))
     if summary.get("claims"):
         lines += ["", t["claims"]]
-        ccols = t["claim_cols"]
+        ccols = t["claim_cols_point" if point else "claim_cols"]
         crow = []
         for c in summary["claims"]:
-            point = f"{claim_value(c['metric'], c.get('expected_realised'), lang)} / " \
-                    f"{claim_value(c['metric'], c.get('expected_lifetime'), lang)}"
-            crow.append([c["name"], claim_value(c["metric"], c["claimed"], lang), point,
-                         percent(c["p_reached"], lang, 0)])
+            estimate = f"{claim_value(c['metric'], c.get('expected_realised'), lang)} / " \
+                       f"{claim_value(c['metric'], c.get('expected_lifetime'), lang)}"
+            crow.append([c["name"], claim_value(c["metric"], c["claimed"], lang), estimate,
+                         *([] if point else [percent(c["p_reached"], lang, 0)])])
         cw = [max(len(ccols[i]), *(len(r[i]) for r in crow)) for i in range(len(ccols))]
         lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(ccols, cw))))
         lines += ["  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, cw))) for r in crow]

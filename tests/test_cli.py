@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from simulate.cli import cli
+from simulate.fmt import money
 from tests.conftest import CONFIGS, SHIPPED, load, write_yaml
 
 BROCHURE = str(CONFIGS / "naerbolig_brochure.yaml")
@@ -70,6 +71,28 @@ def test_danish_and_english_tables(tmp_path):
     en = invoke("run", BROCHURE, "--mode", "expected", "--out", tmp_path / "en", "--lang", "en")
     assert "4.329.630 kr." in da.output and "7,0 %" in da.output
     assert "DKK 4,329,630" in en.output and "7.0%" in en.output
+
+
+def test_a_point_estimate_is_not_shown_as_a_probability(tmp_path):
+    """Expected mode has one outcome: the screen gives the yearly figures and says it hides the risk, with no
+    P(≥ 0), percentiles or shortfall that would read as 0 % or 100 % certainty."""
+    da = invoke("run", DEFAULT, "--mode", "expected", "--out", tmp_path / "da")
+    en = invoke("run", DEFAULT, "--mode", "expected", "--out", tmp_path / "en", "--lang", "en")
+    assert da.exit_code == 0 and en.exit_code == 0, da.output + en.output
+    summary = json.loads((tmp_path / "da" / "summary.json").read_text())
+    net = summary["years"][-1]["cumulative_net"]["mean"]
+    for out in (da.output, en.output):
+        assert "P(≥ 0)" not in out and "P5" not in out and "P(opnået)" not in out and "P(reached)" not in out
+    verb = "tjent" if net >= 0 else "ikke tjent"
+    assert f"I punktestimatet har kommunen {verb} investeringen hjem efter 10 år (akkumuleret nettoresultat " \
+           f"{money(net)})." in da.output
+    assert "Et punktestimat viser ikke risikoen" in da.output and "A point estimate hides the risk" in en.output
+    row3 = next(line for line in da.output.splitlines() if line.strip().startswith("3 "))
+    year3 = summary["years"][2]
+    assert row3.split() == ["3", *money(year3["savings_mean"]).split(), *money(year3["cost_mean"]).split(),
+                            *money(year3["cumulative_net"]["mean"]).split()]
+    mc = invoke("run", DEFAULT, "--trials", 2000, "--out", tmp_path / "mc")
+    assert "Sandsynligheden for, at kommunen har tjent investeringen hjem efter 10 år" in mc.output
 
 
 def test_refuses_to_overwrite_without_force(tmp_path):
