@@ -14,7 +14,7 @@ import click
 
 from simulate.errors import ScenarioError
 from simulate.fmt import LANGS, claim_value, money, number, percent
-from simulate.labels import warning_text
+from simulate.labels import payer_name, warning_text
 
 EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 REPORT_LINE = "This is a bug in simulate: please report it with the command, the scenario file and the text above."
@@ -67,11 +67,6 @@ def cli():
 
 
 # --- labels ----------------------------------------------------------------------------------------
-PAYER_NAMES = {
-    "da": {"municipality": "kommunen", "housing_association": "boligselskabet", "foundations": "fonde og puljer",
-           "state": "staten", "region": "regionen", "total": "alle betalere"},
-    "en": {"total": "all payers"},
-}
 TEXT = {
     "da": {
         "header": "{trials} simuleringer, seed {seed}, opgørelse: {accounting}, betaler: {payer}",
@@ -154,10 +149,6 @@ TEXT = {
                          "verdict uses {headline})",
     },
 }
-
-
-def payer_name(payer: str, lang: str) -> str:
-    return PAYER_NAMES.get(lang, {}).get(payer, payer.replace("_", " "))
 
 
 def _over0(year: dict):
