@@ -14,7 +14,7 @@ import click
 
 from simulate.errors import ScenarioError
 from simulate.fmt import LANGS, claim_value, money, number, percent
-from simulate.labels import payer_name, warning_text
+from simulate.labels import distribution_label, payer_name, warning_text
 
 EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 REPORT_LINE = "This is a bug in simulate: please report it with the command, the scenario file and the text above."
@@ -476,10 +476,10 @@ def describe(config, lang, rules, no_evidence_correction):
     click.echo("")
     for path, dist in numeric_inputs(scenario).items():
         p5, p50, p95 = describe_quantiles(dist)
-        digits = 4 if abs(dist.mean()) < 10 else 0
+        digits = 4 if 0 < abs(dist.mean()) < 10 else 0
         vals = [number(x, lang, digits) for x in (p5, p50, p95, dist.mean())]
         click.echo(f"{path}")
-        click.echo(f"    {head[1]}: {dist.label()}")
+        click.echo(f"    {head[1]}: {distribution_label(dist.label(), lang)}")
         click.echo(f"    {head[2]} {vals[0]}   {head[3]} {vals[1]}   {head[4]} {vals[2]}   {head[5]} {vals[3]}")
         if dist.evidence_level is not None:
             shift, widen = CORRECTION[dist.evidence_level]

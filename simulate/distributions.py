@@ -132,7 +132,15 @@ class Fixed(_Dist):
         return None
 
     def label(self):
-        return f"{self.value:g}"
+        return _num(self.value)
+
+
+def _num(x) -> str:
+    """A parameter as a reader writes it: 6 significant digits, never in exponent form (1632600, not 1.6326e+06)."""
+    x = float(x)
+    if x != 0 and math.isfinite(x) and (abs(x) >= 1e6 or abs(x) < 1e-4):
+        return np.format_float_positional(float(f"{x:.6g}"), trim="-")
+    return f"{x:g}"
 
 
 class Uniform(_Dist):
@@ -163,7 +171,7 @@ class Uniform(_Dist):
         return float(self.low), float(self.high)
 
     def label(self):
-        return f"uniform({self.low:g}, {self.high:g})"
+        return f"uniform({_num(self.low)}, {_num(self.high)})"
 
 
 class Triangular(_Dist):
@@ -199,7 +207,7 @@ class Triangular(_Dist):
         return float(self.low), float(self.high)
 
     def label(self):
-        return f"triangular({self.low:g}, {self.mode:g}, {self.high:g})"
+        return f"triangular({_num(self.low)}, {_num(self.mode)}, {_num(self.high)})"
 
 
 class Pert(_Dist):
@@ -244,7 +252,7 @@ class Pert(_Dist):
         return float(self.low), float(self.high)
 
     def label(self):
-        return f"PERT({self.low:g}, {self.mode:g}, {self.high:g})"
+        return f"PERT({_num(self.low)}, {_num(self.mode)}, {_num(self.high)})"
 
 
 class Normal(_Dist):
@@ -318,10 +326,10 @@ class Normal(_Dist):
         return stats.truncnorm(a, b, loc=self.mean_, scale=self.sd_)
 
     def label(self):
-        base = f"normal(mean={self.mean_:g}, sd={self.sd_:g}"
+        base = f"normal(mean={_num(self.mean_)}, sd={_num(self.sd_)}"
         if self.truncated:
-            base += f", truncated to [{'-inf' if self.low is None else f'{self.low:g}'}, " \
-                    f"{'inf' if self.high is None else f'{self.high:g}'}]"
+            base += f", truncated to [{'-inf' if self.low is None else _num(self.low)}, " \
+                    f"{'inf' if self.high is None else _num(self.high)}]"
         return base + ")"
 
 
@@ -376,7 +384,7 @@ class LogNormal(_Dist):
 
     def label(self):
         mu, sigma = self.log_params
-        return f"lognormal(median={math.exp(mu):g}, sigma_log={sigma:.3g})"
+        return f"lognormal(median={_num(math.exp(mu))}, sigma_log={sigma:.3g})"
 
 
 class Beta(_Dist):
@@ -510,7 +518,7 @@ class Interval90(_Dist):
         return self._fitted.support()
 
     def label(self):
-        return f"90 % interval [{self.low:g}, {self.high:g}] -> {self._fitted.label()}"
+        return f"90 % interval [{_num(self.low)}, {_num(self.high)}] -> {self._fitted.label()}"
 
 
 _LOG4 = math.log(4.0)

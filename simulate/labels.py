@@ -262,3 +262,28 @@ def warning_text(text: str, lang: str) -> str:
                                          else f"{value:g}".replace(".", ","))
             return da.format(**parts)
     return text
+
+
+_DIST_WORDS_DA = [("90 % interval", "90 %-interval"), ("->", "→"), ("uniform(", "ligefordeling("),
+                  ("triangular(", "trekantsfordeling("), ("truncated to", "afskåret til"), ("mean=", "middel=")]
+
+
+def distribution_label(label: str, lang: str) -> str:
+    """A distribution's label (``_Dist.label()``, English) for the reader: in Danish, decimal commas, thousands
+    points and semicolons between the parameters, e.g. 'PERT(0,95; 1; 1,4)' and '1.632.600'."""
+    if lang != "da":
+        return label
+    text = label.replace(", ", "; ")
+    for en, da in _DIST_WORDS_DA:
+        text = text.replace(en, da)
+
+    def danish(m: re.Match) -> str:
+        digits = m.group(0)
+        whole, _, frac = digits.partition(".")
+        sign = "-" if whole.startswith("-") else ""
+        whole = whole.lstrip("-")
+        if len(whole) > 3:
+            whole = f"{int(whole):,}".replace(",", ".")
+        return sign + whole + ("," + frac if frac else "")
+
+    return re.sub(r"(?<![\w.])-?[0-9]+(?:\.[0-9]+)?(?![\w.])", danish, text)

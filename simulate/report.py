@@ -33,8 +33,8 @@ import numpy as np
 from simulate.errors import ScenarioError
 from simulate.fmt import claim_value, money, number, percent
 from simulate.labels import TEXT as FIG_TEXT
-from simulate.labels import (check_lang, input_label, metric_name, payer_name, pct, prob_text,
-                             refusion_side_by_side, year_span, warning_text)
+from simulate.labels import (check_lang, distribution_label, input_label, metric_name, payer_name, pct,
+                             prob_text, refusion_side_by_side, year_span, warning_text)
 
 DISTRIBUTION_FILE = "net_distribution.json"
 MAX_KEPT_TRIALS = 2**20  # per-trial values kept for the histogram by `run --report` (a random sample: trials are iid)
@@ -699,7 +699,8 @@ def assumptions_rows(scenario, lang: str) -> list[dict]:
     rows = []
     for path, dist in numeric_inputs(scenario).items():
         p5, p50, p95 = describe_quantiles(dist)
-        rows.append({"label": input_label(path, lang), "path": path, "distribution": dist.label(),
+        rows.append({"label": input_label(path, lang), "path": path,
+                     "distribution": distribution_label(dist.label(), lang),
                      "fixed": dist.is_fixed, "p5": p5, "p50": p50, "p95": p95, "mean": float(dist.mean()),
                      "source": source_text(dist.source), "evidence_level": dist.evidence_level,
                      "corrected_mean": _corrected_mean(scenario, dist, path)})

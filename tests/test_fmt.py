@@ -69,3 +69,23 @@ def test_every_warning_the_code_writes_has_a_danish_form():
                  ["municipality" if p is None else p for p in parts]]
         english = ["".join(f) for f in fills]
         assert any(re.fullmatch(p, e) for p, _ in WARNINGS_DA for e in english), english[0]
+
+
+@pytest.mark.parametrize(("spec", "english", "danish"), [
+    ({"kind": "fixed", "value": 1_632_600}, "1632600", "1.632.600"),
+    ({"kind": "fixed", "value": 4_653_846.153846}, "4653850", "4.653.850"),  # 6 significant digits, no 4.65385e+06
+    ({"kind": "fixed", "value": 0}, "0", "0"),
+    ({"kind": "pert", "low": 0.95, "mode": 1, "high": 1.4}, "PERT(0.95, 1, 1.4)", "PERT(0,95; 1; 1,4)"),
+    ({"kind": "uniform", "low": -0.5, "high": 12_345.25}, "uniform(-0.5, 12345.2)", "ligefordeling(-0,5; 12.345,2)"),
+])
+def test_distribution_labels_in_each_language(spec, english, danish):
+    """Parameters as a reader writes them: never in exponent form; Danish with decimal commas, thousands points
+    and semicolons between the parameters (a comma would be ambiguous)."""
+    from pydantic import TypeAdapter
+
+    from simulate.distributions import Distribution
+    from simulate.labels import distribution_label
+
+    dist = TypeAdapter(Distribution).validate_python(spec)
+    assert dist.label() == english
+    assert distribution_label(dist.label(), "da") == danish and distribution_label(english, "en") == english
