@@ -1,9 +1,9 @@
 """The run as an Excel workbook (openpyxl): numbers stored as numbers, with DKK number formats.
 
-Sheets: Summary (the key figures), Yearly (one row per year x payer x
-discounting, as yearly.csv), Assumptions (every input with its source), Claims
-(the provider's claims against the model) and, when trials.parquet was saved,
-Trials (the first ``MAX_TRIAL_ROWS`` trials). Number formats use Excel's
+Sheets (in Danish: Oversigt, År for år, Antagelser, Løfter, Simuleringer): Summary (the key
+figures), Yearly (one row per year x payer x discounting, as yearly.csv), Assumptions (every input
+with its source), Claims (the provider's claims against the model) and, when trials.parquet was
+saved, Trials (the first ``MAX_TRIAL_ROWS`` trials). Number formats use Excel's
 codes (``#,##0``), which Excel shows in the reader's own convention.
 """
 
@@ -20,7 +20,35 @@ FORMATS = {
     "en": {"dkk": '"DKK "#,##0;-"DKK "#,##0', "pct": "0.0%", "int": "#,##0", "dec2": "#,##0.00", "dec4": "0.0000",
            "year": "0"},
 }
-SHEETS = ("Summary", "Yearly", "Assumptions", "Claims", "Trials")
+SHEETS = ("Summary", "Yearly", "Assumptions", "Claims", "Trials")  # English names; Danish in SHEET_NAMES
+SHEET_NAMES = {"da": dict(zip(SHEETS, ("Oversigt", "År for år", "Antagelser", "Løfter", "Simuleringer"))),
+               "en": dict(zip(SHEETS, SHEETS))}
+MODES = {"da": {"mc": "Monte Carlo", "expected": "punktestimat (alle input i middelværdi)"},
+         "en": {"mc": "Monte Carlo", "expected": "point estimate (every input at its mean)"}}
+ACCOUNTING = {"da": {"realised": "realiseret", "lifetime": "livstid"},
+              "en": {"realised": "realised", "lifetime": "lifetime"}}
+CLAIM_METRICS = {"da": {"roi": "ROI", "cumulative_net": "akkumuleret nettoresultat",
+                        "break_even_successes": "break-even (succeser pr. år)"},
+                 "en": {"roi": "ROI", "cumulative_net": "cumulative net",
+                        "break_even_successes": "break-even (successes per year)"}}
+
+
+def trial_column_label(name: str, lang: str) -> str:
+    """A reader's header for a column of trials.parquet (the field name stays in the row below it)."""
+    import re
+
+    if name.startswith("input:"):
+        return input_label(name[len("input:"):], lang)
+    m = re.fullmatch(r"cumulative_net(_discounted)?_y(\d+)", name)
+    if m:
+        year = int(m.group(2))
+        if lang == "da":
+            return f"Akkumuleret nettoresultat{', tilbagediskonteret' if m.group(1) else ''}, år {year}"
+        return f"Cumulative net{', discounted' if m.group(1) else ''}, year {year}"
+    words = {"trial": ("Simulering", "Trial"), "successes_total": ("Succeser i alt", "Successes, total")}
+    if name in words:
+        return words[name][0 if lang == "da" else 1]
+    return name
 
 # Yearly sheet: (key in metrics.yearly_rows, Danish header, English header, format)
 YEARLY_COLUMNS = [
@@ -57,8 +85,8 @@ def summary_rows(summary: dict, lang: str) -> list[tuple[str, object, str | None
         (L("Scenarie", "Scenario"), summary["scenario"], None),
         (L("Simuleringer", "Trials"), summary["trials"], "int"),
         (L("Seed", "Seed"), summary.get("seed"), "year"),
-        (L("Tilstand", "Mode"), summary["mode"], None),
-        (L("Opgørelse", "Accounting"), summary["accounting"], None),
+        (L("Tilstand", "Mode"), MODES[lang].get(summary["mode"], summary["mode"]), None),
+        (L("Opgørelse", "Accounting"), ACCOUNTING[lang].get(summary["accounting"], summary["accounting"]), None),
         (L("Betaler", "Payer"), payer_name(summary["payer"], lang), None),
         (L("Horisont (år)", "Horizon (years)"), H, "year"),
         (L("Første programår", "First programme year"), summary.get("start_year"), "year"),
@@ -102,7 +130,8 @@ def claim_rows(summary: dict, scenario, lang: str) -> tuple[list[str], list[list
     rows, formats = [], []
     for c in summary.get("claims") or []:
         fmt = {"roi": "pct", "cumulative_net": "dkk"}.get(c["metric"], "dec2")
-        rows.append([c["name"], c["metric"], c["year"], payer_name(c["payer"], lang), c["claimed"],
+        rows.append([c["name"], CLAIM_METRICS[lang].get(c["metric"], c["metric"]), c["year"],
+                     payer_name(c["payer"], lang), c["claimed"],
                      c.get("expected_realised"), c.get("expected_lifetime"), c.get("p_reached_realised"),
                      c.get("p_reached_lifetime"), sources.get(c["name"], "")])
         formats.append([None, None, "year", None, fmt, fmt, fmt, "pct", "pct", None])
@@ -143,8 +172,9 @@ def write_workbook(run, path: Path, lang: str) -> None:
             ws.column_dimensions[get_column_letter(j)].width = w
 
     # Summary
+    names = SHEET_NAMES[lang]
     ws = wb.active
-    ws.title = "Summary"
+    ws.title = names["Summary"]
     ws["A1"] = s["scenario"]
     ws["A1"].font = Font(bold=True, size=14)
     for i, (label, value, fmt) in enumerate(summary_rows(s, lang), start=3):
@@ -161,7 +191,7 @@ def write_workbook(run, path: Path, lang: str) -> None:
     # Yearly
     from simulate.metrics import yearly_rows
 
-    ws = wb.create_sheet("Yearly")
+    ws = wb.create_sheet(names["Yearly"])
     header(ws, [d if da else e for _, d, e, _ in YEARLY_COLUMNS])
     for i, row in enumerate(yearly_rows(s), start=2):
         for j, (key, _, _, fmt) in enumerate(YEARLY_COLUMNS, start=1):
@@ -177,7 +207,7 @@ def write_workbook(run, path: Path, lang: str) -> None:
     widths(ws, [6, 22, 22] + [16] * (len(YEARLY_COLUMNS) - 3))
 
     # Assumptions
-    ws = wb.create_sheet("Assumptions")
+    ws = wb.create_sheet(names["Assumptions"])
     header(ws, ["Antagelse", "Felt", "Fordeling", "P5", "P50", "P95", "Middel", "Kilde"] if da else
            ["Assumption", "Field", "Distribution", "P5", "P50", "P95", "Mean", "Source"])
     if run.scenario is not None:
@@ -196,7 +226,7 @@ def write_workbook(run, path: Path, lang: str) -> None:
     widths(ws, [40, 50, 30, 14, 14, 14, 14, 90])
 
     # Claims
-    ws = wb.create_sheet("Claims")
+    ws = wb.create_sheet(names["Claims"])
     head, rows, formats = claim_rows(s, run.scenario, lang)
     header(ws, head)
     for i, (row, fr) in enumerate(zip(rows, formats), start=2):
@@ -219,14 +249,9 @@ def _trials_sheet(wb, trials_path: Path, fmts: dict, lang: str, header) -> None:
         return
     pf = pq.ParquetFile(trials_path)
     total = pf.metadata.num_rows
-    ws = wb.create_sheet("Trials")
+    ws = wb.create_sheet(SHEET_NAMES[lang]["Trials"])
     names = pf.schema_arrow.names
-    labels = []
-    for name in names:
-        if name.startswith("input:"):
-            labels.append(input_label(name[len("input:"):], lang))
-        else:
-            labels.append(name)
+    labels = [trial_column_label(name, lang) for name in names]
     note = (f"De første {min(total, MAX_TRIAL_ROWS):,} af {total:,} simuleringer (alle i trials.parquet)".replace(",", ".")
             if lang == "da" else f"The first {min(total, MAX_TRIAL_ROWS):,} of {total:,} trials (all in trials.parquet)")
     ws.cell(row=1, column=1, value=note).font = __import__("openpyxl").styles.Font(italic=True)

@@ -140,8 +140,9 @@ def test_workbook_reopens_with_the_values_of_summary_json(run_dir):
 
     summary = json.loads((run_dir / "summary.json").read_text())
     wb = load_workbook(run_dir / "report.xlsx")
-    assert wb.sheetnames == ["Summary", "Yearly", "Assumptions", "Claims", "Trials"]
-    cells = {row[0].value: row[1] for row in wb["Summary"].iter_rows(min_row=2) if row[0].value}
+    assert wb.sheetnames == ["Oversigt", "År for år", "Antagelser", "Løfter", "Simuleringer"]  # a Danish run
+    cells = {row[0].value: row[1] for row in wb["Oversigt"].iter_rows(min_row=2) if row[0].value}
+    assert cells["Tilstand"].value == "Monte Carlo" and cells["Opgørelse"].value == "realiseret"
     last = summary["years"][-1]
     assert cells["Sandsynlighed for break-even (P(≥ 0))"].value == last["p_break_even"]["value"]
     assert cells["Sandsynlighed for break-even (P(≥ 0))"].number_format == "0.0%"
@@ -149,7 +150,7 @@ def test_workbook_reopens_with_the_values_of_summary_json(run_dir):
     assert mean.value == last["cumulative_net"]["mean"] and isinstance(mean.value, float)
     assert "kr." in mean.number_format
     assert cells["Simuleringer"].value == TRIALS
-    yearly = wb["Yearly"]
+    yearly = wb["År for år"]
     rows = yearly_rows(summary)
     assert yearly.max_row == len(rows) + 1
     keys = [k for k, *_ in YEARLY_COLUMNS]
@@ -157,17 +158,21 @@ def test_workbook_reopens_with_the_values_of_summary_json(run_dir):
         for j, key in enumerate(keys, start=1):
             if key not in ("payer", "discounting"):
                 assert yearly.cell(row=i, column=j).value == row[key], (i, key)
-    claims = list(wb["Claims"].iter_rows(min_row=2, values_only=True))
+    claims = list(wb["Løfter"].iter_rows(min_row=2, values_only=True))
     assert [c[0] for c in claims] == [c["name"] for c in summary["claims"]]
+    assert {c[1] for c in claims} <= {"ROI", "akkumuleret nettoresultat", "break-even (succeser pr. år)"}
     for got, want in zip(claims, summary["claims"]):
         assert got[4] == want["claimed"] and got[5] == want["expected_realised"]
         assert got[7] == want["p_reached_realised"] and got[8] == want["p_reached_lifetime"]
-    assumptions = list(wb["Assumptions"].iter_rows(min_row=2, values_only=True))
+    assumptions = list(wb["Antagelser"].iter_rows(min_row=2, values_only=True))
     by_path = {r[1]: r for r in assumptions}
     assert by_path["programme.cost_per_year_dkk"][6] == 1_632_600
     assert "NærBolig business case" in by_path["programme.cost_per_year_dkk"][7]
-    trials = wb["Trials"]
+    trials = wb["Simuleringer"]
     assert trials.cell(row=3, column=1).value == "trial" and isinstance(trials.cell(row=4, column=2).value, float)
+    headers = [c.value for c in trials[2]]
+    assert headers[0] == "Simulering" and "Akkumuleret nettoresultat, år 10" in headers
+    assert "Akkumuleret nettoresultat, tilbagediskonteret, år 10" in headers
 
 
 def test_english_report_without_saved_trials_draws_from_quantiles(run_dir, tmp_path):
@@ -186,6 +191,8 @@ def test_english_report_without_saved_trials_draws_from_quantiles(run_dir, tmp_p
     wb = load_workbook(d / "report.xlsx")
     assert wb.sheetnames == ["Summary", "Yearly", "Assumptions", "Claims"]
     assert wb["Summary"]["A1"].value == summary["scenario"]
+    cells = {row[0].value: row[1].value for row in wb["Summary"].iter_rows(min_row=2) if row[0].value}
+    assert cells["Mode"] == "Monte Carlo" and cells["Accounting"] == "realised"
 
 
 def test_report_again_replaces_the_outputs_whole(run_dir, tmp_path):
