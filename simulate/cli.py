@@ -14,7 +14,7 @@ import click
 
 from simulate.errors import ScenarioError
 from simulate.fmt import LANGS, claim_value, money, number, percent
-from simulate.labels import distribution_label, payer_name, warning_text
+from simulate.labels import distribution_label, input_label, payer_name, warning_text
 
 EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 REPORT_LINE = "This is a bug in simulate: please report it with the command, the scenario file and the text above."
@@ -582,7 +582,7 @@ ANALYSIS_TEXT = {
 
 def _sensitivity_table(doc: dict, method: str, lang: str) -> str:
     """The sensitivity table on screen: Danish names the inputs as the report does, English by field path."""
-    from simulate.labels import input_label, is_probability_metric, metric_name
+    from simulate.labels import is_probability_metric, metric_name
 
     t = ANALYSIS_TEXT[lang]
     num = functools.partial(_float_text, lang=lang)
@@ -773,8 +773,6 @@ def breakeven(config, param, target_prob, year, payer, discounting, accounting, 
 
 
 def _breakeven_text(doc: dict, param: str, lang: str) -> str:
-    from simulate.labels import input_label
-
     t = ANALYSIS_TEXT[lang]
     num = functools.partial(_float_text, lang=lang)
     sep = "; " if lang == "da" else ", "  # a Danish decimal comma would make "[0,2062, 0,2118]" ambiguous
@@ -971,9 +969,10 @@ def voi_command(config, trials, seed, year, payer, accounting, discounted, out, 
                + money(doc["noise_floor_dkk"], lang))
     click.echo("")
     click.echo("EVPPI per input:")
-    width = max((len(r["input"]) for r in doc["evppi"]), default=5)
-    for row in doc["evppi"]:
-        click.echo(f"  {row['input'].ljust(width)}  {money(row['evppi_dkk'], lang).rjust(14)}")
+    names = [row["input"] if lang == "en" else input_label(row["input"], lang) for row in doc["evppi"]]
+    width = max((len(x) for x in names), default=5)
+    for name, row in zip(names, doc["evppi"]):
+        click.echo(f"  {name.ljust(width)}  {money(row['evppi_dkk'], lang).rjust(14)}")
     if out:
         click.echo("")
         click.echo(TEXT[lang]["written"].format(out=out))
@@ -1041,15 +1040,19 @@ def update_command(config, observed_file, trials, seed, year, payer, threshold, 
                + f"{payer_name(payer, lang)}, " + (f"år {doc['year']}" if da else f"year {doc['year']}"))
     rows = [("P(≥ 0)", percent(pr["p_break_even"], lang, 1), percent(po["p_break_even"], lang, 1))]
     for key in ("mean", "p5", "p50", "p95"):
-        rows.append((key if key != "mean" else ("Middel" if da else "Mean"), money(pr[key], lang), money(po[key], lang)))
+        rows.append((key.upper() if key != "mean" else ("Middel" if da else "Mean"), money(pr[key], lang),
+                     money(po[key], lang)))
     head = ("", "Før" if da else "Prior", "Efter" if da else "Posterior")
     w = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
     for r in [head, *rows]:
         click.echo("  ".join([r[0].ljust(w[0]), r[1].rjust(w[1]), r[2].rjust(w[2])]))
     click.echo("")
+    how_da = {"conjugate": "eksakt Beta–binomial-opdatering", "importance": "vægtet efter data, importance sampling"}
     for path, info in doc["inputs"].items():
-        click.echo(f"{path}: {number(info['prior_mean'], lang, 4)} -> {number(info['posterior_mean'], lang, 4)} "
-                   f"({info['how']})")
+        name = f"{input_label(path, lang)} ({path})" if da else path
+        how = how_da.get(info["how"], info["how"]) if da else info["how"]
+        click.echo(f"{name}: {number(info['prior_mean'], lang, 4)} → {number(info['posterior_mean'], lang, 4)} "
+                   f"({how})")
     ess = doc["method"]["effective_sample_size"]
     if ess is not None:
         click.echo(("Effektiv stikprøvestørrelse: " if da else "Effective sample size: ") + number(ess, lang, 0))

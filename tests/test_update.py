@@ -91,6 +91,15 @@ def test_update_command_writes_prior_and_posterior(tmp_path):
     assert "Posterior" in result.output and "threshold" in result.output
 
 
+def test_update_in_danish(tmp_path):
+    result = CliRunner().invoke(cli, ["update", DEFAULT, "--observed", PILOT, "--trials", "2000", "--out",
+                                      str(tmp_path / "u")])
+    assert result.exit_code == 0, result.output
+    assert "Budgetoverskridelse (faktor) (programme.cost_overrun): " in result.output
+    assert "(vægtet efter data, importance sampling)" in result.output
+    assert "(eksakt Beta–binomial-opdatering)" in result.output and "\nP95 " in result.output
+
+
 BAD = [
     ({"years": [{"year": 1, "enrolled": 10, "dropped_out": 2, "succeeded": 9}]}, "years[0]"),
     ({"years": [{"year": 1, "enrolled": -1, "succeeded": 0}]}, "years[0].enrolled"),

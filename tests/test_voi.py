@@ -75,6 +75,16 @@ def test_voi_command_ranks_inputs_and_writes_json(tmp_path):
     assert "EVPPI per input" in result.output
 
 
+def test_voi_in_danish_names_the_inputs_as_the_report_does(tmp_path):
+    result = CliRunner().invoke(cli, ["voi", str(CONFIGS / "naerbolig.yaml"), "--trials", "2000", "--out",
+                                      str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((tmp_path / "v" / "voi.json").read_text())
+    assert "participants.success_probability" in {r["input"] for r in doc["evppi"]}  # the json keeps field paths
+    assert "  Succesrate blandt dem, der gennemfører " in result.output
+    assert "participants.success_probability" not in result.output
+
+
 @pytest.mark.parametrize("args, field", [(["--year", "11"], "--year"), (["--payer", "nobody"], "--payer"),
                                          (["--trials", "10"], "--trials")])
 def test_voi_bad_options_exit_2_and_write_nothing(tmp_path, args, field):
