@@ -436,8 +436,9 @@ def run(config, trials, seed, mode, accounting, payer, out, force, lang, as_json
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("--rules", "rules", type=click.Path(dir_okay=False), multiple=True,
               help="Refusion rule file; overrides the scenario's rules:.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
 @handle_errors
-def validate(config, rules):
+def validate(config, rules, lang):
     """Check a scenario file; exit 0 if it is valid.
 
     Example: simulate validate configs/naerbolig.yaml
@@ -445,8 +446,13 @@ def validate(config, rules):
     from simulate.scenario import uncertain_inputs
 
     scenario, _ = _read(config, rules)
-    click.echo(f"{config}: valid ({scenario.name}; {scenario.horizon_years} years, "
-               f"{len(uncertain_inputs(scenario))} uncertain inputs, payers: {', '.join(scenario.payers())})")
+    n, H = len(uncertain_inputs(scenario)), scenario.horizon_years
+    if lang == "da":
+        payers = ", ".join(payer_name(p, lang) for p in scenario.payers())
+        click.echo(f"{config}: gyldig ({scenario.name}; {H} år, {n} usikre input, betalere: {payers})")
+    else:
+        click.echo(f"{config}: valid ({scenario.name}; {H} years, {n} uncertain inputs, payers: "
+                   f"{', '.join(scenario.payers())})")
 
 
 @cli.command()
@@ -802,8 +808,9 @@ def _on_sigterm(signum, frame):
 @click.argument("run_dir", type=click.Path())
 @click.option("--out", "out", type=click.Path(), default=None, help="Also keep the repeated run's outputs here.")
 @click.option("--force", is_flag=True, help="Replace an existing --out directory.")
+@click.option("--lang", type=click.Choice(LANGS), default="da", show_default=True)
 @handle_errors
-def rerun(run_dir, out, force):
+def rerun(run_dir, out, force, lang):
     """Repeat a run from its manifest and check that summary.json comes out bit for bit the same.
 
     Example: simulate rerun outputs/naerbolig
@@ -826,18 +833,24 @@ def rerun(run_dir, out, force):
         with OutputDir(out, force=force) as stage:
             write_run(stage, result, build_manifest(scenario, config_path=manifest["config_path"], raw=raw,
                                                     options=options))
+    da = lang == "da"
     for name, (a, b) in changed.items():
-        click.echo(f"Note: recorded with {name} {a}, installed {name} {b}.")
+        click.echo(f"Bemærk: kørt med {name} {a}, installeret er {name} {b}." if da else
+                   f"Note: recorded with {name} {a}, installed {name} {b}.")
     if summary_text(result.summary) == recorded:
-        click.echo(f"Reproduced: {Path(run_dir) / 'summary.json'} is identical, bit for bit.")
+        click.echo(f"Genskabt: {Path(run_dir) / 'summary.json'} er identisk, bit for bit." if da else
+                   f"Reproduced: {Path(run_dir) / 'summary.json'} is identical, bit for bit.")
         return
     from simulate.io import differing_keys
 
     keys = differing_keys(json.loads(recorded), result.summary)
-    click.echo(f"NOT reproduced: summary.json differs in {', '.join(keys[:8])}"
-               + (" ..." if len(keys) > 8 else ""), err=True)
+    listed = ", ".join(keys[:8]) + (" ..." if len(keys) > 8 else "")
+    click.echo(f"IKKE genskabt: summary.json afviger i {listed}" if da else
+               f"NOT reproduced: summary.json differs in {listed}", err=True)
     if changed:
-        click.echo("The installed versions differ from the recorded ones (above); that is the likely reason.", err=True)
+        click.echo("De installerede versioner afviger fra de registrerede (ovenfor); det er den sandsynlige årsag."
+                   if da else "The installed versions differ from the recorded ones (above); that is the likely reason.",
+                   err=True)
         sys.exit(EXIT_INTERNAL)
     click.echo(REPORT_LINE, err=True)
     sys.exit(EXIT_INTERNAL)

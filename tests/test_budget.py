@@ -114,4 +114,4 @@ def test_cli_run_prints_funding_need_and_records_options(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["budget"]["thresholds_dkk"] == [1_000_000.0]
     rerun = CliRunner().invoke(cli, ["rerun", str(out)])
-    assert rerun.exit_code == 0 and "Reproduced" in rerun.output
+    assert rerun.exit_code == 0 and "Genskabt" in rerun.output

@@ -179,7 +179,7 @@ def test_a_run_with_rules_reruns_bit_for_bit(tmp_path, extra):
                                    *extra])
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(cli, ["rerun", str(out)])
-    assert res.exit_code == 0 and "Reproduced" in res.output, res.output
+    assert res.exit_code == 0 and "Genskabt" in res.output, res.output
 
 
 def test_a_resolved_scenario_reads_back_and_the_report_notes_the_rules(tmp_path):
@@ -264,7 +264,7 @@ def test_repeated_rules_flag_and_rerun(tmp_path):
     assert res.exit_code == 0, res.output
     assert '"rule_periods"' in res.output
     res = CliRunner().invoke(cli, ["rerun", str(out)])
-    assert res.exit_code == 0 and "Reproduced" in res.output, res.output
+    assert res.exit_code == 0 and "Genskabt" in res.output, res.output
 
 
 def test_public_sector_is_the_public_payers_summed_trial_by_trial():

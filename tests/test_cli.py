@@ -118,7 +118,9 @@ def test_output_path_that_is_a_file_is_refused(tmp_path):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_configs_validate(name):
     result = invoke("validate", CONFIGS / name)
-    assert result.exit_code == 0 and "valid" in result.output
+    assert result.exit_code == 0 and ": gyldig (" in result.output and " år, " in result.output
+    en = invoke("validate", CONFIGS / name, "--lang", "en")
+    assert en.exit_code == 0 and ": valid (" in en.output and " years, " in en.output
 
 
 def test_describe_lists_every_assumption_with_quantiles_and_source():
