@@ -10,6 +10,8 @@ half-written result.
 
 from __future__ import annotations
 
+import difflib
+
 import hashlib
 import json
 import os
@@ -143,6 +145,13 @@ def _allowed_text(err: dict) -> str:
         return f"a known key{hint}; allowed here: {ctx.get('allowed', '')}"
     if err.get("type") == "literal_error":
         return msg
+    if err.get("type") == "union_tag_invalid":  # a distribution's kind: that is not one of the kinds
+        ctx = err.get("ctx") or {}
+        tag = ctx.get("tag", "")
+        kinds = str(ctx.get("expected_tags", "")).replace("'", "")
+        close = difflib.get_close_matches(str(tag), [k.strip() for k in kinds.split(",")], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"a known {ctx.get('discriminator', 'kind').strip(chr(39))}{hint}: one of {kinds}"
     return msg
 
 

@@ -185,6 +185,16 @@ def test_non_psd_correlations_are_refused(tmp_path):
     assert result.exit_code == 2 and "positive semi-definite" in result.output
 
 
+def test_an_unknown_distribution_kind_names_the_kinds_and_the_nearest(tmp_path):
+    data = load("naerbolig.yaml")
+    data["programme"]["cost_overrun"]["kind"] = "perty"
+    result = invoke("validate", write_yaml(tmp_path / "c.yaml", data))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "programme.cost_overrun" in result.output and "'perty'" in result.output
+    assert "expected a known kind (did you mean 'pert'?): one of fixed, uniform, triangular, pert," in result.output
+    assert "Input tag" not in result.output  # no validation library wording
+
+
 @pytest.mark.parametrize("text, hint", [
     ("name: [unclosed", "line"),
     ("", "empty file"),
