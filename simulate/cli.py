@@ -283,6 +283,16 @@ def render_summary(summary: dict, lang: str = "da") -> str:
     return "\n".join(lines)
 
 
+def _payer_key(ctx, param, value):
+    """--payer by its key or by the name the output shows (kommunen, staten, the municipality, ...)."""
+    from simulate.labels import PAYER_NAMES
+
+    if value is None:
+        return value
+    names = {name.lower(): key for lang in PAYER_NAMES for key, name in PAYER_NAMES[lang].items()}
+    return names.get(value.strip().lower(), value)
+
+
 # --- commands -----------------------------------------------------------------------------------------
 def _prepare_out(out: Path | None, force: bool, marker: str) -> bool:
     """Check --out before any work. True when it is a run directory (with summary.json) that the result files
@@ -330,7 +340,8 @@ def _read(config: str, rules=None):
               help="mc: the distribution; expected: the point estimate with every input at its mean.")
 @click.option("--accounting", type=click.Choice(["realised", "lifetime"]), default="realised", show_default=True,
               help="realised: savings inside the horizon only; lifetime: each cohort's full effect.")
-@click.option("--payer", default="municipality", show_default=True, help="Payer whose result heads the summary.")
+@click.option("--payer", default="municipality", show_default=True, callback=_payer_key,
+              help="Payer whose result heads the summary (its key, or its name as shown: kommunen, staten, ...).")
 @click.option("--out", "out", type=click.Path(), default=None,
               help="Output directory [default: outputs/<config name>].")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
@@ -627,7 +638,8 @@ def _sensitivity_table(doc: dict, method: str, lang: str) -> str:
 @click.option("--metric", default="cumulative_net_mean", show_default=True,
               help="cumulative_net_mean or p_break_even (tornado also cumulative_net_p5, _p50, _p95).")
 @click.option("--year", type=int, default=None, help="Programme year [default: the horizon].")
-@click.option("--payer", default="municipality", show_default=True, help="Whose cumulative net.")
+@click.option("--payer", default="municipality", show_default=True, callback=_payer_key,
+              help="Whose cumulative net.")
 @click.option("--discounting", type=click.Choice(["undiscounted", "discounted"]), default="undiscounted",
               show_default=True)
 @click.option("--accounting", type=click.Choice(["realised", "lifetime"]), default="realised", show_default=True)
@@ -743,7 +755,7 @@ def sweep(sweepfile, workers, scheduler, scheduler_timeout, out, resume, force, 
 @click.option("--target-prob", type=float, default=0.5, show_default=True,
               help="The probability of break-even to reach.")
 @click.option("--year", type=int, default=None, help="Break-even by this programme year [default: the horizon].")
-@click.option("--payer", default="municipality", show_default=True)
+@click.option("--payer", default="municipality", show_default=True, callback=_payer_key)
 @click.option("--discounting", type=click.Choice(["undiscounted", "discounted"]), default="undiscounted",
               show_default=True)
 @click.option("--accounting", type=click.Choice(["realised", "lifetime"]), default="realised", show_default=True)
@@ -937,7 +949,8 @@ def compare_command(run_dirs, out, force, lang):
 @click.option("--trials", type=int, default=100_000, show_default=True, help="Monte Carlo trials (all are kept).")
 @click.option("--seed", type=int, default=None, help="Root seed [default: 20251125].")
 @click.option("--year", type=int, default=None, help="Programme year T of the decision's net [default: the horizon].")
-@click.option("--payer", default="municipality", show_default=True, help="Whose net the decision weighs.")
+@click.option("--payer", default="municipality", show_default=True, callback=_payer_key,
+              help="Whose net the decision weighs.")
 @click.option("--accounting", type=click.Choice(["realised", "lifetime"]), default="realised", show_default=True)
 @click.option("--discounted", is_flag=True, help="Weigh the discounted net.")
 @click.option("--out", "out", type=click.Path(), default=None, help="Also write voi.json into this directory.")
@@ -998,7 +1011,7 @@ def voi_command(config, trials, seed, year, payer, accounting, discounted, out, 
 @click.option("--trials", type=int, default=100_000, show_default=True, help="Monte Carlo trials.")
 @click.option("--seed", type=int, default=None, help="Root seed [default: 20251125].")
 @click.option("--year", type=int, default=None, help="Programme year T of P(break-even by T) [default: the horizon].")
-@click.option("--payer", default="municipality", show_default=True)
+@click.option("--payer", default="municipality", show_default=True, callback=_payer_key)
 @click.option("--threshold", type=float, default=0.5, show_default=True,
               help="The council's threshold for P(break-even by year T): go at or above it.")
 @click.option("--method", type=click.Choice(["auto", "importance"]), default="auto", show_default=True,

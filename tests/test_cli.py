@@ -220,7 +220,7 @@ def test_non_utf8_file_is_refused(tmp_path):
 
 @pytest.mark.parametrize("args, hint", [
     (["--trials", "0"], "--trials"),
-    (["--payer", "kommunen"], "municipality"),
+    (["--payer", "kommune"], "municipality"),
     (["--seed", "-1"], "--seed"),
     (["--mode", "fast"], "mode"),
 ])
@@ -233,3 +233,11 @@ def test_bad_flags_are_refused(tmp_path, args, hint):
 def test_missing_file(tmp_path):
     result = invoke("run", tmp_path / "nope.yaml")
     assert result.exit_code == 2 and "nope.yaml" in result.output
+
+
+@pytest.mark.parametrize("name", ["staten", "Staten", "the state", "state"])
+def test_payer_by_the_name_the_output_shows(tmp_path, name):
+    """--payer takes the key or the name a Danish or English reader sees; the summary records the key."""
+    result = invoke("run", DEFAULT, "--trials", 500, "--payer", name, "--out", tmp_path / "o", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["payer"] == "state"

@@ -213,7 +213,7 @@ def test_sensitivity_writes_the_tidy_table(tmp_path, method, fields):
     (["--method", "sobol", "--metric", "cumulative_net_p5"], "per-trial output"),
     (["--metric", "npv"], "--metric"),
     (["--year", "11"], "from 1 to 10"),
-    (["--payer", "kommunen"], "municipality"),
+    (["--payer", "kommune"], "municipality"),
 ])
 def test_bad_sensitivity_options(tmp_path, args, hint):
     result = invoke("sensitivity", DEFAULT, "--out", tmp_path / "o", *args)
