@@ -15,6 +15,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -145,6 +146,12 @@ def _allowed_text(err: dict) -> str:
         return f"a known key{hint}; allowed here: {ctx.get('allowed', '')}"
     if err.get("type") == "literal_error":
         return msg
+    value = err.get("input")
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9][0-9.]*,[0-9]+\s*%?\s*", value):
+        english = value.strip().rstrip("%").strip().replace(".", "").replace(",", ".")
+        if "%" in value:
+            return f"{msg} (write a share as a decimal number with a point: {float(english) / 100:g})"
+        return f"{msg} (write numbers with a decimal point: {english})"
     if err.get("type") == "union_tag_invalid":  # a distribution's kind: that is not one of the kinds
         ctx = err.get("ctx") or {}
         tag = ctx.get("tag", "")

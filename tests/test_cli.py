@@ -241,3 +241,15 @@ def test_payer_by_the_name_the_output_shows(tmp_path, name):
     result = invoke("run", DEFAULT, "--trials", 500, "--payer", name, "--out", tmp_path / "o", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["payer"] == "state"
+
+
+@pytest.mark.parametrize(("value", "hint"), [
+    ("0,035", "write numbers with a decimal point: 0.035"),
+    ("3,5 %", "write a share as a decimal number with a point: 0.035"),
+    ("1.632.600,50", "write numbers with a decimal point: 1632600.50"),
+])
+def test_a_danish_decimal_comma_gets_a_hint(tmp_path, value, hint):
+    data = load("naerbolig.yaml")
+    data["discounting"]["rate"] = value
+    result = invoke("validate", write_yaml(tmp_path / "c.yaml", data))
+    assert result.exit_code == 2 and "discounting.rate" in result.output and hint in result.output
