@@ -65,7 +65,7 @@ TEXT = {
         "hist_ylabel": "Andel af simuleringerne", "cdf_ylabel": "Kumuleret sandsynlighed",
         "histogram": "Fordeling", "cdf": "Kumuleret fordeling",
         "p_ge0": "P(≥ 0) = {p}", "loss": "Tab", "gain": "Overskud",
-        "from_quantiles": "Tegnet ud fra fraktilerne P5–P95 i summary.json (forsøgene er ikke gemt)",
+        "from_quantiles": "Tegnet ud fra fraktilerne P5–P95 i summary.json (simuleringerne er ikke gemt)",
         "from_sample": "Ud fra {n} af {total} simuleringer",
         "undiscounted": "Ikke tilbagediskonteret", "discounted": "Tilbagediskonteret ({rate})",
         "payback_title": "Tilbagebetalingstid for {payer}: første år med akkumuleret nettoresultat ≥ 0",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 import json
 import os
 import shutil
@@ -91,7 +92,7 @@ T = {
                   "tilbagediskontering.",
         "cap_dist": "Fordelingen af nettoresultatet efter {years} år: røde søjler er tab, grønne overskud. Til højre "
                     "den kumulerede fordeling; punktet ved 0 kr. viser sandsynligheden for tab.",
-        "cap_dist_q": " Forsøgene er ikke gemt, så fordelingen er tegnet ud fra fraktilerne P5–P95 (kør "
+        "cap_dist_q": " Simuleringerne er ikke gemt, så fordelingen er tegnet ud fra fraktilerne P5–P95 (kør "
                       "simulate run med --report eller --save-trials for den fulde fordeling).",
         "cap_payback": "Første år, hvor det akkumulerede nettoresultat er mindst 0 kr. Den røde søjle er andelen af "
                        "simuleringerne, hvor det ikke sker inden for horisonten.",
@@ -432,8 +433,12 @@ def publish(stage: Path, target: Path) -> None:
 
 
 # --- pieces of HTML -------------------------------------------------------------------------------------
+_NO_BREAK = re.compile(r"(?<=[0-9]) (?=%|kr\.|mio\. kr\.|år\b|years?\b)")
+
+
 def esc(x) -> str:
-    return html.escape(str(x), quote=True)
+    """Text for the page; a number stays on one line with its unit ("90 %", "4.329.630 kr.", "10 år")."""
+    return _NO_BREAK.sub("\u00a0", html.escape(str(x), quote=True))
 
 
 def _table(head: list[str], rows: list[list[str]], *, num_from: int = 1, cls: str = "", row_cls=None,

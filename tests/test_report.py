@@ -71,7 +71,7 @@ class Page(HTMLParser):
                     self.images.append(value)
 
     def handle_data(self, data):
-        self.text.append(data)
+        self.text.append(data.replace("\u00a0", " "))  # a no-break space reads as a space
 
 
 def parse(path: Path) -> Page:
@@ -201,7 +201,7 @@ def test_report_again_replaces_the_outputs_whole(run_dir, tmp_path):
     first = listing(d)
     assert invoke("report", d, "--year", 3).exit_code == 0
     assert listing(d) == first
-    assert "efter 3 år, er" in (d / "report.html").read_text(encoding="utf-8")
+    assert "efter 3\u00a0år, er" in (d / "report.html").read_text(encoding="utf-8")  # number and unit kept together
 
 
 def test_expected_mode_run_gets_a_point_estimate_page(brochure_dir, tmp_path):
@@ -535,3 +535,13 @@ def test_page_renders_in_headless_chromium(run_dir, tmp_path):
         assert im.size == (1200, 1600)
         colours = im.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50, "the page rendered blank"
+
+
+def test_numbers_keep_their_unit_on_the_same_line():
+    """A line break inside "90 %" or "4.329.630 kr." is bad typesetting: the page joins them with no-break spaces."""
+    from simulate.report import esc
+
+    text = esc("I 90 % af simuleringerne efter 10 år: 4.329.630 kr., 1,2 mio. kr.; 5 years, 7.0% & <b>")
+    assert "90\u00a0%" in text and "10\u00a0år" in text and "4.329.630\u00a0kr." in text
+    assert "1,2\u00a0mio. kr." in text and "5\u00a0years" in text and "&amp; &lt;b&gt;" in text
+    assert "I 90" in text and "af simuleringerne" in text  # other spaces stay breakable
