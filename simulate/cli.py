@@ -616,11 +616,22 @@ def _sensitivity_table(doc: dict, method: str, lang: str) -> str:
     cols = {"tornado": ["low", "high", "metric_at_low", "metric_at_high", "swing"],
             "sobol": ["S1", "S1_conf", "ST", "ST_conf"], "delta": ["delta", "delta_conf", "S1", "S1_conf"]}[method]
     names = [str(r["input"]) if lang == "en" else input_label(str(r["input"]), lang) for r in doc["rows"]]
-    width = min(max(len(x) for x in [t["input"], *names]), 70)
+    width = max(len(x) for x in [t["input"], *names])  # field paths in full: they are what --param takes
+    if lang == "da":
+        width = min(width, 70)
+    prob = is_probability_metric(doc["metric"])
+
+    def cell(col: str, value) -> str:
+        if col in ("metric_at_low", "metric_at_high", "swing") and prob and value is not None:
+            return percent(value, lang, 1)  # the metric is a probability, as the base value shows
+        if col not in ("low", "high", "metric_at_low", "metric_at_high", "swing") and value is not None:
+            return number(value, lang, 3)  # indices and their confidence: three decimals, no exponent
+        return num(value)
+
     lines.append("  ".join([t["input"].ljust(width), *[t["cols"].get(c, c).rjust(14) for c in cols]]))
     for name, r in zip(names, doc["rows"]):
         name = name if len(name) <= width else name[: width - 3] + "..."
-        lines.append("  ".join([name.ljust(width), *[num(r[c]).rjust(14) for c in cols]]))
+        lines.append("  ".join([name.ljust(width), *[cell(c, r[c]).rjust(14) for c in cols]]))
     if "outcome_share" in doc:
         lines.append(t["outcome_share"].format(v=number(doc["outcome_share"], lang, 3),
                                                conf=number(doc["outcome_share_conf"], lang, 3)))
