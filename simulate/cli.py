@@ -80,7 +80,7 @@ TEXT = {
         "payback_year": "år {y}", "payback_none": "ikke inden for {years} år",
         "roi1": "ROI år 1 (forventet): {v}",
         "discounted": "Tilbagediskonteret ({rate}): middel {mean}, P(≥ 0) {p} efter {years} år",
-        "claims": "Leverandørens løfter", "claim_cols": ["Løfte", "Lovet", "Punktestimat real./livstid", "P(opnået)"],
+        "claims": "Leverandørens løfter", "claim_cols": ["Løfte", "Lovet", "Punktestimat real./livstid", "P(nået)"],
         "written": "Resultater skrevet til {out}",
         "warning": "Advarsel",
         "funding": "Finansieringsbehov (laveste punkt af den akkumulerede kasse): middel {mean}, P50 {p50}, P95 {p95}",
@@ -514,6 +514,7 @@ def describe(config, lang, rules, no_evidence_correction):
         src = source_text(dist.source)
         if src:
             click.echo(f"    {'Source' if lang == 'en' else 'Kilde'}: {src}")
+        click.echo("")  # one blank line after each input
     from simulate.api import capacity_inputs, refusion_items
 
     refusion = refusion_items(scenario)
@@ -913,6 +914,7 @@ def portfolio_command(portfolio_file, trials, seed, include_capacity, out, force
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
         click.echo(render(doc, lang))
+        click.echo(TEXT[lang]["written"].format(out=out))
 
 
 @cli.command("report")

@@ -53,9 +53,10 @@ Source = Union[str, SourceNote]
 
 
 def source_text(source: Source | None) -> str:
+    """The source as one paragraph (a folded YAML block's trailing newline removed)."""
     if source is None:
         return ""
-    return source if isinstance(source, str) else source.text()
+    return (source if isinstance(source, str) else source.text()).strip()
 
 
 def _bad(msg: str, **ctx: Any) -> PydanticCustomError:

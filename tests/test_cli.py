@@ -82,7 +82,7 @@ def test_a_point_estimate_is_not_shown_as_a_probability(tmp_path):
     summary = json.loads((tmp_path / "da" / "summary.json").read_text())
     net = summary["years"][-1]["cumulative_net"]["mean"]
     for out in (da.output, en.output):
-        assert "P(≥ 0)" not in out and "P5" not in out and "P(opnået)" not in out and "P(reached)" not in out
+        assert "P(≥ 0)" not in out and "P5" not in out and "P(nået)" not in out and "P(reached)" not in out
     verb = "tjent" if net >= 0 else "ikke tjent"
     assert f"I punktestimatet har kommunen {verb} investeringen hjem efter 10 år (akkumuleret nettoresultat " \
            f"{money(net)})." in da.output
