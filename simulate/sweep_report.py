@@ -71,7 +71,7 @@ def sweep_report(path: Path, out: Path, lang: str, *, year: int | None = None, p
     varying = [o for o in overrides if sel[o].nunique() > 1]
     t = T[lang]
     figures = []
-    name = Path(str(doc.get("base_config", path.name))).stem
+    name = doc.get("name") or Path(str(doc.get("base_config", path.name))).stem  # the sweep file's name:
     if len(varying) > 2:
         raise ScenarioError(f"{path / 'sweep.json'}: overrides", varying,
                             "at most two swept inputs that vary, for one heatmap")

@@ -397,7 +397,7 @@ def write_sweep(d: Path, n: int = 4) -> Path:
             sid += 1
     pd.DataFrame(rows).to_parquet(d / "results.parquet")
     (d / "sweep.json").write_text(json.dumps({
-        "base_config": "configs/naerbolig.yaml", "n_scenarios": sid,
+        "base_config": "configs/naerbolig.yaml", "n_scenarios": sid, "name": "Succes x tilbagefald",
         "overrides": ["participants.success_probability", "participants.effect.relapse_probability_per_year"]}))
     return d
 
@@ -409,6 +409,7 @@ def test_sweep_report_draws_the_heatmap_with_its_50_percent_contour(tmp_path):
     assert (d / "figures" / "heatmap.png").is_file() and (d / "figures" / "heatmap.svg").is_file()
     page = parse(d / "report.html")
     assert len(page.images) == 1 and "Succesrate blandt dem, der gennemfører" in " ".join(page.text)
+    assert "Variation af antagelser: Succes x tilbagefald" in page.text  # the sweep file's name:, not the base's
     assert invoke("report", d, "--year", 4).exit_code == 2
 
 
