@@ -362,6 +362,16 @@ def scenario_from_data(data: Any, *, file: str | None = None, rules: str | Path 
         raise ScenarioError("(top level)", "nesting too deep", "a scenario file", file=file) from None
 
 
+SCENARIO_KEYS = {"programme", "participants", "counterfactual", "horizon_years"}
+
+
+def refuse_scenario_file(data: dict, expected: str, *, file: str | None) -> None:
+    """A scenario file given where another kind of file belongs (a portfolio, a sweep, rules): say so."""
+    if len(SCENARIO_KEYS & set(data)) >= 2:
+        raise ScenarioError("(top level)", "a scenario file",
+                            f"{expected} (a scenario file is for simulate run, validate or describe)", file=file)
+
+
 def read_yaml_model(path: str | Path, model, expected: str):
     """Read a YAML file into a pydantic ``model``; every problem is one :class:`ScenarioError` naming the file.
 
@@ -372,6 +382,7 @@ def read_yaml_model(path: str | Path, model, expected: str):
     data, _ = load_yaml(path)
     if not isinstance(data, dict):
         raise ScenarioError("(top level)", type(data).__name__, expected, file=str(path))
+    refuse_scenario_file(data, expected, file=str(path))
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -266,11 +266,12 @@ def sweep_from_data(data: Any, *, file: str | None = None, base_dir: str | Path 
     """Validate parsed sweep data; with ``check_scenarios`` every scenario is built and validated."""
     from pydantic import ValidationError
 
-    from simulate.io import errors_from_validation, load_yaml, scenario_from_data
+    from simulate.io import errors_from_validation, load_yaml, refuse_scenario_file, scenario_from_data
 
     if not isinstance(data, dict):
         kind = "an empty file" if data is None else type(data).__name__
         raise ScenarioError("(top level)", kind, "a mapping with base: and design:", file=file)
+    refuse_scenario_file(data, "a sweep file: a mapping with base: and design:", file=file)
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:

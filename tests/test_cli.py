@@ -253,3 +253,11 @@ def test_a_danish_decimal_comma_gets_a_hint(tmp_path, value, hint):
     data["discounting"]["rate"] = value
     result = invoke("validate", write_yaml(tmp_path / "c.yaml", data))
     assert result.exit_code == 2 and "discounting.rate" in result.output and hint in result.output
+
+
+@pytest.mark.parametrize("command", [["portfolio"], ["sweep"]])
+def test_a_scenario_file_where_another_file_belongs_is_named_as_such(tmp_path, command):
+    result = invoke(*command, DEFAULT, "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "got 'a scenario file'" in result.output and "is for simulate run" in result.output
+    assert not (tmp_path / "o").exists()
