@@ -115,7 +115,7 @@ TEXT = {
         "cols": ["Year", "Point est.", "Mean", "P5", "P50", "P95", "P(≥ 0)"],
         "title": "Cumulative net result for {payer} (undiscounted)",
         "verdict": "The probability that {payer} has earned back the investment after {years} years is {p}.",
-        "shortfall": "Mean of the worst 5 % of outcomes after {years} years: {v}",
+        "shortfall": "Mean of the worst 5% of outcomes after {years} years: {v}",
         "payback": "Payback year, median: {v}",
         "payback_year": "year {y}", "payback_none": "not within {years} years",
         "roi1": "Year-1 ROI (expected): {v}",

@@ -143,9 +143,9 @@ T = {
         "verdict": "The probability that {payer} has earned back the investment after {years} years is {p}.",
         "verdict_expected": "The point estimate of the cumulative net result for {payer} after {years} years is {v}.",
         "mean_sentence": "Expected cumulative net result after {years} years: {mean} (median {median}). "
-                         "In 90 % of the trials it lies between {p5} and {p95}.",
-        "shortfall_loss": "If things go badly (the worst 5 % of outcomes), {payer} loses {v} on average.",
-        "shortfall_gain": "Even the worst 5 % of outcomes give a surplus of {v} on average.",
+                         "In 90% of the trials it lies between {p5} and {p95}.",
+        "shortfall_loss": "If things go badly (the worst 5% of outcomes), {payer} loses {v} on average.",
+        "shortfall_gain": "Even the worst 5% of outcomes give a surplus of {v} on average.",
         "payback_median": "In half of the trials the investment is earned back in year {year} or earlier.",
         "payback_none": "In more than half of the trials the investment is not earned back within {years} years.",
         "claims_sentence": "The provider's claims: {k} of {n} are reached in at least half of the trials (see table).",
@@ -157,7 +157,7 @@ T = {
         "k_p_disc": "Probability of break-even, discounted ({rate})",
         "k_mean": "Expected cumulative net result (mean)", "k_median": "Median",
         "k_p5": "5th percentile (P5)", "k_p95": "95th percentile (P95)",
-        "k_es": "Mean of the worst 5 % of outcomes", "k_point": "Point estimate (every input at its mean)",
+        "k_es": "Mean of the worst 5% of outcomes", "k_point": "Point estimate (every input at its mean)",
         "k_payback": "Payback year, median", "k_payback_p": "Probability of payback within {years} years",
         "k_roi1": "Year-1 ROI (expected savings / expected cost − 1)",
         "k_mean_disc": "Expected net result, discounted ({rate})",
@@ -175,7 +175,7 @@ T = {
         "fixed": "fixed", "correlations": "Rank correlations", "no_scenario": "The scenario could not be read from "
         "manifest.json; see the configuration file.",
         "fig": "Figure {i}.",
-        "cap_fan": "The cumulative net result for {payer}, year by year. The blue bands hold 90 % and 50 % of the "
+        "cap_fan": "The cumulative net result for {payer}, year by year. The blue bands hold 90% and 50% of the "
                    "outcomes; the solid line is the median, the dashed one the point estimate. Stars are the "
                    "provider's claims on the net result.",
         "cap_fan_expected": "The point estimate of the cumulative net result for {payer}, year by year.",
@@ -193,8 +193,8 @@ T = {
         "others_base": "the others at their means",
         "cap_indices": "Sensitivity indices: how much of the variation in the result each assumption accounts for.",
         "cap_heatmap": "The probability of break-even for each combination of the two varied assumptions; the black "
-                       "line is the 50 % boundary.",
-        "cap_compare_fan": "The median (line) and 90 % band (P5–P95) of each run; point estimates dashed.",
+                       "line is the 50% boundary.",
+        "cap_compare_fan": "The median (line) and 90% band (P5–P95) of each run; point estimates dashed.",
         "cap_compare_be": "The probability of break-even, year by year, for each run.",
         "m_mc": "The figures come from a Monte Carlo simulation of {trials} trials (seed {seed}; the same seed gives "
                 "exactly the same numbers). Each trial draws every uncertain assumption from its distribution and "
@@ -822,8 +822,8 @@ def budget_notes(s: dict, lang: str) -> list[str]:
         state = ("til" if ev["correction"] else "fra") if da else ("on" if ev["correction"] else "off")
         out.append((f"Evidenskorrektion {state} (niveau 2: 10 % mod ingen effekt og 25 % bredere; niveau 3: 25 % "
                     f"og 50 %): {rows}." if da else
-                    f"Evidence correction {state} (level 2: 10 % towards no effect and 25 % wider; level 3: 25 % and "
-                    f"50 %): {rows}."))
+                    f"Evidence correction {state} (level 2: 10% towards no effect and 25% wider; level 3: 25% and "
+                    f"50%): {rows}."))
     if s.get("refill_dropouts"):
         out.append("Optaget tæller pladser: en frafalden ung erstattes inden for året." if da else
                    "Intake counts places: a drop-out's place is refilled within the year.")
