@@ -203,20 +203,31 @@ def test_a_resolved_scenario_reads_back_and_the_report_notes_the_rules(tmp_path)
 
 
 # --- several rule sets, by programme year ---------------------------------------------------------------
-def test_two_rule_sets_apply_by_programme_year_as_hand_computed():
-    """Start 2025: year 1 under dk-2024 (120 days), year 2 has 90 of 365 days under it, then dk-2026 (90 days)."""
-    data = brochure_with(SHELTER, start_year=2025)
-    sc = scenario_from_data(data, rules=[R2024, R2026])
+@pytest.mark.parametrize(("start", "rules", "shares", "w", "names"), [
+    # start 2025: year 1 under dk-2024 (120 days: the municipality pays 0.7), year 2 has 90 of 365 days under it,
+    # then dk-2026 (90 days: 0.775)
+    (2025, [R2024, R2026], (0.7, 0.775), 90 / 365, ["dk-2024", "dk-2026"]),
+    # start 2022, evaluated after the fact: year 1 under dk-2016 (no cap: half of all 200 days), year 2 has 273 of
+    # its 365 days before the reform of 1 October 2023, year 3 under the 120-day cap; the horizon reaches 2031
+    (2022, [R2016, R2024, R2026], (0.5, 0.7), 273 / 365, ["dk-2016", "dk-2024", "dk-2026"]),
+])
+def test_rule_sets_apply_by_programme_year_as_hand_computed(start, rules, shares, w, names):
+    sc = scenario_from_data(brochure_with(SHELTER, start_year=start), rules=rules)
     summary = api.run(sc, mode="expected").summary
     savings = [y["savings_mean"] for y in summary["by_payer"]["municipality"]["years"]]
-    w = 90 / 365
-    assert savings[0] == pytest.approx(6.5 * 0.5 * 200_000 * 0.7)
-    assert savings[1] == pytest.approx(6.5 * 1.5 * 200_000 * (w * 0.7 + (1 - w) * 0.775))
-    assert savings[2] == pytest.approx(6.5 * 2.5 * 200_000 * 0.775)
+    first, second = shares
+    assert savings[0] == pytest.approx(6.5 * 0.5 * 200_000 * first)
+    assert savings[1] == pytest.approx(6.5 * 1.5 * 200_000 * (w * first + (1 - w) * second))
+    assert savings[2] == pytest.approx(6.5 * 2.5 * 200_000 * second)
     total = [y["savings_mean"] for y in summary["by_payer"]["total"]["years"]]
     assert total[1] == pytest.approx(6.5 * 1.5 * 200_000)  # the rules move money between payers only
-    assert summary["refusion"]["rule_sets"] == ["dk-2024", "dk-2026"]
-    # Monte Carlo: each year mixes two runs on the same draws, so the mix is exact trial by trial
+    assert summary["refusion"]["rule_sets"] == names
+
+
+def test_each_year_mixes_the_rule_sets_trial_by_trial():
+    """Monte Carlo: each year mixes two runs on the same draws, so the mix is exact trial by trial."""
+    sc = scenario_from_data(brochure_with(SHELTER, start_year=2025), rules=[R2024, R2026])
+    w = 90 / 365
     mc = api.run(sc, trials=2000, seed=4).summary
     alone = brochure_with(SHELTER)  # no start_year: one rule set for every year
     a = api.run(scenario_from_data(alone, rules=R2024), trials=2000, seed=4).summary
@@ -226,19 +237,6 @@ def test_two_rule_sets_apply_by_programme_year_as_hand_computed():
     yb = [y["savings_mean"] for y in b["by_payer"]["municipality"]["years"]]
     assert pick[0] == pytest.approx(ya[0]) and pick[5] == pytest.approx(yb[5])
     assert pick[1] == pytest.approx(w * ya[1] + (1 - w) * yb[1])
-
-
-def test_a_programme_evaluated_after_the_fact_crosses_the_reform_of_october_2023():
-    """Start 2022: year 1 under dk-2016 (no cap: the state pays half of all 200 days), year 2 has 273 of its 365
-    days before the reform (1 October 2023), year 3 is under the 120-day cap."""
-    sc = scenario_from_data(brochure_with(SHELTER, start_year=2022), rules=[R2016, R2024, R2026])
-    summary = api.run(sc, mode="expected").summary
-    savings = [y["savings_mean"] for y in summary["by_payer"]["municipality"]["years"]]
-    w = 273 / 365
-    assert savings[0] == pytest.approx(6.5 * 0.5 * 200_000 * 0.5)
-    assert savings[1] == pytest.approx(6.5 * 1.5 * 200_000 * (w * 0.5 + (1 - w) * 0.7))
-    assert savings[2] == pytest.approx(6.5 * 2.5 * 200_000 * 0.7)
-    assert summary["refusion"]["rule_sets"] == ["dk-2016", "dk-2024", "dk-2026"]  # the horizon reaches 2031
 
 
 @pytest.mark.parametrize("rules, start, words", [
