@@ -143,7 +143,8 @@ def check_options(scenario: Scenario, *, trials: int, seed: int, mode: str, acco
         raise ScenarioError("--accounting", accounting, "one of " + ", ".join(ACCOUNTINGS))
     payers = [*scenario.payers(), TOTAL]
     if payer not in payers:
-        raise ScenarioError("--payer", payer, "one of the scenario's payers: " + ", ".join(payers))
+        raise ScenarioError("--payer", payer, "one of the scenario's payers: " + ", ".join(payers)
+                            + " (or its name as the output shows it, e.g. kommunen)")
     if not isinstance(workers, int) or not 1 <= workers <= 256:
         raise ScenarioError("--workers", workers, "a whole number from 1 to 256")
     if not isinstance(chunk_blocks, int) or chunk_blocks < 1:

@@ -104,6 +104,8 @@ TEXT = {
         "discounted_point": "Tilbagediskonteret ({rate}): {mean} efter {years} år",
         "funding_point": "Finansieringsbehov (laveste punkt af den akkumulerede kasse): {mean}",
         "budget_years_point": "Budgetår (nettoresultat i året): {rows}",
+        "refusion_point": "Refusionsregler {names}: nettoresultat efter {years} år, punktestimat: {rows}",
+        "title_point": "Punktestimat for {payer} år for år (ikke tilbagediskonteret)",
         "claim_cols_point": ["Løfte", "Lovet", "Punktestimat real./livstid"],
         "by_kind_point": "Kun kontante besparelser: {cash_mean}; med frigjort kapacitet: {both_mean} (efter {years} "
                          "år; konklusionen bruger {headline})",
@@ -144,6 +146,8 @@ TEXT = {
         "discounted_point": "Discounted ({rate}): {mean} after {years} years",
         "funding_point": "Funding need (lowest point of cumulative cash): {mean}",
         "budget_years_point": "Budget years (net of the year): {rows}",
+        "refusion_point": "Refusion rules {names}: net after {years} years, point estimate: {rows}",
+        "title_point": "Point estimate for {payer}, year by year (undiscounted)",
         "claim_cols_point": ["Claim", "Claimed", "Point est. real./lifetime"],
         "by_kind_point": "Cash savings only: {cash_mean}; with capacity freed: {both_mean} (after {years} years; the "
                          "verdict uses {headline})",
@@ -234,8 +238,8 @@ def render_summary(summary: dict, lang: str = "da") -> str:
                                         accounting=acc, payer=payer))
     else:
         lines.append(t["header_expected"].format(accounting=acc, payer=payer))
-    lines += ["", t["title"].format(payer=payer)]
     point = summary["mode"] != "mc"
+    lines += ["", t["title_point" if point else "title"].format(payer=payer)]
     lines += _point_estimate_lines(summary, lang) if point else _distribution_lines(summary, lang)
     H = summary["horizon_years"]
     ref = summary.get("refusion")
@@ -245,8 +249,8 @@ def render_summary(summary: dict, lang: str = "da") -> str:
         side = ref["side_by_side"]
         if point:  # a point estimate has no probability of break-even
             side = {**side, "public_sector": {**side["public_sector"], "p_break_even": None}}
-        lines.append(t["refusion"].format(names=", ".join(ref["rule_sets"]) or "-", years=H,
-                                          rows=refusion_side_by_side(side, lang)))
+        lines.append(t["refusion_point" if point else "refusion"].format(
+            names=", ".join(ref["rule_sets"]) or "-", years=H, rows=refusion_side_by_side(side, lang)))
     ev = summary.get("evidence")
     if ev:
         rows = "; ".join(f"{path} ({'niveau' if lang == 'da' else 'level'} {r['evidence_level']}) "
@@ -493,7 +497,7 @@ def describe(config, lang, rules, no_evidence_correction):
     click.echo("")
     for path, dist in numeric_inputs(scenario).items():
         p5, p50, p95 = describe_quantiles(dist)
-        digits = 4 if 0 < abs(dist.mean()) < 10 else 0
+        digits = 0 if (dist.is_fixed and dist.mean() == 0) or abs(dist.mean()) >= 10 else 4
         vals = [number(x, lang, digits) for x in (p5, p50, p95, dist.mean())]
         click.echo(f"{path}")
         click.echo(f"    {head[1]}: {distribution_label(dist.label(), lang)}")
@@ -577,7 +581,7 @@ ANALYSIS_TEXT = {
         "be_reaches": "P(akkumuleret nettoresultat for {payer} ≥ 0 efter år {year}) når {target} ved {label} "
                       "({param}) = {value} (Monte Carlo-standardfejl {se}; {conf}-interval {ci}; {trials} "
                       "simuleringer med fælles tilfældige tal).",
-        "be_base": "Scenariets egen værdi er {value}; der er sandsynligheden {p}.",
+        "be_base": "Scenariets egen værdi er {value}; ved den er sandsynligheden {p}.",
         "be_point": "Med alle input i middelværdi (et punktestimat) ligger break-even ved {value}.",
         "be_successes": "Forventede succeser pr. år ved værdien: {v}.",
     },
@@ -604,13 +608,14 @@ def _sensitivity_table(doc: dict, method: str, lang: str) -> str:
 
     t = ANALYSIS_TEXT[lang]
     num = functools.partial(_float_text, lang=lang)
+    prob = is_probability_metric(doc["metric"])
+    payer = payer_name(doc["payer"], lang)
     if lang == "en":
-        metric, payer, base = doc["metric"], doc["payer"], num(doc["base_value"])
+        metric, base = doc["metric"], percent(doc["base_value"], lang) if prob else num(doc["base_value"])
     else:
-        metric, payer = metric_name(doc["metric"], lang), payer_name(doc["payer"], lang)
+        metric = metric_name(doc["metric"], lang)
         metric = metric[:1].lower() + metric[1:] if metric[1:2].islower() else metric  # "P5 af ..." stays
-        base = (percent(doc["base_value"], lang) if is_probability_metric(doc["metric"])
-                else money(doc["base_value"], lang))
+        base = percent(doc["base_value"], lang) if prob else money(doc["base_value"], lang)
     lines = [t["sens_header"].format(
         scenario=doc["scenario"], method=method, metric=metric, payer=payer, year=doc["year"],
         discounting=t[doc["discounting"]], accounting=t[doc["accounting"]], base=base)]
@@ -620,10 +625,10 @@ def _sensitivity_table(doc: dict, method: str, lang: str) -> str:
     width = max(len(x) for x in [t["input"], *names])  # field paths in full: they are what --param takes
     if lang == "da":
         width = min(width, 70)
-    prob = is_probability_metric(doc["metric"])
-
     def cell(col: str, value) -> str:
-        if col in ("metric_at_low", "metric_at_high", "swing") and prob and value is not None:
+        if col == "swing" and prob and value is not None:  # a difference of two probabilities
+            return number(100 * value, lang, 1) + (" %-point" if lang == "da" else " pp")
+        if col in ("metric_at_low", "metric_at_high") and prob and value is not None:
             return percent(value, lang, 1)  # the metric is a probability, as the base value shows
         if col not in ("low", "high", "metric_at_low", "metric_at_high", "swing") and value is not None:
             return number(value, lang, 3)  # indices and their confidence: three decimals, no exponent
@@ -806,9 +811,11 @@ def _breakeven_text(doc: dict, param: str, lang: str) -> str:
     t = ANALYSIS_TEXT[lang]
     num = functools.partial(_float_text, lang=lang)
     sep = "; " if lang == "da" else ", "  # a Danish decimal comma would make "[0,2062, 0,2118]" ambiguous
+    label = input_label(param, lang)
+    label = label[:1].lower() + label[1:] if label[1:2].islower() else label  # inside a sentence
     lines = [str(doc["scenario"]), t["be_reaches"].format(
-        payer=payer_name(doc["payer"], lang) if lang == "da" else doc["payer"], year=doc["year"],
-        target=percent(doc["target_prob"], lang, 0), label=input_label(param, lang), param=param,
+        payer=payer_name(doc["payer"], lang), year=doc["year"],
+        target=percent(doc["target_prob"], lang, 0), label=label, param=param,
         value=num(doc["value"]), se=num(doc["se"]), conf=percent(doc["conf_level"], lang, 0),
         ci=f"[{num(doc['ci_low'])}{sep}{num(doc['ci_high'])}]", trials=number(doc["trials"], lang, 0))]
     lines.append(t["be_base"].format(value=num(doc["base_value"]), p=percent(doc["p_at_base"], lang, 1)))
@@ -1007,7 +1014,7 @@ def voi_command(config, trials, seed, year, payer, accounting, discounted, out, 
     click.echo(("Støjniveau (EVPPI af et input uden betydning): " if da else "Noise floor (EVPPI of an irrelevant input): ")
                + money(doc["noise_floor_dkk"], lang))
     click.echo("")
-    click.echo("EVPPI per input:")
+    click.echo("EVPPI pr. input:" if lang == "da" else "EVPPI per input:")
     names = [row["input"] if lang == "en" else input_label(row["input"], lang) for row in doc["evppi"]]
     width = max((len(x) for x in names), default=5)
     for name, row in zip(names, doc["evppi"]):

@@ -136,12 +136,16 @@ class Fixed(_Dist):
         return _num(self.value)
 
 
-def _num(x) -> str:
-    """A parameter as a reader writes it: 6 significant digits, never in exponent form (1632600, not 1.6326e+06)."""
+def _num(x, digits: int = 6) -> str:
+    """A parameter as a reader writes it, never in exponent form: from a million up in full (to the øre, so no
+    digit of the amount is rounded away: 4653846.15, not 4.65385e+06), below 0.0001 positional (0.00001),
+    otherwise ``digits`` significant digits."""
     x = float(x)
-    if x != 0 and math.isfinite(x) and (abs(x) >= 1e6 or abs(x) < 1e-4):
-        return np.format_float_positional(float(f"{x:.6g}"), trim="-")
-    return f"{x:g}"
+    if x != 0 and math.isfinite(x) and abs(x) >= 1e6:
+        return np.format_float_positional(round(x, 2), trim="-")
+    if x != 0 and math.isfinite(x) and abs(x) < 1e-4:
+        return np.format_float_positional(x, precision=digits, unique=False, fractional=False, trim="-")
+    return f"{x:.{digits}g}"
 
 
 class Uniform(_Dist):
@@ -385,7 +389,7 @@ class LogNormal(_Dist):
 
     def label(self):
         mu, sigma = self.log_params
-        return f"lognormal(median={_num(math.exp(mu))}, sigma_log={sigma:.3g})"
+        return f"lognormal(median={_num(math.exp(mu))}, sigma_log={_num(sigma, 3)})"
 
 
 class Beta(_Dist):
@@ -519,7 +523,7 @@ class Interval90(_Dist):
         return self._fitted.support()
 
     def label(self):
-        return f"90 % interval [{_num(self.low)}, {_num(self.high)}] -> {self._fitted.label()}"
+        return f"90% interval [{_num(self.low)}, {_num(self.high)}] -> {self._fitted.label()}"
 
 
 _LOG4 = math.log(4.0)

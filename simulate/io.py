@@ -147,6 +147,10 @@ def _allowed_text(err: dict) -> str:
     if err.get("type") == "literal_error":
         return msg
     value = err.get("input")
+    if isinstance(value, str) and re.fullmatch(r"\s*-?[1-9][0-9]{0,2}(,[0-9]{3})+\s*", value):  # 250,000: ambiguous
+        whole, danish = value.strip().replace(",", ""), value.strip().replace(",", ".")
+        return (f"{msg} (write numbers without a thousands separator and with a decimal point: {whole}, or "
+                f"{float(danish):g} if the comma was a decimal comma)")
     if isinstance(value, str) and re.fullmatch(r"\s*-?[0-9][0-9.]*,[0-9]+\s*%?\s*", value):
         english = value.strip().rstrip("%").strip().replace(".", "").replace(",", ".")
         if "%" in value:
@@ -369,7 +373,8 @@ def refuse_scenario_file(data: dict, expected: str, *, file: str | None) -> None
     """A scenario file given where another kind of file belongs (a portfolio, a sweep, rules): say so."""
     if len(SCENARIO_KEYS & set(data)) >= 2:
         raise ScenarioError("(top level)", "a scenario file",
-                            f"{expected} (a scenario file is for simulate run, validate or describe)", file=file)
+                            f"{expected} (a scenario file goes to the commands that take CONFIG: run, validate, "
+                            "describe, sensitivity, breakeven, update, voi)", file=file)
 
 
 def read_yaml_model(path: str | Path, model, expected: str):

@@ -242,6 +242,16 @@ WARNINGS_DA = [
 ]
 
 
+def _positional(value: float) -> str:
+    """Six significant digits, never in exponent form (0.00005, not 5e-05)."""
+    text = f"{value:.6g}"
+    if "e" in text:
+        import numpy as np
+
+        text = np.format_float_positional(value, precision=6, unique=False, fractional=False, trim="-")
+    return text
+
+
 def warning_text(text: str, lang: str) -> str:
     """A warning of summary.json (English) in the reader's language: Danish words, payer names and numbers.
 
@@ -254,17 +264,20 @@ def warning_text(text: str, lang: str) -> str:
             parts = m.groupdict()
             if "payer" in parts:
                 parts["payer"] = payer_name(parts["payer"], lang)
+            for key in ("path", "a", "b"):  # a field path: the reader's name, the path beside it
+                if key in parts and any(re.fullmatch(pattern, parts[key]) for pattern, _, _ in INPUT_PATTERNS):
+                    parts[key] = f"{input_label(parts[key], lang)} ({parts[key]})"
             for key in ("x", "n", "k"):
                 if key in parts and re.fullmatch(_NUM, parts[key]):
                     value = float(parts[key].replace(",", ""))
                     sign = "+" if parts[key].startswith("+") else ""
                     parts[key] = sign + (number(value, lang, 0) if value.is_integer() and abs(value) >= 1
-                                         else f"{value:g}".replace(".", ","))
+                                         else _positional(value).replace(".", ","))
             return da.format(**parts)
     return text
 
 
-_DIST_WORDS_DA = [("90 % interval", "90 %-interval"), ("->", "→"), ("uniform(", "ligefordeling("),
+_DIST_WORDS_DA = [("90% interval", "90 %-interval"), ("->", "→"), ("uniform(", "ligefordeling("),
                   ("triangular(", "trekantsfordeling("), ("truncated to", "afskåret til"), ("mean=", "middel=")]
 
 

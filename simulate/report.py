@@ -433,7 +433,7 @@ def publish(stage: Path, target: Path) -> None:
 
 
 # --- pieces of HTML -------------------------------------------------------------------------------------
-_NO_BREAK = re.compile(r"(?<=[0-9]) (?=%|kr\.|mio\. kr\.|år\b|years?\b)")
+_NO_BREAK = re.compile(r"(?<=[0-9]) (?=%|kr\.|mio\. kr\.|år\b|years?\b)|(?<=DKK) (?=-?[0-9])|(?<=mio\.) (?=kr\.)")
 
 
 def esc(x) -> str:

@@ -81,7 +81,8 @@ def check_target(scenario, target: Target, method: str) -> Target:
         raise ScenarioError("--year", year, f"a programme year from 1 to {scenario.horizon_years}")
     payers = [*scenario.payers(), TOTAL]
     if target.payer not in payers:
-        raise ScenarioError("--payer", target.payer, "one of the scenario's payers: " + ", ".join(payers))
+        raise ScenarioError("--payer", target.payer, "one of the scenario's payers: " + ", ".join(payers)
+                            + " (or its name as the output shows it, e.g. kommunen)")
     if target.discounting not in ("undiscounted", "discounted"):
         raise ScenarioError("--discounting", target.discounting, "undiscounted or discounted")
     if target.accounting not in ACCOUNTINGS:

@@ -119,7 +119,7 @@ def test_the_text_in_danish_and_in_english(tmp_path):
     assert doc == json.loads((tmp_path / "en" / "breakeven.json").read_text())  # the language changes only the text
     value = f"{doc['value']:.4g}"
     assert "for kommunen ≥ 0 efter år 1) når 50 %" in da.output
-    assert "Succesrate blandt dem, der gennemfører (participants.success_probability)" in da.output
+    assert "ved succesrate blandt dem, der gennemfører (participants.success_probability)" in da.output
     assert f"= {value.replace('.', ',')} (" in da.output and "2.000 simuleringer" in da.output
     assert "municipality's cumulative net >= 0 by year 1) reaches 50%" in en.output
     assert f"participants.success_probability = {value} (" in en.output and "2,000 trials" in en.output

@@ -259,5 +259,5 @@ def test_a_danish_decimal_comma_gets_a_hint(tmp_path, value, hint):
 def test_a_scenario_file_where_another_file_belongs_is_named_as_such(tmp_path, command):
     result = invoke(*command, DEFAULT, "--out", tmp_path / "o")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "got 'a scenario file'" in result.output and "is for simulate run" in result.output
+    assert "got 'a scenario file'" in result.output and "goes to the commands that take CONFIG" in result.output
     assert not (tmp_path / "o").exists()

@@ -32,7 +32,10 @@ def test_percent_and_numbers():
      "kommunen har ingen besparelser inden for horisonten på 10 år"),
     ("x.a and x.b have rank correlation -1: they move in lockstep", "x.a og x.b har rangkorrelation -1: de følges"),
     ("participants.success_probability is fixed at 0.65 in the scenario: not updated by 6 of 10",
-     "participants.success_probability er fast på 0,65 i scenariet: opdateres ikke af 6 af 10"),
+     "Succesrate blandt dem, der gennemfører (participants.success_probability) er fast på 0,65 i scenariet: "
+     "opdateres ikke af 6 af 10"),
+    ("participants.dropout_probability is fixed at 1e-05 in the scenario: not updated by 0 of 0",
+     "Frafald (participants.dropout_probability) er fast på 0,00001"),  # no exponent form
     ("intake is 0 in every year: nobody enters the programme, so there are no savings", "optaget er 0 i alle år"),
 ])
 def test_warnings_in_danish(english, danish):
@@ -73,7 +76,9 @@ def test_every_warning_the_code_writes_has_a_danish_form():
 
 @pytest.mark.parametrize(("spec", "english", "danish"), [
     ({"kind": "fixed", "value": 1_632_600}, "1632600", "1.632.600"),
-    ({"kind": "fixed", "value": 4_653_846.153846}, "4653850", "4.653.850"),  # 6 significant digits, no 4.65385e+06
+    ({"kind": "fixed", "value": 4_653_846.153846}, "4653846.15", "4.653.846,15"),  # in full, not 4.65385e+06
+    ({"kind": "fixed", "value": 12_345_678}, "12345678", "12.345.678"),
+    ({"kind": "fixed", "value": 0.00001}, "0.00001", "0,00001"),
     ({"kind": "fixed", "value": 0}, "0", "0"),
     ({"kind": "pert", "low": 0.95, "mode": 1, "high": 1.4}, "PERT(0.95, 1, 1.4)", "PERT(0,95; 1; 1,4)"),
     ({"kind": "uniform", "low": -0.5, "high": 12_345.25}, "uniform(-0.5, 12345.2)", "ligefordeling(-0,5; 12.345,2)"),

@@ -544,5 +544,5 @@ def test_numbers_keep_their_unit_on_the_same_line():
 
     text = esc("I 90 % af simuleringerne efter 10 år: 4.329.630 kr., 1,2 mio. kr.; 5 years, 7.0% & <b>")
     assert "90\u00a0%" in text and "10\u00a0år" in text and "4.329.630\u00a0kr." in text
-    assert "1,2\u00a0mio. kr." in text and "5\u00a0years" in text and "&amp; &lt;b&gt;" in text
+    assert "1,2\u00a0mio.\u00a0kr." in text and "5\u00a0years" in text and "&amp; &lt;b&gt;" in text
     assert "I 90" in text and "af simuleringerne" in text  # other spaces stay breakable
