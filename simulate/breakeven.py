@@ -208,7 +208,7 @@ def breakeven(scenario, *, param: str, target_prob: float = 0.5, year: int | Non
         file = None
     else:
         file = str(scenario)
-        data, _ = load_yaml(scenario)
+        data, _ = load_yaml(scenario, what="CONFIG")
         base = scenario_from_data(data, file=file)
     check_paths(base, [param], where="--param")
     target = check_target(base, Target("p_break_even", year, payer, discounting, accounting), "tornado")

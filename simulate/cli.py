@@ -332,7 +332,7 @@ def _read(config: str, rules=None):
 
     if isinstance(rules, (list, tuple)):  # --rules given 0, 1 or several times
         rules = None if not rules else rules[0] if len(rules) == 1 else list(rules)
-    data, raw = load_yaml(config)
+    data, raw = load_yaml(config, what="CONFIG")
     return scenario_from_data(data, file=config, rules=rules), raw
 
 

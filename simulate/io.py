@@ -68,21 +68,23 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_yaml(path: str | Path) -> tuple[Any, bytes]:
-    """Parse a YAML file safely. Returns the data and the raw bytes."""
+def load_yaml(path: str | Path, *, what: str = "file") -> tuple[Any, bytes]:
+    """Parse a YAML file safely. Returns the data and the raw bytes.
+
+    ``what`` names the file in messages as the user gave it, e.g. ``CONFIG`` or ``--observed``."""
     path = Path(path)
     name = str(path)
     if not path.exists():
-        raise ScenarioError("file", name, "an existing YAML file")
+        raise ScenarioError(what, name, "an existing YAML file (no such file)")
     if path.is_dir():
-        raise ScenarioError("file", name, "a YAML file, not a directory")
+        raise ScenarioError(what, name, "a YAML file, not a directory")
     try:
         with path.open("rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise ScenarioError("file", name, f"a readable file ({exc.strerror})") from None
+        raise ScenarioError(what, name, f"a readable file ({exc.strerror})") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError("file", f"{name} (over {MAX_FILE_BYTES} bytes)", "a scenario file of at most 1 MiB")
+        raise ScenarioError(what, f"{name} (over {MAX_FILE_BYTES} bytes)", "a scenario file of at most 1 MiB")
     return parse_yaml_bytes(raw, name), raw
 
 
@@ -377,14 +379,14 @@ def refuse_scenario_file(data: dict, expected: str, *, file: str | None) -> None
                             "describe, sensitivity, breakeven, update, voi)", file=file)
 
 
-def read_yaml_model(path: str | Path, model, expected: str):
+def read_yaml_model(path: str | Path, model, expected: str, *, what: str = "file"):
     """Read a YAML file into a pydantic ``model``; every problem is one :class:`ScenarioError` naming the file.
 
     ``expected`` says what the top level must be, e.g. "a mapping of rule fields".
     """
     from pydantic import ValidationError
 
-    data, _ = load_yaml(path)
+    data, _ = load_yaml(path, what=what)
     if not isinstance(data, dict):
         raise ScenarioError("(top level)", type(data).__name__, expected, file=str(path))
     refuse_scenario_file(data, expected, file=str(path))

@@ -72,7 +72,7 @@ def read_portfolio(path: str | Path):
     """Read a portfolio file and its scenarios: ``(portfolio, names, scenarios)``; problems name the file."""
     from simulate.io import read_scenario, read_yaml_model
 
-    pf = read_yaml_model(path, Portfolio, "a mapping with name: and programmes:")
+    pf = read_yaml_model(path, Portfolio, "a mapping with name: and programmes:", what="PORTFOLIO_FILE")
     base = Path(path).resolve().parent
     names, scenarios = [], []
     for i, prog in enumerate(pf.programmes):

@@ -257,7 +257,7 @@ def read_sweep(path: str | Path) -> Sweep:
     """Read and check a sweep file: structure, base scenario, paths and every scenario's values."""
     from simulate.io import load_yaml
 
-    data, _ = load_yaml(path)
+    data, _ = load_yaml(path, what="SWEEPFILE")
     return sweep_from_data(data, file=str(path), base_dir=Path(path).parent)
 
 

@@ -102,7 +102,7 @@ def read_observed(path) -> Observed:
     """Read and validate a follow-up file; every problem is a :class:`ScenarioError` naming the file."""
     from simulate.io import read_yaml_model
 
-    return read_yaml_model(path, Observed, "a mapping with years: [...]")
+    return read_yaml_model(path, Observed, "a mapping with years: [...]", what="--observed")
 
 
 def check_against(observed: Observed, scenario) -> None:

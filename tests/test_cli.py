@@ -261,3 +261,14 @@ def test_a_scenario_file_where_another_file_belongs_is_named_as_such(tmp_path, c
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "got 'a scenario file'" in result.output and "goes to the commands that take CONFIG" in result.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("args", "name"), [
+    (["run", "nope.yaml"], "CONFIG"), (["validate", "nope.yaml"], "CONFIG"),
+    (["update", DEFAULT, "--observed", "nope.yaml"], "--observed"), (["portfolio", "nope.yaml"], "PORTFOLIO_FILE"),
+    (["sweep", "nope.yaml"], "SWEEPFILE"), (["breakeven", "nope.yaml", "--param", "programme.cost_overrun"], "CONFIG"),
+])
+def test_a_missing_file_is_named_as_the_command_line_names_it(tmp_path, args, name):
+    result = invoke(*args, "--out", tmp_path / "o") if args[0] != "validate" else invoke(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{name}: got 'nope.yaml'; expected an existing YAML file (no such file)" in result.output
