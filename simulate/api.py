@@ -28,7 +28,7 @@ from simulate.metrics import (
     roi,
     yearly_rows,
 )
-from simulate.scenario import MUNICIPALITY, TOTAL, Scenario, numeric_inputs
+from simulate.scenario import MUNICIPALITY, TOTAL, Scenario, check_payer, numeric_inputs
 
 BLOCK_TRIALS = 2**14
 DEFAULT_TRIALS = 100_000
@@ -141,10 +141,7 @@ def check_options(scenario: Scenario, *, trials: int, seed: int, mode: str, acco
         raise ScenarioError("--mode", mode, "one of " + ", ".join(MODES))
     if accounting not in ACCOUNTINGS:
         raise ScenarioError("--accounting", accounting, "one of " + ", ".join(ACCOUNTINGS))
-    payers = [*scenario.payers(), TOTAL]
-    if payer not in payers:
-        raise ScenarioError("--payer", payer, "one of the scenario's payers: " + ", ".join(payers)
-                            + " (or its name as the output shows it, e.g. kommunen)")
+    check_payer(scenario, payer)
     if not isinstance(workers, int) or not 1 <= workers <= 256:
         raise ScenarioError("--workers", workers, "a whole number from 1 to 256")
     if not isinstance(chunk_blocks, int) or chunk_blocks < 1:

@@ -14,7 +14,7 @@ import click
 
 from simulate.errors import ScenarioError
 from simulate.fmt import LANGS, claim_value, money, number, percent
-from simulate.labels import distribution_label, input_label, payer_name, warning_text
+from simulate.labels import distribution_label, in_sentence, input_label, payer_name, warning_text, word
 
 EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 REPORT_LINE = "This is a bug in simulate: please report it with the command, the scenario file and the text above."
@@ -568,8 +568,6 @@ def _float_text(x, digits: int = 4, lang: str = "en") -> str:
 # Words of the sensitivity and break-even tables
 ANALYSIS_TEXT = {
     "da": {
-        "undiscounted": "ikke tilbagediskonteret", "discounted": "tilbagediskonteret",
-        "realised": "realiseret", "lifetime": "livstid",
         "sens_header": "{scenario}: {method}, {metric} for {payer}, akkumuleret til år {year} "
                        "({discounting}, {accounting}); basisværdi {base}",
         "input": "input",
@@ -586,7 +584,6 @@ ANALYSIS_TEXT = {
         "be_successes": "Forventede succeser pr. år ved værdien: {v}.",
     },
     "en": {
-        "undiscounted": "undiscounted", "discounted": "discounted", "realised": "realised", "lifetime": "lifetime",
         "sens_header": "{scenario}: {method}, {metric} of {payer}'s cumulative net, year {year} ({discounting}, "
                        "{accounting}); base value {base}",
         "input": "input",
@@ -613,18 +610,18 @@ def _sensitivity_table(doc: dict, method: str, lang: str) -> str:
     if lang == "en":
         metric, base = doc["metric"], percent(doc["base_value"], lang) if prob else num(doc["base_value"])
     else:
-        metric = metric_name(doc["metric"], lang)
-        metric = metric[:1].lower() + metric[1:] if metric[1:2].islower() else metric  # "P5 af ..." stays
+        metric = in_sentence(metric_name(doc["metric"], lang))
         base = percent(doc["base_value"], lang) if prob else money(doc["base_value"], lang)
     lines = [t["sens_header"].format(
         scenario=doc["scenario"], method=method, metric=metric, payer=payer, year=doc["year"],
-        discounting=t[doc["discounting"]], accounting=t[doc["accounting"]], base=base)]
+        discounting=word(doc["discounting"], lang), accounting=word(doc["accounting"], lang), base=base)]
     cols = {"tornado": ["low", "high", "metric_at_low", "metric_at_high", "swing"],
             "sobol": ["S1", "S1_conf", "ST", "ST_conf"], "delta": ["delta", "delta_conf", "S1", "S1_conf"]}[method]
     names = [str(r["input"]) if lang == "en" else input_label(str(r["input"]), lang) for r in doc["rows"]]
     width = max(len(x) for x in [t["input"], *names])  # field paths in full: they are what --param takes
     if lang == "da":
         width = min(width, 70)
+
     def cell(col: str, value) -> str:
         if col == "swing" and prob and value is not None:  # a difference of two probabilities
             return number(100 * value, lang, 1) + (" %-point" if lang == "da" else " pp")
@@ -811,8 +808,7 @@ def _breakeven_text(doc: dict, param: str, lang: str) -> str:
     t = ANALYSIS_TEXT[lang]
     num = functools.partial(_float_text, lang=lang)
     sep = "; " if lang == "da" else ", "  # a Danish decimal comma would make "[0,2062, 0,2118]" ambiguous
-    label = input_label(param, lang)
-    label = label[:1].lower() + label[1:] if label[1:2].islower() else label  # inside a sentence
+    label = in_sentence(input_label(param, lang))
     lines = [str(doc["scenario"]), t["be_reaches"].format(
         payer=payer_name(doc["payer"], lang), year=doc["year"],
         target=percent(doc["target_prob"], lang, 0), label=label, param=param,

@@ -133,10 +133,10 @@ class Fixed(_Dist):
         return None
 
     def label(self):
-        return _num(self.value)
+        return number_text(self.value)
 
 
-def _num(x, digits: int = 6) -> str:
+def number_text(x, digits: int = 6) -> str:
     """A parameter as a reader writes it, never in exponent form: from a million up in full (to the øre, so no
     digit of the amount is rounded away: 4653846.15, not 4.65385e+06), below 0.0001 positional (0.00001),
     otherwise ``digits`` significant digits."""
@@ -176,7 +176,7 @@ class Uniform(_Dist):
         return float(self.low), float(self.high)
 
     def label(self):
-        return f"uniform({_num(self.low)}, {_num(self.high)})"
+        return f"uniform({number_text(self.low)}, {number_text(self.high)})"
 
 
 class Triangular(_Dist):
@@ -212,7 +212,7 @@ class Triangular(_Dist):
         return float(self.low), float(self.high)
 
     def label(self):
-        return f"triangular({_num(self.low)}, {_num(self.mode)}, {_num(self.high)})"
+        return f"triangular({number_text(self.low)}, {number_text(self.mode)}, {number_text(self.high)})"
 
 
 class Pert(_Dist):
@@ -257,7 +257,7 @@ class Pert(_Dist):
         return float(self.low), float(self.high)
 
     def label(self):
-        return f"PERT({_num(self.low)}, {_num(self.mode)}, {_num(self.high)})"
+        return f"PERT({number_text(self.low)}, {number_text(self.mode)}, {number_text(self.high)})"
 
 
 class Normal(_Dist):
@@ -331,10 +331,10 @@ class Normal(_Dist):
         return stats.truncnorm(a, b, loc=self.mean_, scale=self.sd_)
 
     def label(self):
-        base = f"normal(mean={_num(self.mean_)}, sd={_num(self.sd_)}"
+        base = f"normal(mean={number_text(self.mean_)}, sd={number_text(self.sd_)}"
         if self.truncated:
-            base += f", truncated to [{'-inf' if self.low is None else _num(self.low)}, " \
-                    f"{'inf' if self.high is None else _num(self.high)}]"
+            base += f", truncated to [{'-inf' if self.low is None else number_text(self.low)}, " \
+                    f"{'inf' if self.high is None else number_text(self.high)}]"
         return base + ")"
 
 
@@ -389,7 +389,7 @@ class LogNormal(_Dist):
 
     def label(self):
         mu, sigma = self.log_params
-        return f"lognormal(median={_num(math.exp(mu))}, sigma_log={_num(sigma, 3)})"
+        return f"lognormal(median={number_text(math.exp(mu))}, sigma_log={number_text(sigma, 3)})"
 
 
 class Beta(_Dist):
@@ -523,7 +523,7 @@ class Interval90(_Dist):
         return self._fitted.support()
 
     def label(self):
-        return f"90% interval [{_num(self.low)}, {_num(self.high)}] -> {self._fitted.label()}"
+        return f"90% interval [{number_text(self.low)}, {number_text(self.high)}] -> {self._fitted.label()}"
 
 
 _LOG4 = math.log(4.0)

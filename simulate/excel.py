@@ -9,9 +9,10 @@ codes (``#,##0``), which Excel shows in the reader's own convention.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from simulate.labels import input_label, payer_name
+from simulate.labels import input_label, payer_name, word
 
 MAX_TRIAL_ROWS = 5_000
 FORMATS = {
@@ -25,8 +26,6 @@ SHEET_NAMES = {"da": dict(zip(SHEETS, ("Oversigt", "År for år", "Antagelser", 
                "en": dict(zip(SHEETS, SHEETS))}
 MODES = {"da": {"mc": "Monte Carlo", "expected": "punktestimat (alle input i middelværdi)"},
          "en": {"mc": "Monte Carlo", "expected": "point estimate (every input at its mean)"}}
-ACCOUNTING = {"da": {"realised": "realiseret", "lifetime": "livstid"},
-              "en": {"realised": "realised", "lifetime": "lifetime"}}
 CLAIM_METRICS = {"da": {"roi": "ROI", "cumulative_net": "akkumuleret nettoresultat",
                         "break_even_successes": "break-even (succeser pr. år)"},
                  "en": {"roi": "ROI", "cumulative_net": "cumulative net",
@@ -35,8 +34,6 @@ CLAIM_METRICS = {"da": {"roi": "ROI", "cumulative_net": "akkumuleret nettoresult
 
 def trial_column_label(name: str, lang: str) -> str:
     """A reader's header for a column of trials.parquet (the field name stays in the row below it)."""
-    import re
-
     if name.startswith("input:"):
         return input_label(name[len("input:"):], lang)
     m = re.fullmatch(r"cumulative_net(_discounted)?_y(\d+)", name)
@@ -69,8 +66,6 @@ YEARLY_COLUMNS = [
     ("savings_mean", "Besparelse i året, middel", "Savings in the year, mean", "dkk"),
     ("cost_mean", "Udgift i året, middel", "Cost in the year, mean", "dkk"),
 ]
-DISCOUNTING = {"da": {"undiscounted": "ikke tilbagediskonteret", "discounted": "tilbagediskonteret"},
-               "en": {"undiscounted": "undiscounted", "discounted": "discounted"}}
 
 
 def summary_rows(summary: dict, lang: str) -> list[tuple[str, object, str | None]]:
@@ -86,7 +81,7 @@ def summary_rows(summary: dict, lang: str) -> list[tuple[str, object, str | None
         (L("Simuleringer", "Trials"), summary["trials"], "int"),
         (L("Seed", "Seed"), summary.get("seed"), "year"),
         (L("Tilstand", "Mode"), MODES[lang].get(summary["mode"], summary["mode"]), None),
-        (L("Opgørelse", "Accounting"), ACCOUNTING[lang].get(summary["accounting"], summary["accounting"]), None),
+        (L("Opgørelse", "Accounting"), word(summary["accounting"], lang), None),
         (L("Betaler", "Payer"), payer_name(summary["payer"], lang), None),
         (L("Horisont (år)", "Horizon (years)"), H, "year"),
         (L("Første programår", "First programme year"), summary.get("start_year"), "year"),
@@ -199,7 +194,7 @@ def write_workbook(run, path: Path, lang: str) -> None:
             if key == "payer":
                 value = payer_name(value, lang)
             elif key == "discounting":
-                value = DISCOUNTING[lang][value]
+                value = word(value, lang)
             cell = ws.cell(row=i, column=j, value=value)
             if fmt:
                 cell.number_format = fmts[fmt]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from simulate.distributions import number_text
 from simulate.errors import ScenarioError
 from simulate.fmt import LANGS, money, number, percent
 
@@ -23,10 +24,12 @@ PAYER_NAMES = {
 WORDS = {
     "da": {"passive_support": "passiv forsørgelse", "homeless": "hjemløshed", "self_supporting": "selvforsørgelse",
            "benefit": "ydelse", "shelter": "forsorgshjem", "amount_dkk": "samlet beløb", "support": "forsørgelse", "services": "sociale ydelser",
-           "saving": "besparelse", "cost": "udgift", **PAYER_NAMES["da"]},
+           "saving": "besparelse", "cost": "udgift", "realised": "realiseret", "lifetime": "livstid",
+           "undiscounted": "ikke tilbagediskonteret", "discounted": "tilbagediskonteret", **PAYER_NAMES["da"]},
     "en": {"passive_support": "passive support", "homeless": "homelessness", "self_supporting": "self-support",
            "benefit": "benefit", "shelter": "shelter", "amount_dkk": "whole amount", "support": "support", "services": "social services",
-           "saving": "saving", "cost": "cost", **PAYER_NAMES["en"]},
+           "saving": "saving", "cost": "cost", "realised": "realised", "lifetime": "lifetime",
+           "undiscounted": "undiscounted", "discounted": "discounted", **PAYER_NAMES["en"]},
 }
 
 # (pattern on the field path, Danish label, English label); groups are state, item or payer names.
@@ -146,6 +149,12 @@ def input_label(path: str, lang: str) -> str:
     return path.split(".")[-1].replace("_", " ")
 
 
+def in_sentence(name: str) -> str:
+    """A name that starts a label, as it reads inside a sentence: 'Succesrate ...' -> 'succesrate ...', while
+    'P5 af ...' and 'ROI' keep their capitals."""
+    return name[:1].lower() + name[1:] if name[1:2].islower() else name
+
+
 def metric_name(metric: str, lang: str) -> str:
     names = TEXT[lang]["metric_names"]
     return names.get(metric, metric.replace("_", " "))
@@ -242,16 +251,6 @@ WARNINGS_DA = [
 ]
 
 
-def _positional(value: float) -> str:
-    """Six significant digits, never in exponent form (0.00005, not 5e-05)."""
-    text = f"{value:.6g}"
-    if "e" in text:
-        import numpy as np
-
-        text = np.format_float_positional(value, precision=6, unique=False, fractional=False, trim="-")
-    return text
-
-
 def warning_text(text: str, lang: str) -> str:
     """A warning of summary.json (English) in the reader's language: Danish words, payer names and numbers.
 
@@ -272,7 +271,7 @@ def warning_text(text: str, lang: str) -> str:
                     value = float(parts[key].replace(",", ""))
                     sign = "+" if parts[key].startswith("+") else ""
                     parts[key] = sign + (number(value, lang, 0) if value.is_integer() and abs(value) >= 1
-                                         else _positional(value).replace(".", ","))
+                                         else number_text(value).replace(".", ","))
             return da.format(**parts)
     return text
 

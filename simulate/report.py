@@ -34,8 +34,8 @@ import numpy as np
 from simulate.errors import ScenarioError
 from simulate.fmt import claim_value, money, number, percent
 from simulate.labels import TEXT as FIG_TEXT
-from simulate.labels import (check_lang, distribution_label, input_label, metric_name, payer_name, pct,
-                             prob_text, refusion_side_by_side, year_span, warning_text)
+from simulate.labels import (check_lang, distribution_label, in_sentence, input_label, metric_name, payer_name,
+                             pct, prob_text, refusion_side_by_side, year_span, warning_text)
 
 DISTRIBUTION_FILE = "net_distribution.json"
 MAX_KEPT_TRIALS = 2**20  # per-trial values kept for the histogram by `run --report` (a random sample: trials are iid)
@@ -590,8 +590,7 @@ def sensitivity_figures(sens: dict, directory: Path, lang: str) -> list[Figure]:
     metric = metric_name(sens.get("metric", ""), lang)
     if sens["method"] == "tornado":
         others = t["others_base"] if sens.get("others") == "base" else t["others_random"]
-        lower = metric[:1].lower() + metric[1:] if metric[1:2].islower() else metric  # "P5 of ..." stays
-        caption = t["cap_tornado"].format(metric=lower, others=others)
+        caption = t["cap_tornado"].format(metric=in_sentence(metric), others=others)
         return [Figure("tornado", ft["tornado_title"].format(metric=metric, year=sens.get("year", "")),
                        caption, F.save(F.tornado_figure(sens, lang), directory, "tornado"))]
     return [Figure("sensitivity_indices", ft["indices_title"].format(method=sens["method"], metric=metric,

@@ -37,6 +37,16 @@ PAYER_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 MAX_INTAKE = 10_000_000
 
 
+def check_payer(scenario: "Scenario", payer: str) -> None:
+    """Refuse a --payer the scenario does not have, naming the ones it has."""
+    from simulate.errors import ScenarioError
+
+    payers = [*scenario.payers(), TOTAL]
+    if payer not in payers:
+        raise ScenarioError("--payer", payer, "one of the scenario's payers: " + ", ".join(payers)
+                            + " (or its name as the output shows it, e.g. kommunen)")
+
+
 def _err(kind: str, msg: str, **ctx: Any) -> PydanticCustomError:
     return PydanticCustomError(kind, plain(msg.format(**ctx)))
 

@@ -68,7 +68,7 @@ class SensitivityResult:
 def check_target(scenario, target: Target, method: str) -> Target:
     """Refuse a bad target with a :class:`ScenarioError`; returns it with the year filled in."""
     from simulate.metrics import ACCOUNTINGS
-    from simulate.scenario import TOTAL
+    from simulate.scenario import check_payer
 
     if method not in METHODS:
         raise ScenarioError("--method", method, "one of " + ", ".join(METHODS))
@@ -79,10 +79,7 @@ def check_target(scenario, target: Target, method: str) -> Target:
     year = scenario.horizon_years if target.year is None else target.year
     if isinstance(year, bool) or not isinstance(year, int) or not 1 <= year <= scenario.horizon_years:
         raise ScenarioError("--year", year, f"a programme year from 1 to {scenario.horizon_years}")
-    payers = [*scenario.payers(), TOTAL]
-    if target.payer not in payers:
-        raise ScenarioError("--payer", target.payer, "one of the scenario's payers: " + ", ".join(payers)
-                            + " (or its name as the output shows it, e.g. kommunen)")
+    check_payer(scenario, target.payer)
     if target.discounting not in ("undiscounted", "discounted"):
         raise ScenarioError("--discounting", target.discounting, "undiscounted or discounted")
     if target.accounting not in ACCOUNTINGS:
