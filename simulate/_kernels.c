@@ -18,6 +18,15 @@
 #include <emmintrin.h>
 #endif
 
+/* The loops are also compiled for x86-64-v3 (AVX2: twice the lanes of SSE2), picked at load time where the
+ * processor has it. Wider lanes do the same IEEE operations on each element (no fused multiply-add:
+ * -ffp-contract=off; no reordered sums: no -ffast-math), so the numbers do not change. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && __GNUC__ >= 11
+#define WIDE __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define WIDE
+#endif
+
 /* The buffer holds exactly d0 * d1 * d2 items of `itemsize` bytes (sizes >= 0, product without overflow). */
 static int check_size3(Py_buffer *b, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t d2, Py_ssize_t itemsize,
                        const char *name)
@@ -68,7 +77,7 @@ static inline int64_t floor_i64(double a)
  * power of two, so t[j] * scale[r] is exact, and a value in a bin below t[j]'s bin is below t[j], one in a bin
  * above it is not; only values in t[j]'s own bin (flag[bin] set) are compared. `flag` has n_bins zero bytes
  * and is left zero. */
-static Py_ssize_t bin_add_core(const double *restrict x, const double *restrict scale, const int64_t *restrict offset,
+WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *restrict scale, const int64_t *restrict offset,
                                int64_t *restrict counts, uint16_t *restrict local, Py_ssize_t rows, Py_ssize_t n,
                                Py_ssize_t n_bins, const double *restrict t, int64_t *restrict below, Py_ssize_t k,
                                uint8_t *restrict flag, int64_t *restrict tbin)
@@ -149,7 +158,7 @@ static Py_ssize_t bin_add_core(const double *restrict x, const double *restrict 
 
 #if defined(__SSE2__)
 /* #{i : row[i] < t} (or <=): compare two doubles at a time, subtract the all-ones masks from two int64 lanes. */
-static int64_t count_row(const double *restrict row, Py_ssize_t n, double t, int inclusive)
+static inline int64_t count_row(const double *restrict row, Py_ssize_t n, double t, int inclusive)
 {
     const __m128d tv = _mm_set1_pd(t);
     __m128i acc = _mm_setzero_si128();
@@ -168,7 +177,7 @@ static int64_t count_row(const double *restrict row, Py_ssize_t n, double t, int
     return c;
 }
 #else
-static int64_t count_row(const double *restrict row, Py_ssize_t n, double t, int inclusive)
+static inline int64_t count_row(const double *restrict row, Py_ssize_t n, double t, int inclusive)
 {
     int64_t c = 0;
     if (inclusive)
@@ -181,7 +190,7 @@ static int64_t count_row(const double *restrict row, Py_ssize_t n, double t, int
 }
 #endif
 
-static void count_below_core(const double *restrict x, const double *restrict t, int64_t *restrict out,
+WIDE static void count_below_core(const double *restrict x, const double *restrict t, int64_t *restrict out,
                              Py_ssize_t rows, Py_ssize_t n, Py_ssize_t k, int inclusive)
 {
     for (Py_ssize_t r = 0; r < rows; r++)
@@ -190,7 +199,7 @@ static void count_below_core(const double *restrict x, const double *restrict t,
 }
 
 /* seen[i]: all ones once trial i has reached the level (a 64-bit mask, so that SSE2 can OR and count it). */
-static void reached_core(const double *restrict x, double tol, int64_t *restrict nonneg, int64_t *restrict by_year,
+WIDE static void reached_core(const double *restrict x, double tol, int64_t *restrict nonneg, int64_t *restrict by_year,
                          int64_t *restrict seen, Py_ssize_t groups, Py_ssize_t years, Py_ssize_t n)
 {
     for (Py_ssize_t g = 0; g < groups; g++) {
@@ -347,7 +356,7 @@ done:
  * Trials go in chunks of CHUNK, their inputs copied to small local rows first: rows of a block lie a power of
  * two apart, and reading a dozen of them side by side would make them evict each other from the cache. */
 #define CHUNK 64
-static void expected_unit_core(double *restrict pi, const double *restrict U, const double *restrict T,
+WIDE static void expected_unit_core(double *restrict pi, const double *restrict U, const double *restrict T,
                                const int64_t *restrict terms, const int64_t *restrict in_tail, Py_ssize_t n_terms,
                                const int64_t *restrict moves, Py_ssize_t n_moves, int64_t last,
                                const int64_t *restrict others, Py_ssize_t n_others, Py_ssize_t S, Py_ssize_t P,
@@ -452,6 +461,26 @@ done:
     return result;
 }
 
+WIDE static void tail_sums_core(const double *restrict unit, const int64_t *restrict wanted,
+                                const double *restrict growth, const double *restrict df, int with_df,
+                                const double *restrict keep, double *restrict F, double *restrict acc, Py_ssize_t W,
+                                Py_ssize_t ages, Py_ssize_t n_paying, Py_ssize_t m)
+{
+    for (Py_ssize_t w = 0; w < W; w++) {
+        for (Py_ssize_t j = 0; j < m; j++)
+            acc[j] = 0.0;
+        for (Py_ssize_t l = ages - 1; l >= 0; l--) {
+            const double g = with_df ? growth[l] * df[l] : growth[l];
+            const double *restrict u = unit + (l * n_paying + wanted[w]) * m;
+            double *restrict f = F + (l * W + w) * m;
+            for (Py_ssize_t j = 0; j < m; j++) {
+                f[j] = acc[j];
+                acc[j] = keep[j] * (u[j] * g + acc[j]);
+            }
+        }
+    }
+}
+
 /* F[k, w, j] = sum_{l>k} keep^(l-k) unit[l, wanted[w], j] g_l, by the recursion acc = keep (unit_l g_l + acc),
  * g_l = growth[l] (times df[l] when df is given). */
 static PyObject *tail_sums(PyObject *self, PyObject *args)
@@ -477,19 +506,7 @@ static PyObject *tail_sums(PyObject *self, PyObject *args)
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t w = 0; w < W; w++) {
-        for (Py_ssize_t j = 0; j < m; j++)
-            acc[j] = 0.0;
-        for (Py_ssize_t l = ages - 1; l >= 0; l--) {
-            const double g = with_df ? growth[l] * df[l] : growth[l];
-            const double *restrict u = unit + (l * n_paying + wanted[w]) * m;
-            double *restrict f = F + (l * W + w) * m;
-            for (Py_ssize_t j = 0; j < m; j++) {
-                f[j] = acc[j];
-                acc[j] = keep[j] * (u[j] * g + acc[j]);
-            }
-        }
-    }
+    tail_sums_core(unit, wanted, growth, df, with_df, keep, F, acc, W, ages, n_paying, m);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(acc);
     result = Py_None;
@@ -505,6 +522,49 @@ done:
 }
 
 #define YOUTH_CHUNK 512
+WIDE static void youth_counts_core(const uint16_t *restrict h, const int64_t *restrict cs, int16_t *restrict ef,
+                                   int16_t *restrict lt, int16_t *restrict eq, const uint16_t *restrict edge,
+                                   float *restrict act, unsigned char *restrict tied, Py_ssize_t G, Py_ssize_t size,
+                                   Py_ssize_t n, Py_ssize_t a, Py_ssize_t m, Py_ssize_t H, int no_relapse)
+{
+    for (Py_ssize_t j0 = 0; j0 < m; j0 += YOUTH_CHUNK) {
+        const Py_ssize_t J = m - j0 < YOUTH_CHUNK ? m - j0 : YOUTH_CHUNK;
+        for (Py_ssize_t k = 0; k < H; k++)
+            for (Py_ssize_t j = 0; j < J; j++)
+                ef[k * YOUTH_CHUNK + j] = (int16_t)(edge[k * n + a + j0 + j] ^ 0x8000u);
+        for (Py_ssize_t g = 0; g < G; g++) {
+            const int64_t c = cs[g];
+            const Py_ssize_t K = H - c, K1 = no_relapse ? 1 : K; /* ages followed; ages compared */
+            memset(lt, 0, K1 * YOUTH_CHUNK * sizeof(int16_t));
+            memset(eq, 0, K1 * YOUTH_CHUNK * sizeof(int16_t));
+            for (Py_ssize_t y = 0; y < size; y++) {
+                const uint16_t *restrict hy = h + (g * size + y) * n + a + j0;
+                for (Py_ssize_t k = 0; k < K1; k++) {
+                    const int16_t *restrict ek = ef + k * YOUTH_CHUNK;
+                    int16_t *restrict lk = lt + k * YOUTH_CHUNK, *restrict qk = eq + k * YOUTH_CHUNK;
+                    for (Py_ssize_t j = 0; j < J; j++) {
+                        const int16_t v = (int16_t)(hy[j] ^ 0x8000u);
+                        lk[j] -= (int16_t)-(v < ek[j]);
+                        qk[j] |= (int16_t)-(v == ek[j]);
+                    }
+                }
+            }
+            for (Py_ssize_t k = 0; k < K; k++) { /* without relapse every age has the intake year's count */
+                const int16_t *restrict lk = lt + (no_relapse ? 0 : k) * YOUTH_CHUNK;
+                float *restrict out = act + (c * H + k) * m + j0;
+                for (Py_ssize_t j = 0; j < J; j++)
+                    out[j] = (float)lk[j];
+            }
+            for (Py_ssize_t k = 1; k < K1; k++)
+                for (Py_ssize_t j = 0; j < J; j++)
+                    eq[j] |= eq[k * YOUTH_CHUNK + j];
+            unsigned char *restrict tc = tied + c * m + j0;
+            for (Py_ssize_t j = 0; j < J; j++)
+                tc[j] |= (unsigned char)(eq[j] != 0);
+        }
+    }
+}
+
 /* Young people still active, cohort by cohort and age by age: act[c, k, j] = #{y : h[g, y, a + j] < edge[k, a + j]}
  * for the cohorts c = cs[g] followed at age k (c + k < H), and tied[c, j] set where some h equals the edge. */
 static PyObject *youth_counts(PyObject *self, PyObject *args)
@@ -547,42 +607,7 @@ static PyObject *youth_counts(PyObject *self, PyObject *args)
     }
     int16_t *lt = ef + H * YOUTH_CHUNK, *eq = lt + H * YOUTH_CHUNK;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t j0 = 0; j0 < m; j0 += YOUTH_CHUNK) {
-        const Py_ssize_t J = m - j0 < YOUTH_CHUNK ? m - j0 : YOUTH_CHUNK;
-        for (Py_ssize_t k = 0; k < H; k++)
-            for (Py_ssize_t j = 0; j < J; j++)
-                ef[k * YOUTH_CHUNK + j] = (int16_t)(edge[k * n + a + j0 + j] ^ 0x8000u);
-        for (Py_ssize_t g = 0; g < G; g++) {
-            const int64_t c = cs[g];
-            const Py_ssize_t K = H - c, K1 = no_relapse ? 1 : K; /* ages followed; ages compared */
-            memset(lt, 0, K1 * YOUTH_CHUNK * sizeof(int16_t));
-            memset(eq, 0, K1 * YOUTH_CHUNK * sizeof(int16_t));
-            for (Py_ssize_t y = 0; y < size; y++) {
-                const uint16_t *restrict hy = h + (g * size + y) * n + a + j0;
-                for (Py_ssize_t k = 0; k < K1; k++) {
-                    const int16_t *restrict ek = ef + k * YOUTH_CHUNK;
-                    int16_t *restrict lk = lt + k * YOUTH_CHUNK, *restrict qk = eq + k * YOUTH_CHUNK;
-                    for (Py_ssize_t j = 0; j < J; j++) {
-                        const int16_t v = (int16_t)(hy[j] ^ 0x8000u);
-                        lk[j] -= (int16_t)-(v < ek[j]);
-                        qk[j] |= (int16_t)-(v == ek[j]);
-                    }
-                }
-            }
-            for (Py_ssize_t k = 0; k < K; k++) { /* without relapse every age has the intake year's count */
-                const int16_t *restrict lk = lt + (no_relapse ? 0 : k) * YOUTH_CHUNK;
-                float *restrict out = act + (c * H + k) * m + j0;
-                for (Py_ssize_t j = 0; j < J; j++)
-                    out[j] = (float)lk[j];
-            }
-            for (Py_ssize_t k = 1; k < K1; k++)
-                for (Py_ssize_t j = 0; j < J; j++)
-                    eq[j] |= eq[k * YOUTH_CHUNK + j];
-            unsigned char *restrict tc = tied + c * m + j0;
-            for (Py_ssize_t j = 0; j < J; j++)
-                tc[j] |= (unsigned char)(eq[j] != 0);
-        }
-    }
+    youth_counts_core(h, cs, ef, lt, eq, edge, act, tied, G, size, n, a, m, H, no_relapse);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(ef);
     result = Py_None;
@@ -594,6 +619,29 @@ done:
     PyBuffer_Release(&bact);
     PyBuffer_Release(&btied);
     return result;
+}
+
+WIDE static void cohort_savings_core(const double *restrict e, const float *restrict act,
+                                     const int64_t *restrict paying, double *restrict sav, Py_ssize_t W,
+                                     Py_ssize_t n_years, Py_ssize_t n_paying, Py_ssize_t m, Py_ssize_t H,
+                                     Py_ssize_t n, Py_ssize_t a)
+{
+    for (Py_ssize_t i = 0; i < W; i++) {
+        const int64_t p = paying[i];
+        for (Py_ssize_t y = 0; y < H; y++) {
+            double *restrict out = sav + (p * H + y) * n + a;
+            for (Py_ssize_t j = 0; j < m; j++)
+                out[j] = 0.0;
+            for (Py_ssize_t c = 0; c <= y; c++) {
+                if (y - c >= n_years)
+                    continue;
+                const double *restrict ec = e + ((y - c) * n_paying + i) * m;
+                const float *restrict ac = act + (c * H + (y - c)) * m;
+                for (Py_ssize_t j = 0; j < m; j++)
+                    out[j] += ec[j] * (double)ac[j];
+            }
+        }
+    }
 }
 
 /* savings[p, y, a + j] = sum over cohorts c <= y, in order, of e[y - c, i, j] * act[c, y - c, j], for each
@@ -618,22 +666,7 @@ static PyObject *cohort_savings(PyObject *self, PyObject *args)
     const int64_t *paying = bpay.buf;
     double *sav = bs.buf;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < W; i++) {
-        const int64_t p = paying[i];
-        for (Py_ssize_t y = 0; y < H; y++) {
-            double *restrict out = sav + (p * H + y) * n + a;
-            for (Py_ssize_t j = 0; j < m; j++)
-                out[j] = 0.0;
-            for (Py_ssize_t c = 0; c <= y; c++) {
-                if (y - c >= n_years)
-                    continue;
-                const double *restrict ec = e + ((y - c) * n_paying + i) * m;
-                const float *restrict ac = act + (c * H + (y - c)) * m;
-                for (Py_ssize_t j = 0; j < m; j++)
-                    out[j] += ec[j] * (double)ac[j];
-            }
-        }
-    }
+    cohort_savings_core(e, act, paying, sav, W, n_years, n_paying, m, H, n, a);
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
