@@ -17,6 +17,10 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__)
+#include <immintrin.h>
+#define HAVE_AVX2_PATH 1
+#endif
 
 /* The loops are also compiled for x86-64-v3 (AVX2: twice the lanes of SSE2), picked at load time where the
  * processor has it. Wider lanes do the same IEEE operations on each element (no fused multiply-add:
@@ -69,6 +73,232 @@ static inline int64_t floor_i64(double a)
     return k - (a < (double)k);
 }
 
+/* NumPy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src, `pairwise_sum`), which np.sum and
+ * np.mean use on a contiguous row: below 8 values a plain sum from 0.0; up to PW_BLOCK values eight running
+ * sums, combined as ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest in order; above, the two
+ * halves (the first a multiple of 8 long) summed apart and added. The kernels below follow it exactly, so a
+ * row's sum is the same number, bit for bit, as NumPy's. */
+#define PW_BLOCK 128
+
+static inline double pw_leaf(const double *restrict a, Py_ssize_t n)
+{
+    if (n < 8) {
+        double res = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++)
+            res += a[i];
+        return res;
+    }
+    double r[8];
+    Py_ssize_t i = 8;
+#if defined(__SSE2__) /* the eight sums as four pairs of lanes: the same additions */
+    __m128d r01 = _mm_loadu_pd(a), r23 = _mm_loadu_pd(a + 2), r45 = _mm_loadu_pd(a + 4), r67 = _mm_loadu_pd(a + 6);
+    for (; i < n - (n % 8); i += 8) {
+        r01 = _mm_add_pd(r01, _mm_loadu_pd(a + i));
+        r23 = _mm_add_pd(r23, _mm_loadu_pd(a + i + 2));
+        r45 = _mm_add_pd(r45, _mm_loadu_pd(a + i + 4));
+        r67 = _mm_add_pd(r67, _mm_loadu_pd(a + i + 6));
+    }
+    _mm_storeu_pd(r, r01);
+    _mm_storeu_pd(r + 2, r23);
+    _mm_storeu_pd(r + 4, r45);
+    _mm_storeu_pd(r + 6, r67);
+#else
+    for (int j = 0; j < 8; j++)
+        r[j] = a[j];
+    for (; i < n - (n % 8); i += 8)
+        for (int j = 0; j < 8; j++)
+            r[j] += a[i + j];
+#endif
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++)
+        res += a[i];
+    return res;
+}
+
+/* Pass one over a row: its minimum, maximum (NaN if it holds a NaN, as NumPy's) and pairwise sum. */
+typedef struct {
+    double lo, hi;
+} row_range;
+
+static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_range *rr)
+{
+    if (n > PW_BLOCK) {
+        Py_ssize_t n2 = n / 2;
+        n2 -= n2 % 8;
+        const double left = stats_pairwise(x, n2, rr);
+        return left + stats_pairwise(x + n2, n - n2, rr);
+    }
+    /* a NaN is caught by the sum, which it makes NaN (see row_stats_core) */
+    double lo = rr->lo, hi = rr->hi;
+    Py_ssize_t i = 0;
+#if defined(__SSE2__) /* min(v, lo) is v < lo ? v : lo, as below */
+    __m128d l0 = _mm_set1_pd(lo), l1 = l0, h0 = _mm_set1_pd(hi), h1 = h0;
+    for (; i + 4 <= n; i += 4) {
+        const __m128d v0 = _mm_loadu_pd(x + i), v1 = _mm_loadu_pd(x + i + 2);
+        l0 = _mm_min_pd(v0, l0);
+        l1 = _mm_min_pd(v1, l1);
+        h0 = _mm_max_pd(v0, h0);
+        h1 = _mm_max_pd(v1, h1);
+    }
+    double lanes[8];
+    _mm_storeu_pd(lanes, l0);
+    _mm_storeu_pd(lanes + 2, l1);
+    _mm_storeu_pd(lanes + 4, h0);
+    _mm_storeu_pd(lanes + 6, h1);
+    for (int j = 0; j < 4; j++) {
+        lo = lanes[j] < lo ? lanes[j] : lo;
+        hi = lanes[4 + j] > hi ? lanes[4 + j] : hi;
+    }
+#endif
+    for (; i < n; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    rr->lo = lo;
+    rr->hi = hi;
+    return pw_leaf(x, n);
+}
+
+WIDE static void row_stats_core(const double *restrict x, double *restrict lo, double *restrict hi,
+                                double *restrict mean, Py_ssize_t rows, Py_ssize_t n)
+{
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const double *row = x + r * n;
+        row_range rr = {n ? row[0] : NAN, n ? row[0] : NAN};
+        const double sum = stats_pairwise(row, n, &rr);
+        if (sum != sum) /* a NaN in the row (or both infinities): NumPy's minimum and maximum are NaN if a NaN */
+            for (Py_ssize_t i = 0; i < n; i++)
+                if (row[i] != row[i]) {
+                    rr.lo = rr.hi = NAN;
+                    break;
+                }
+        lo[r] = rr.lo;
+        hi[r] = rr.hi;
+        mean[r] = sum / (double)n;
+    }
+}
+
+/* Pass two over a row: bin each value, count the values below the thresholds, and sum the squared
+ * deviations from the row's mean in NumPy's pairwise order (the sum of (x - mean) * (x - mean) as
+ * np.sum computes it). */
+typedef struct {
+    uint16_t *local;     /* 16-bit counts of this row since the last flush (small enough for the L1 cache) */
+    int64_t *c;          /* the row's 64-bit counts */
+    Py_ssize_t n_bins, pending, k;
+    double s, mean;
+    int64_t off;
+    const double *t;     /* k thresholds */
+    int64_t *bl;         /* the row's counts below each threshold */
+    const uint8_t *flag; /* bins that hold a threshold */
+    const int64_t *tbin; /* each threshold's bin: -1 below the grid, n_bins at or above its top */
+    int bad, want_m2;
+} bin_row;
+
+/* Adds the 16-bit counts to the 64-bit ones; a value in a bin below a threshold's bin is below the threshold,
+ * one in a bin above it is not (the values in its own bin were compared one by one). */
+static void bin_flush(bin_row *b)
+{
+    if (b->k) {
+        int64_t run = 0; /* values since the last flush in the bins so far */
+        for (Py_ssize_t i = 0; i < b->n_bins; i++) {
+            if (b->flag[i])
+                for (Py_ssize_t j = 0; j < b->k; j++)
+                    b->bl[j] += (b->tbin[j] == i) ? run : 0;
+            run += b->local[i];
+            b->c[i] += b->local[i];
+        }
+        for (Py_ssize_t j = 0; j < b->k; j++)
+            b->bl[j] += (b->tbin[j] == b->n_bins) ? b->pending : 0;
+    }
+    else
+        for (Py_ssize_t i = 0; i < b->n_bins; i++)
+            b->c[i] += b->local[i];
+    memset(b->local, 0, b->n_bins * sizeof(uint16_t));
+    b->pending = 0;
+}
+
+/* idx[i] = floor(x[i] * s) - off for n <= PW_BLOCK values; returns 1 if one lies off the grid (outside
+ * 0 .. n_bins - 1, or not finite). Both versions compute the exact floor, so they give the same bins. */
+static int bin_index_plain(const double *restrict x, Py_ssize_t n, double s, int64_t off, Py_ssize_t n_bins,
+                           int32_t *restrict idx)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double a = x[i] * s;
+        if (!(fabs(a) < 4611686018427387904.0)) /* 2**62; also NaN */
+            return 1;
+        const int64_t bin = floor_i64(a) - off;
+        if ((uint64_t)bin >= (uint64_t)n_bins)
+            return 1;
+        idx[i] = (int32_t)bin;
+    }
+    return 0;
+}
+
+#if defined(HAVE_AVX2_PATH)
+/* Four values at a time: floor(x * s) is exact (vroundpd), and so is floor - off, both being integers below
+ * 2**52 on a grid (the grid keeps |x * s| below 2**50); a value off the grid gives a difference outside
+ * 0 .. n_bins - 1 (or NaN), which the comparisons catch. */
+__attribute__((target("avx2"))) static int bin_index_avx2(const double *restrict x, Py_ssize_t n, double s,
+                                                          int64_t off, Py_ssize_t n_bins, int32_t *restrict idx)
+{
+    const __m256d S = _mm256_set1_pd(s), O = _mm256_set1_pd((double)off), NB = _mm256_set1_pd((double)n_bins);
+    const __m256d Z = _mm256_setzero_pd();
+    Py_ssize_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const __m256d r = _mm256_sub_pd(_mm256_floor_pd(_mm256_mul_pd(_mm256_loadu_pd(x + i), S)), O);
+        const __m256d ok = _mm256_and_pd(_mm256_cmp_pd(r, Z, _CMP_GE_OQ), _mm256_cmp_pd(r, NB, _CMP_LT_OQ));
+        if (_mm256_movemask_pd(ok) != 0xF)
+            return 1;
+        _mm_storeu_si128((__m128i *)(idx + i), _mm256_cvttpd_epi32(r));
+    }
+    return bin_index_plain(x + i, n - i, s, off, n_bins, idx + i);
+}
+#endif
+
+typedef int (*bin_index_fn)(const double *restrict, Py_ssize_t, double, int64_t, Py_ssize_t, int32_t *restrict);
+static bin_index_fn bin_index = bin_index_plain; /* set at import: the AVX2 version where the processor has it */
+
+static double bin_pairwise(const double *restrict x, Py_ssize_t n, bin_row *b)
+{
+    if (n > PW_BLOCK) {
+        Py_ssize_t n2 = n / 2;
+        n2 -= n2 % 8;
+        const double left = bin_pairwise(x, n2, b);
+        return left + bin_pairwise(x + n2, n - n2, b);
+    }
+    if (b->bad)
+        return 0.0;
+    if (b->pending > 65535 - n)
+        bin_flush(b);
+    b->pending += n;
+    uint16_t *restrict local = b->local;
+    int32_t idx[PW_BLOCK];
+    if (bin_index(x, n, b->s, b->off, b->n_bins, idx)) {
+        b->bad = 1;
+        return 0.0;
+    }
+    if (b->k) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            local[idx[i]] += 1;
+            if (b->flag[idx[i]]) /* a threshold's own bin: compare the value itself */
+                for (Py_ssize_t j = 0; j < b->k; j++)
+                    b->bl[j] += (b->tbin[j] == idx[i]) & (x[i] < b->t[j]);
+        }
+    }
+    else
+        for (Py_ssize_t i = 0; i < n; i++)
+            local[idx[i]] += 1;
+    if (!b->want_m2)
+        return 0.0;
+    double sq[PW_BLOCK];
+    const double mean = b->mean;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const double d = x[i] - mean;
+        sq[i] = d * d;
+    }
+    return pw_leaf(sq, n);
+}
+
 /* counts[r, floor(x[r, i] * scale[r]) - offset[r]] += 1; returns the first row with a value off its grid, or -1.
  * NumPy computes floor(x * scale) - offset in float64; both are integers below 2**50 there, so the
  * integer difference here is the same number.
@@ -76,19 +306,16 @@ static inline int64_t floor_i64(double a)
  * With k > 0 thresholds t, also below[r, j] = #{i : x[r, i] < t[j]}, from the binning itself: the scale is a
  * power of two, so t[j] * scale[r] is exact, and a value in a bin below t[j]'s bin is below t[j], one in a bin
  * above it is not; only values in t[j]'s own bin (flag[bin] set) are compared. `flag` has n_bins zero bytes
- * and is left zero. */
-WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *restrict scale, const int64_t *restrict offset,
-                               int64_t *restrict counts, uint16_t *restrict local, Py_ssize_t rows, Py_ssize_t n,
-                               Py_ssize_t n_bins, const double *restrict t, int64_t *restrict below, Py_ssize_t k,
-                               uint8_t *restrict flag, int64_t *restrict tbin)
+ * and is left zero. With `mean` (not NULL), also m2[r] = the pairwise sum of (x[r, i] - mean[r])**2. */
+WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *restrict scale,
+                                    const int64_t *restrict offset, int64_t *restrict counts, uint16_t *restrict local,
+                                    Py_ssize_t rows, Py_ssize_t n, Py_ssize_t n_bins, const double *restrict t,
+                                    int64_t *restrict below, Py_ssize_t k, uint8_t *restrict flag,
+                                    int64_t *restrict tbin, const double *restrict mean, double *restrict m2)
 {
-    /* Each row is counted into 16-bit counts first (small enough to stay in the L1 cache), added to the
-     * 64-bit counts every 65,535 values. */
     for (Py_ssize_t r = 0; r < rows; r++) {
-        const double *row = x + r * n;
         const double s = scale[r];
         const int64_t off = offset[r];
-        int64_t *c = counts + r * n_bins;
         int64_t *bl = below + r * k;
         for (Py_ssize_t j = 0; j < k; j++) {  /* t[j]'s bin: -1 if below the grid, n_bins if at or above its top */
             const double a = t[j] * s;
@@ -102,56 +329,19 @@ WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *rest
                 flag[tbin[j]] = 1;
             }
         }
-        for (Py_ssize_t i0 = 0; i0 < n; i0 += 65535) {
-            const Py_ssize_t i1 = n - i0 < 65535 ? n : i0 + 65535;
-            memset(local, 0, n_bins * sizeof(uint16_t));
-            if (k == 0) {
-                for (Py_ssize_t i = i0; i < i1; i++) {
-                    double a = row[i] * s;
-                    if (!(fabs(a) < 4611686018427387904.0)) /* 2**62; also NaN */
-                        return r;
-                    int64_t b = floor_i64(a) - off;
-                    if ((uint64_t)b >= (uint64_t)n_bins)
-                        return r;
-                    local[b] += 1;
-                }
-                for (Py_ssize_t b = 0; b < n_bins; b++)
-                    c[b] += local[b];
-                continue;
-            }
-            for (Py_ssize_t i = i0; i < i1; i++) {
-                const double v = row[i];
-                double a = v * s;
-                if (!(fabs(a) < 4611686018427387904.0))
-                    goto off_grid;
-                int64_t b = floor_i64(a) - off;
-                if ((uint64_t)b >= (uint64_t)n_bins)
-                    goto off_grid;
-                local[b] += 1;
-                if (flag[b]) /* a threshold's own bin: compare the value itself */
-                    for (Py_ssize_t j = 0; j < k; j++)
-                        bl[j] += (tbin[j] == b) & (v < t[j]);
-            }
-            int64_t run = 0; /* values of this chunk in the bins so far */
-            for (Py_ssize_t b = 0; b < n_bins; b++) {
-                if (flag[b])
-                    for (Py_ssize_t j = 0; j < k; j++)
-                        bl[j] += (tbin[j] == b) ? run : 0;
-                run += local[b];
-                c[b] += local[b];
-            }
-            for (Py_ssize_t j = 0; j < k; j++)
-                bl[j] += (tbin[j] == n_bins) ? i1 - i0 : 0;
-        }
+        memset(local, 0, n_bins * sizeof(uint16_t));
+        bin_row b = {local, counts + r * n_bins, n_bins, 0, k, s, mean ? mean[r] : 0.0, off, t, bl, flag, tbin,
+                     0, mean != NULL};
+        const double sq = bin_pairwise(x + r * n, n, &b);
+        if (!b.bad)
+            bin_flush(&b);
         for (Py_ssize_t j = 0; j < k; j++)
             if (tbin[j] >= 0 && tbin[j] < n_bins)
                 flag[tbin[j]] = 0;
-        continue;
-    off_grid:
-        for (Py_ssize_t j = 0; j < k; j++)
-            if (tbin[j] >= 0 && tbin[j] < n_bins)
-                flag[tbin[j]] = 0;
-        return r;
+        if (b.bad)
+            return r;
+        if (mean)
+            m2[r] = sq;
     }
     return -1;
 }
@@ -240,9 +430,11 @@ WIDE static void reached_core(const double *restrict x, double tol, int64_t *res
  * += 1; with k thresholds t, also below[r, j] = #{i : x[r, i] < t[j]} (k may be 0, with empty t and below). */
 static PyObject *bin_add(PyObject *self, PyObject *args)
 {
-    Py_buffer bx, bs, bo, bc, bt, bb;
+    Py_buffer bx, bs, bo, bc, bt, bb, bm, bm2;
     Py_ssize_t rows, n, n_bins, k;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*y*w*nnnn", &bx, &bs, &bo, &bc, &bt, &bb, &rows, &n, &n_bins, &k))
+    int with_m2;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*y*w*y*w*nnnnp", &bx, &bs, &bo, &bc, &bt, &bb, &bm, &bm2, &rows, &n, &n_bins,
+                          &k, &with_m2))
         return NULL;
     PyObject *result = NULL;
     uint16_t *local = NULL;
@@ -250,7 +442,8 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
     int64_t *tbin = NULL;
     if (check_size3(&bx, rows, n, 1, 8, "x") || check_size(&bs, rows, 8, "scale") ||
         check_size(&bo, rows, 8, "offset") || check_size3(&bc, rows, n_bins, 1, 8, "counts") ||
-        check_size(&bt, k, 8, "thresholds") || check_size3(&bb, rows, k, 1, 8, "below"))
+        check_size(&bt, k, 8, "thresholds") || check_size3(&bb, rows, k, 1, 8, "below") ||
+        check_size(&bm, with_m2 ? rows : 0, 8, "mean") || check_size(&bm2, with_m2 ? rows : 0, 8, "m2"))
         goto done;
     const double *x = bx.buf, *scale = bs.buf, *t = bt.buf;
     const int64_t *offset = bo.buf;
@@ -264,7 +457,8 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    bad = bin_add_core(x, scale, offset, counts, local, rows, n, n_bins, t, below, k, flag, tbin);
+    bad = bin_add_core(x, scale, offset, counts, local, rows, n, n_bins, t, below, k, flag, tbin,
+                       with_m2 ? (const double *)bm.buf : NULL, with_m2 ? (double *)bm2.buf : NULL);
     Py_END_ALLOW_THREADS
     if (bad >= 0) {
         PyErr_Format(PyExc_ValueError, "bin_add: a value of row %zd lies outside its grid", bad);
@@ -282,6 +476,32 @@ done:
     PyBuffer_Release(&bc);
     PyBuffer_Release(&bt);
     PyBuffer_Release(&bb);
+    PyBuffer_Release(&bm);
+    PyBuffer_Release(&bm2);
+    return result;
+}
+
+/* row_stats(x, lo, hi, mean, rows, n): each row's minimum, maximum and mean (its pairwise sum / n), in one pass. */
+static PyObject *row_stats(PyObject *self, PyObject *args)
+{
+    Py_buffer bx, blo, bhi, bm;
+    Py_ssize_t rows, n;
+    if (!PyArg_ParseTuple(args, "y*w*w*w*nn", &bx, &blo, &bhi, &bm, &rows, &n))
+        return NULL;
+    PyObject *result = NULL;
+    if (check_size3(&bx, rows, n, 1, 8, "x") || check_size(&blo, rows, 8, "lo") || check_size(&bhi, rows, 8, "hi") ||
+        check_size(&bm, rows, 8, "mean"))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    row_stats_core(bx.buf, blo.buf, bhi.buf, bm.buf, rows, n);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&bx);
+    PyBuffer_Release(&blo);
+    PyBuffer_Release(&bhi);
+    PyBuffer_Release(&bm);
     return result;
 }
 
@@ -680,7 +900,8 @@ done:
 
 
 static PyMethodDef methods[] = {
-    {"bin_add", bin_add, METH_VARARGS, "Add values to histogram counts on dyadic grids (and count below thresholds)."},
+    {"bin_add", bin_add, METH_VARARGS, "Add values to histogram counts on dyadic grids (count below thresholds, sum squared deviations)."},
+    {"row_stats", row_stats, METH_VARARGS, "Minimum, maximum and mean of each row, in one pass."},
     {"count_below", count_below, METH_VARARGS, "Count values below (or at most) each threshold, per row."},
     {"reached", reached, METH_VARARGS, "Count values at or above a level, per year and by year."},
     {"expected_unit", expected_unit, METH_VARARGS, "Expected saving of a success at each age (engine)."},
@@ -692,4 +913,12 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_kernels", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__kernels(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__kernels(void)
+{
+#if defined(HAVE_AVX2_PATH)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        bin_index = bin_index_avx2;
+#endif
+    return PyModule_Create(&module);
+}

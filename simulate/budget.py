@@ -216,15 +216,14 @@ def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0,
         index = np.arange(base.shape[1])
     below = -np.asarray(opts.thresholds_dkk, dtype=float)  # net cost > X, i.e. net < -X
     flat = base.reshape(-1, n)
-    if into is None:
-        hist = Histogram.of(flat)
-        over = kernels.count_below(flat, below)
-    else:  # added to into's histogram; the counts below the thresholds come from the binning
-        hist, over = None, into.hist.add(flat, below=below)
+    # the counts below the thresholds come from the binning
+    hist, over, moments = Histogram.with_moments(flat, None if into is None else into.hist, below=below)
+    if into is not None:
+        hist = None  # added to into's histogram
     over = over.reshape(Q, base.shape[1], -1)[:, 1:]
     over_any = kernels.count_below(worst, below)
     needs = np.count_nonzero(need > 0.5, axis=-1).astype(np.int64)
-    moments = Moments.of(base)
+    moments = moments.reshape(base.shape[:-1])
     part = BudgetPartial(n, hist, over, over_any, needs, {block: moments}, index)
     return part if into is None else into.merge(part, inplace=True)
 

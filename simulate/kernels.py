@@ -38,7 +38,8 @@ def bin_add(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.nda
     if _use(compiled, _fit((counts, np.int64)), "bin_add"):
         out = np.empty((rows, 0 if t is None else len(t)), dtype=np.int64)
         _ext.bin_add(_c(x, np.float64), _c(scale, np.float64), _c(offset, np.int64), counts,
-                     np.empty(0) if t is None else t, out, rows, n, n_bins, out.shape[1])
+                     np.empty(0) if t is None else t, out, np.empty(0), np.empty(0), rows, n, n_bins, out.shape[1],
+                     False)
         return None if t is None else out
     pos = np.empty((min(ROWS, rows), n))
     for a in range(0, rows, ROWS):
@@ -51,6 +52,49 @@ def bin_add(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.nda
         for row in range(b - a):
             counts[a + row] += np.bincount(index[row], minlength=n_bins)
     return None if t is None else count_below(x, t, compiled=compiled)
+
+
+def row_stats(x: np.ndarray, *, compiled: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of ``x`` ``(rows, n)``: minimum, maximum and mean (``x.mean(axis=1)``, the same number: the compiled
+    kernel sums in NumPy's pairwise order), in one pass over memory instead of three."""
+    rows, n = x.shape
+    if _use(compiled, n > 0, "row_stats"):
+        lo, hi, mean = np.empty(rows), np.empty(rows), np.empty(rows)
+        _ext.row_stats(_c(x, np.float64), lo, hi, mean, rows, n)
+        return lo, hi, mean
+    return x.min(axis=1), x.max(axis=1), x.mean(axis=1)
+
+
+def squared_deviations(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Per row of ``x`` ``(rows, n)``: ``sum((x - mean) ** 2)``, summed by ``np.sum`` (pairwise), a few rows at a
+    time (small temporaries)."""
+    rows, n = x.shape
+    out = np.empty(rows)
+    d = np.empty((min(ROWS, rows), n))
+    for a in range(0, rows, ROWS):
+        b = min(a + ROWS, rows)
+        np.subtract(x[a:b], mean[a:b, None], out=d[: b - a])
+        np.multiply(d[: b - a], d[: b - a], out=d[: b - a])
+        np.sum(d[: b - a], axis=1, out=out[a:b])
+    return out
+
+
+def bin_moments(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.ndarray, mean: np.ndarray, *,
+                below=None, compiled: bool | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+    """:func:`bin_add`, and per row the sum of squared deviations from ``mean``
+    (:func:`squared_deviations`, the same number: the compiled kernel sums them in NumPy's pairwise order
+    while it bins). Returns (counts below ``below`` or None, the sums ``(rows,)``)."""
+    rows, n = x.shape
+    n_bins = counts.shape[1]
+    t = None if below is None else _c(np.atleast_1d(np.asarray(below, dtype=np.float64)), np.float64)
+    if _use(compiled, _fit((counts, np.int64)), "bin_moments"):
+        out = np.empty((rows, 0 if t is None else len(t)), dtype=np.int64)
+        m2 = np.empty(rows)
+        _ext.bin_add(_c(x, np.float64), _c(scale, np.float64), _c(offset, np.int64), counts,
+                     np.empty(0) if t is None else t, out, _c(mean, np.float64), m2, rows, n, n_bins, out.shape[1],
+                     True)
+        return (None if t is None else out), m2
+    return bin_add(counts, x, scale, offset, below=below, compiled=False), squared_deviations(x, mean)
 
 
 def count_below(x: np.ndarray, thresholds, *, inclusive: bool = False, compiled: bool | None = None) -> np.ndarray:

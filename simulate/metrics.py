@@ -70,13 +70,29 @@ class Histogram:
     counts: np.ndarray
 
     @classmethod
+    def empty(cls, lo: np.ndarray, hi: np.ndarray, n_bins: int = N_BINS) -> "Histogram":
+        """No values yet, on the grid of the range [``lo``, ``hi``] of each series."""
+        level, offset = _grid(lo, hi, n_bins)
+        return cls(n_bins, lo, hi, level, offset, np.zeros((len(lo), n_bins), dtype=np.int64))
+
+    @classmethod
     def of(cls, x: np.ndarray, n_bins: int = N_BINS) -> "Histogram":
         """Histogram of ``x`` ``(n_series, n)``."""
-        lo, hi = x.min(axis=1), x.max(axis=1)
-        level, offset = _grid(lo, hi, n_bins)
-        counts = np.zeros((x.shape[0], n_bins), dtype=np.int64)
-        kernels.bin_add(counts, x, np.ldexp(1.0, -level), offset)  # the scale is exact: a power of two
-        return cls(n_bins, lo, hi, level, offset, counts)
+        hist = cls.empty(x.min(axis=1), x.max(axis=1), n_bins)
+        kernels.bin_add(hist.counts, x, hist.scale, hist.offset)
+        return hist
+
+    @property
+    def scale(self) -> np.ndarray:
+        """1 / bin width: a power of two, so values times it are exact."""
+        return np.ldexp(1.0, -self.level)
+
+    def _widen(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Move to the grid of the merged range of this histogram and of [``lo``, ``hi``]."""
+        lo, hi = np.minimum(self.lo, lo), np.maximum(self.hi, hi)
+        level, offset = _grid(lo, hi, self.n_bins)
+        self.counts = self._rebinned(level, offset, inplace=True)
+        self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
 
     def add(self, x: np.ndarray, *, below=None) -> np.ndarray | None:
         """Add the values ``x`` ``(n_series, n)`` in place.
@@ -88,11 +104,24 @@ class Histogram:
         ``below``: thresholds; returns ``(n_series, k)``, the values of ``x`` below each (counted while
         binning, see :func:`simulate.kernels.bin_add`).
         """
-        lo, hi = np.minimum(self.lo, x.min(axis=1)), np.maximum(self.hi, x.max(axis=1))
-        level, offset = _grid(lo, hi, self.n_bins)
-        self.counts = self._rebinned(level, offset, inplace=True)
-        self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
-        return kernels.bin_add(self.counts, x, np.ldexp(1.0, -level), offset, below=below)
+        self._widen(x.min(axis=1), x.max(axis=1))
+        return kernels.bin_add(self.counts, x, self.scale, self.offset, below=below)
+
+    @classmethod
+    def with_moments(cls, x: np.ndarray, into: "Histogram | None" = None, *,
+                     below=None) -> tuple["Histogram", np.ndarray | None, "Moments"]:
+        """The histogram of ``x`` ``(n_series, n)`` (or ``into`` with ``x`` added, as :meth:`add` does), the
+        values below each of the thresholds ``below`` (or None), and the :class:`Moments` of each row. Two
+        passes over ``x``: its range and mean (:func:`simulate.kernels.row_stats`), then the bins, the counts
+        below and the squared deviations (:func:`simulate.kernels.bin_moments`)."""
+        lo, hi, mean = kernels.row_stats(x)
+        if into is None:
+            hist = cls.empty(lo, hi)
+        else:
+            hist = into
+            hist._widen(lo, hi)
+        out, m2 = kernels.bin_moments(hist.counts, x, hist.scale, hist.offset, mean, below=below)
+        return hist, out, Moments(x.shape[1], mean, m2)
 
     def _rebinned(self, level: np.ndarray, offset: np.ndarray, *, inplace: bool = False) -> np.ndarray:
         """The counts on the grid (``level``, ``offset``), which must be as coarse as this one (not a copy
@@ -196,16 +225,15 @@ class Moments:
 
     @classmethod
     def of(cls, x: np.ndarray) -> "Moments":
-        """Moments of ``x`` ``(..., n)``, a few series at a time (small temporaries)."""
+        """Moments of ``x`` ``(..., n)``: the mean and the sum of squared deviations from it, each summed in
+        NumPy's pairwise order (as :meth:`Histogram.add_with_moments` computes them)."""
         mean = x.mean(axis=-1)
-        flat, mflat = x.reshape(-1, x.shape[-1]), mean.reshape(-1)
-        m2 = np.empty(len(mflat))
-        dev = np.empty((min(ROWS, len(mflat)), x.shape[-1]))
-        for a in range(0, len(mflat), ROWS):
-            d = dev[: min(ROWS, len(mflat) - a)]
-            np.subtract(flat[a:a + ROWS], mflat[a:a + ROWS, None], out=d)
-            m2[a:a + ROWS] = np.einsum("ij,ij->i", d, d)  # one pass, no squared temporary
+        m2 = kernels.squared_deviations(x.reshape(-1, x.shape[-1]), mean.reshape(-1))
         return cls(x.shape[-1], mean, m2.reshape(mean.shape))
+
+    def reshape(self, shape) -> "Moments":
+        """The same moments with the series axes in ``shape``."""
+        return Moments(self.n, self.mean.reshape(shape), self.m2.reshape(shape))
 
     def take(self, index) -> "Moments":
         """The moments of some series (``index`` on the last series axis)."""
@@ -454,8 +482,10 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
     payback[..., 1:H] = np.diff(by_year, axis=-1)
     payback[..., H] = n - by_year[..., -1]
     flat = net.reshape(-1, n)
-    floats = BlockFloats(Moments.of(net), sav_year, cost_year, roi_sum)
-    hist = Histogram.of(flat) if into is None else into.hist.add(flat)  # None: added to into's histogram
+    hist, _, moments = Histogram.with_moments(flat, None if into is None else into.hist)
+    if into is not None:
+        hist = None  # added to into's histogram
+    floats = BlockFloats(moments.reshape(net.shape[:-1]), sav_year, cost_year, roi_sum)
     payers = (*traj.payers, "total")
     hits = np.full((len(claims), 2), -1, dtype=np.int64)
     for acc_i, acc in enumerate(ACCOUNTINGS):
