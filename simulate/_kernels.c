@@ -118,6 +118,9 @@ static inline double pw_leaf(const double *restrict a, Py_ssize_t n)
 /* Pass one over a row: its minimum, maximum (NaN if it holds a NaN, as NumPy's) and pairwise sum. */
 typedef struct {
     double lo, hi;
+    int64_t *seen; /* with a level: per trial of the row, all ones once some row of its group reached it */
+    double level;
+    int64_t at, by; /* values at or above the level in this row; trials that reached it in this row or before */
 } row_range;
 
 static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_range *rr)
@@ -126,7 +129,41 @@ static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_range *
         Py_ssize_t n2 = n / 2;
         n2 -= n2 % 8;
         const double left = stats_pairwise(x, n2, rr);
-        return left + stats_pairwise(x + n2, n - n2, rr);
+        int64_t *seen = rr->seen;
+        if (seen)
+            rr->seen = seen + n2;
+        const double right = stats_pairwise(x + n2, n - n2, rr);
+        rr->seen = seen;
+        return left + right;
+    }
+    if (rr->seen) { /* as kernels.reached: SSE2 compare masks, OR-ed into `seen` and counted */
+        int64_t *restrict seen = rr->seen;
+        int64_t a = 0, b = 0;
+        Py_ssize_t i = 0;
+#if defined(__SSE2__)
+        const __m128d tv = _mm_set1_pd(rr->level);
+        __m128i acc_a = _mm_setzero_si128(), acc_b = _mm_setzero_si128();
+        for (; i + 2 <= n; i += 2) {
+            __m128i hit = _mm_castpd_si128(_mm_cmpge_pd(_mm_loadu_pd(x + i), tv));
+            __m128i sn = _mm_or_si128(_mm_loadu_si128((const __m128i *)(seen + i)), hit);
+            _mm_storeu_si128((__m128i *)(seen + i), sn);
+            acc_a = _mm_sub_epi64(acc_a, hit);
+            acc_b = _mm_sub_epi64(acc_b, sn);
+        }
+        int64_t la[2], lb[2];
+        _mm_storeu_si128((__m128i *)la, acc_a);
+        _mm_storeu_si128((__m128i *)lb, acc_b);
+        a = la[0] + la[1];
+        b = lb[0] + lb[1];
+#endif
+        for (; i < n; i++) {
+            int64_t hit = -(int64_t)(x[i] >= rr->level);
+            seen[i] |= hit;
+            a -= hit;
+            b -= seen[i];
+        }
+        rr->at += a;
+        rr->by += b;
     }
     /* a NaN is caught by the sum, which it makes NaN (see row_stats_core) */
     double lo = rr->lo, hi = rr->hi;
@@ -159,12 +196,18 @@ static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_range *
     return pw_leaf(x, n);
 }
 
+/* Each row's minimum, maximum and mean; with `seen` (not NULL), also, rows taken in groups of `group`, the
+ * values at or above `level` in each row (at[r]) and the trials that reached it in that row or an earlier one
+ * of its group (by[r]), as kernels.reached counts them. */
 WIDE static void row_stats_core(const double *restrict x, double *restrict lo, double *restrict hi,
-                                double *restrict mean, Py_ssize_t rows, Py_ssize_t n)
+                                double *restrict mean, Py_ssize_t rows, Py_ssize_t n, int64_t *restrict seen,
+                                double level, Py_ssize_t group, int64_t *restrict at, int64_t *restrict by)
 {
     for (Py_ssize_t r = 0; r < rows; r++) {
         const double *row = x + r * n;
-        row_range rr = {n ? row[0] : NAN, n ? row[0] : NAN};
+        if (seen && r % group == 0)
+            memset(seen, 0, n * sizeof(int64_t));
+        row_range rr = {n ? row[0] : NAN, n ? row[0] : NAN, seen, level, 0, 0};
         const double sum = stats_pairwise(row, n, &rr);
         if (sum != sum) /* a NaN in the row (or both infinities): NumPy's minimum and maximum are NaN if a NaN */
             for (Py_ssize_t i = 0; i < n; i++)
@@ -175,6 +218,10 @@ WIDE static void row_stats_core(const double *restrict x, double *restrict lo, d
         lo[r] = rr.lo;
         hi[r] = rr.hi;
         mean[r] = sum / (double)n;
+        if (seen) {
+            at[r] = rr.at;
+            by[r] = rr.by;
+        }
     }
 }
 
@@ -481,27 +528,46 @@ done:
     return result;
 }
 
-/* row_stats(x, lo, hi, mean, rows, n): each row's minimum, maximum and mean (its pairwise sum / n), in one pass. */
+/* row_stats(x, lo, hi, mean, at, by, level, group, rows, n): each row's minimum, maximum and mean (its pairwise
+ * sum / n), in one pass; with group > 0 also the counts of kernels.reached (at: (rows,), by: (rows,), rows
+ * taken in groups of `group`). */
 static PyObject *row_stats(PyObject *self, PyObject *args)
 {
-    Py_buffer bx, blo, bhi, bm;
-    Py_ssize_t rows, n;
-    if (!PyArg_ParseTuple(args, "y*w*w*w*nn", &bx, &blo, &bhi, &bm, &rows, &n))
+    Py_buffer bx, blo, bhi, bm, bat, bby;
+    Py_ssize_t rows, n, group;
+    double level;
+    if (!PyArg_ParseTuple(args, "y*w*w*w*w*w*dnnn", &bx, &blo, &bhi, &bm, &bat, &bby, &level, &group, &rows, &n))
         return NULL;
     PyObject *result = NULL;
+    int64_t *seen = NULL;
     if (check_size3(&bx, rows, n, 1, 8, "x") || check_size(&blo, rows, 8, "lo") || check_size(&bhi, rows, 8, "hi") ||
-        check_size(&bm, rows, 8, "mean"))
+        check_size(&bm, rows, 8, "mean") || check_size(&bat, group ? rows : 0, 8, "at") ||
+        check_size(&bby, group ? rows : 0, 8, "by"))
         goto done;
+    if (group < 0 || (group > 0 && rows % group != 0)) {
+        PyErr_SetString(PyExc_ValueError, "row_stats: rows must be whole groups");
+        goto done;
+    }
+    if (group > 0) {
+        seen = PyMem_RawMalloc((n > 0 ? n : 1) * sizeof(int64_t));
+        if (seen == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
     Py_BEGIN_ALLOW_THREADS
-    row_stats_core(bx.buf, blo.buf, bhi.buf, bm.buf, rows, n);
+    row_stats_core(bx.buf, blo.buf, bhi.buf, bm.buf, rows, n, seen, level, group, bat.buf, bby.buf);
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
 done:
+    PyMem_RawFree(seen);
     PyBuffer_Release(&bx);
     PyBuffer_Release(&blo);
     PyBuffer_Release(&bhi);
     PyBuffer_Release(&bm);
+    PyBuffer_Release(&bat);
+    PyBuffer_Release(&bby);
     return result;
 }
 

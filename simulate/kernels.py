@@ -54,15 +54,27 @@ def bin_add(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.nda
     return None if t is None else count_below(x, t, compiled=compiled)
 
 
-def row_stats(x: np.ndarray, *, compiled: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def row_stats(x: np.ndarray, *, level: float | None = None, group: int = 1,
+              compiled: bool | None = None) -> tuple[np.ndarray, ...]:
     """Per row of ``x`` ``(rows, n)``: minimum, maximum and mean (``x.mean(axis=1)``, the same number: the compiled
-    kernel sums in NumPy's pairwise order), in one pass over memory instead of three."""
+    kernel sums in NumPy's pairwise order), in one pass over memory instead of three.
+
+    With a ``level``, also :func:`reached` of ``x`` as ``(rows // group, group, n)``, flattened: per row the
+    values at or above the level, and the trials at or above it in that row or an earlier one of its group.
+    Returns (lo, hi, mean) or (lo, hi, mean, at, by)."""
     rows, n = x.shape
     if _use(compiled, n > 0, "row_stats"):
         lo, hi, mean = np.empty(rows), np.empty(rows), np.empty(rows)
-        _ext.row_stats(_c(x, np.float64), lo, hi, mean, rows, n)
-        return lo, hi, mean
-    return x.min(axis=1), x.max(axis=1), x.mean(axis=1)
+        at, by = (np.empty(0, dtype=np.int64),) * 2 if level is None else (np.empty(rows, dtype=np.int64),
+                                                                           np.empty(rows, dtype=np.int64))
+        _ext.row_stats(_c(x, np.float64), lo, hi, mean, at, by, 0.0 if level is None else float(level),
+                       0 if level is None else group, rows, n)
+        return (lo, hi, mean) if level is None else (lo, hi, mean, at, by)
+    out = (x.min(axis=1), x.max(axis=1), x.mean(axis=1))
+    if level is None:
+        return out
+    at, by = reached(x.reshape(rows // group, group, n), level, compiled=False)
+    return (*out, at.reshape(-1), by.reshape(-1))
 
 
 def squared_deviations(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -156,14 +168,15 @@ def expected_unit(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list,
     ``trans`` ``(S, S, n)``: the whole block; ``terms``: (state, row of e, payer); ``tail``: per term, whether it
     is needed beyond the horizon H; ``moves``: (from, to) pairs with a probability."""
     S, m = pi.shape
-    e = np.zeros((n_years, n_paying, m))
     if _use(compiled, S <= 64 and (S == 1 or bool(others))
             and _fit((pi, np.float64), (U, np.float64), (trans, np.float64)), "expected_unit"):
+        e = np.zeros((n_years, n_paying, m))
         _ext.expected_unit(pi, U, trans, np.asarray(terms, dtype=np.int64).reshape(-1, 3),
                            np.asarray(tail, dtype=np.int64), np.asarray(moves, dtype=np.int64).reshape(-1, 2),
                            int(last_state), np.asarray(others, dtype=np.int64), e, S, U.shape[1], U.shape[2], a, m,
                            H, n_years, n_paying)
         return e
+    e = np.zeros((n_years, n_paying, m))
     sl = slice(a, a + m)
     new, tmp = np.empty((S, m)), np.empty(m)
     u_of = {(st, i): U[st, p, sl] for st, i, p in terms}

@@ -108,13 +108,14 @@ class Histogram:
         return kernels.bin_add(self.counts, x, self.scale, self.offset, below=below)
 
     @classmethod
-    def with_moments(cls, x: np.ndarray, into: "Histogram | None" = None, *,
-                     below=None) -> tuple["Histogram", np.ndarray | None, "Moments"]:
+    def with_moments(cls, x: np.ndarray, into: "Histogram | None" = None, *, below=None,
+                     stats: tuple | None = None) -> tuple["Histogram", np.ndarray | None, "Moments"]:
         """The histogram of ``x`` ``(n_series, n)`` (or ``into`` with ``x`` added, as :meth:`add` does), the
         values below each of the thresholds ``below`` (or None), and the :class:`Moments` of each row. Two
         passes over ``x``: its range and mean (:func:`simulate.kernels.row_stats`), then the bins, the counts
-        below and the squared deviations (:func:`simulate.kernels.bin_moments`)."""
-        lo, hi, mean = kernels.row_stats(x)
+        below and the squared deviations (:func:`simulate.kernels.bin_moments`). ``stats``: the first pass's
+        (lo, hi, mean), if the caller has it."""
+        lo, hi, mean = kernels.row_stats(x) if stats is None else stats
         if into is None:
             hist = cls.empty(lo, hi)
         else:
@@ -474,15 +475,16 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
             np.sum(pv, axis=1, out=ends[i, :P, 1, 1])
         np.sum(ends[i, :P], axis=0, out=ends[i, P])
     roi_n, roi_sum = _roi_sums(ends[0], ends[1])  # ROI at year 1 and the horizon: trials defined, sum
-    # break-even by year and the payback year: the first year with the cumulative net >= 0
-    nonneg, by_year = kernels.reached(net.reshape(n_p * 2, H, n), -BREAK_EVEN_TOLERANCE_DKK)
+    # break-even by year and the payback year (the first year with the cumulative net >= 0), counted in the pass
+    # that finds each series' range and mean
+    flat = net.reshape(-1, n)
+    lo, hi, mean, nonneg, by_year = kernels.row_stats(flat, level=-BREAK_EVEN_TOLERANCE_DKK, group=H)
     nonneg, by_year = nonneg.reshape(n_p, 2, H), by_year.reshape(n_p, 2, H)
     payback = np.empty((n_p, 2, H + 1), dtype=np.int64)
     payback[..., 0] = by_year[..., 0]
     payback[..., 1:H] = np.diff(by_year, axis=-1)
     payback[..., H] = n - by_year[..., -1]
-    flat = net.reshape(-1, n)
-    hist, _, moments = Histogram.with_moments(flat, None if into is None else into.hist)
+    hist, _, moments = Histogram.with_moments(flat, None if into is None else into.hist, stats=(lo, hi, mean))
     if into is not None:
         hist = None  # added to into's histogram
     floats = BlockFloats(moments.reshape(net.shape[:-1]), sav_year, cost_year, roi_sum)
