@@ -123,7 +123,7 @@ typedef struct {
     int64_t at, by; /* values at or above the level in this row; trials that reached it in this row or before */
 } row_range;
 
-static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_range *rr)
+WIDE static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_range *rr)
 {
     if (n > PW_BLOCK) {
         Py_ssize_t n2 = n / 2;
@@ -208,7 +208,7 @@ WIDE static void row_stats_core(const double *restrict x, double *restrict lo, d
         if (seen && r % group == 0)
             memset(seen, 0, n * sizeof(int64_t));
         row_range rr = {n ? row[0] : NAN, n ? row[0] : NAN, seen, level, 0, 0};
-        const double sum = stats_pairwise(row, n, &rr);
+        const double sum = 0.0 + stats_pairwise(row, n, &rr); /* NumPy adds the sum to its identity, 0.0 */
         if (sum != sum) /* a NaN in the row (or both infinities): NumPy's minimum and maximum are NaN if a NaN */
             for (Py_ssize_t i = 0; i < n; i++)
                 if (row[i] != row[i]) {
@@ -388,7 +388,7 @@ WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *rest
         if (b.bad)
             return r;
         if (mean)
-            m2[r] = sq;
+            m2[r] = 0.0 + sq;
     }
     return -1;
 }
@@ -631,6 +631,162 @@ done:
     return result;
 }
 
+
+/* ---- savings and cost aggregates of a block (simulate.metrics.reduce_block) ------------------------------- */
+typedef struct {
+    const double *sav, *cost, *pv, *df;
+    Py_ssize_t P, H, n, K, n_rows;
+    int64_t *defined; /* (P + 1) * 4 */
+    double *ratio;    /* (P + 1) * 4 rows of PW_BLOCK */
+    double *ends;     /* 2 * (P + 1) * 4 rows of PW_BLOCK */
+    double *work;     /* two sum arrays of K per level of the recursion */
+} flow_job;
+
+/* The pairwise sums over trials a .. a + n - 1 of: each row of sav, cost (and pv), then each ROI series'
+ * savings / cost (0 where cost <= 0); also counts the trials with cost > 0. `out` has K sums. */
+WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, double *restrict out, Py_ssize_t depth)
+{
+    const Py_ssize_t K = f->K, P = f->P, H = f->H, N = f->n;
+    if (n > PW_BLOCK) {
+        Py_ssize_t n2 = n / 2;
+        n2 -= n2 % 8;
+        double *left = f->work + depth * 2 * K, *right = left + K;
+        flow_pairwise(f, a, n2, left, depth + 1);
+        flow_pairwise(f, a + n2, n - n2, right, depth + 1);
+        for (Py_ssize_t k = 0; k < K; k++)
+            out[k] = left[k] + right[k];
+        return;
+    }
+    Py_ssize_t k = 0;
+    for (Py_ssize_t r = 0; r < P * H; r++)
+        out[k++] = pw_leaf(f->sav + r * N + a, n);
+    for (Py_ssize_t r = 0; r < P * H; r++)
+        out[k++] = pw_leaf(f->cost + r * N + a, n);
+    if (f->pv)
+        for (Py_ssize_t r = 0; r < P * H; r++)
+            out[k++] = pw_leaf(f->pv + r * N + a, n);
+    /* ends[i, q, d, e, j]: flow i (savings, cost), payer q (total last), discounting d, year 1 | horizon e; rows
+     * d * 2 + e of PW_BLOCK trials */
+    const Py_ssize_t Q = P + 1;
+    double *ends = f->ends;
+    for (Py_ssize_t i = 0; i < 2; i++) {
+        const double *flow = i == 0 ? f->sav : f->cost, *pv = i == 0 ? f->pv : NULL;
+        double *restrict tot = ends + ((i * Q + P) * 4) * PW_BLOCK;
+        for (Py_ssize_t j = 0; j < 4 * PW_BLOCK; j++)
+            tot[j] = 0.0;
+        for (Py_ssize_t p = 0; p < P; p++) {
+            double *restrict e = ends + ((i * Q + p) * 4) * PW_BLOCK;
+            const double *restrict f0 = flow + (p * H) * N + a;
+            for (Py_ssize_t j = 0; j < n; j++) {
+                e[j] = f0[j];
+                e[PW_BLOCK + j] = 0.0;
+            }
+            if (pv) {
+                const double *v0 = pv + (p * H) * N + a;
+                for (Py_ssize_t j = 0; j < n; j++) {
+                    e[2 * PW_BLOCK + j] = v0[j];
+                    e[3 * PW_BLOCK + j] = 0.0;
+                }
+            }
+            else {
+                const double d0 = f->df[0];
+                for (Py_ssize_t j = 0; j < n; j++) {
+                    e[2 * PW_BLOCK + j] = f0[j] * d0;
+                    e[3 * PW_BLOCK + j] = f0[j] * d0;
+                }
+            }
+            double *restrict h = e + PW_BLOCK, *restrict hd = e + 3 * PW_BLOCK;
+            for (Py_ssize_t t = 0; t < H; t++) {
+                const double *restrict ft = flow + (p * H + t) * N + a;
+                for (Py_ssize_t j = 0; j < n; j++)
+                    h[j] += ft[j];
+            }
+            if (pv)
+                for (Py_ssize_t t = 0; t < H; t++) {
+                    const double *restrict vt = pv + (p * H + t) * N + a;
+                    for (Py_ssize_t j = 0; j < n; j++)
+                        hd[j] += vt[j];
+                }
+            else
+                for (Py_ssize_t t = 1; t < H; t++) {
+                    const double *restrict ft = flow + (p * H + t) * N + a;
+                    const double dt = f->df[t];
+                    for (Py_ssize_t j = 0; j < n; j++)
+                        hd[j] += ft[j] * dt;
+                }
+            for (Py_ssize_t r = 0; r < 4; r++)
+                for (Py_ssize_t j = 0; j < n; j++)
+                    tot[r * PW_BLOCK + j] += e[r * PW_BLOCK + j];
+        }
+    }
+    for (Py_ssize_t s = 0; s < Q * 4; s++) { /* ROI series (payer, discounting, end) */
+        const double *restrict sv = ends + s * PW_BLOCK, *restrict cv = ends + (Q * 4 + s) * PW_BLOCK;
+        double *restrict ratio = f->ratio + s * PW_BLOCK;
+        int64_t c = 0;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const int ok = cv[j] > 0.0;
+            ratio[j] = ok ? sv[j] / cv[j] : 0.0;
+            c += ok;
+        }
+        f->defined[s] += c;
+        out[k++] = pw_leaf(ratio, n);
+    }
+}
+
+/* flow_sums(sav, cost, pv, df, row_sums, roi_n, roi_sum, with_pv, P, H, n): see kernels.flow_sums. */
+static PyObject *flow_sums(PyObject *self, PyObject *args)
+{
+    Py_buffer bs, bc, bp, bd, br, bn, bq;
+    Py_ssize_t P, H, n;
+    int with_pv;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*w*pnnn", &bs, &bc, &bp, &bd, &br, &bn, &bq, &with_pv, &P, &H, &n))
+        return NULL;
+    PyObject *result = NULL;
+    double *mem = NULL;
+    const Py_ssize_t Q = P + 1, n_rows = (with_pv ? 3 : 2) * P * H;
+    if (P < 0 || H < 1 || n < 1 || check_size3(&bs, P, H, n, 8, "sav") || check_size3(&bc, P, H, n, 8, "cost") ||
+        check_size3(&bp, with_pv ? P : 0, H, n, 8, "pv") || check_size(&bd, H, 8, "df") ||
+        check_size(&br, n_rows, 8, "row_sums") || check_size(&bn, Q * 4, 8, "roi_n") ||
+        check_size(&bq, Q * 4, 8, "roi_sum")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "flow_sums: bad shapes");
+        goto done;
+    }
+    const Py_ssize_t K = n_rows + Q * 4;
+    Py_ssize_t depth = 1;
+    for (Py_ssize_t m = n; m > PW_BLOCK; depth++) /* the right half is the larger */
+        m -= m / 2 - (m / 2) % 8;
+    mem = PyMem_RawMalloc((K + 2 * K * depth + Q * 4 * PW_BLOCK * 3) * sizeof(double));
+    if (mem == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *defined = bn.buf;
+    for (Py_ssize_t s = 0; s < Q * 4; s++)
+        defined[s] = 0;
+    flow_job job = {bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, P, H, n, K, n_rows, defined,
+                    mem + K + 2 * K * depth, mem + K + 2 * K * depth + Q * 4 * PW_BLOCK, mem + K};
+    Py_BEGIN_ALLOW_THREADS
+    flow_pairwise(&job, 0, n, mem, 0);
+    Py_END_ALLOW_THREADS
+    double *rows = br.buf, *roi = bq.buf;
+    for (Py_ssize_t r = 0; r < n_rows; r++)
+        rows[r] = 0.0 + mem[r]; /* NumPy adds a sum to its identity, 0.0 */
+    for (Py_ssize_t s = 0; s < Q * 4; s++)
+        roi[s] = (0.0 + mem[n_rows + s]) - (double)defined[s];
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(mem);
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&bc);
+    PyBuffer_Release(&bp);
+    PyBuffer_Release(&bd);
+    PyBuffer_Release(&br);
+    PyBuffer_Release(&bn);
+    PyBuffer_Release(&bq);
+    return result;
+}
 
 /* ---- engine kernels (simulate.engine, sampling: expected) ------------------------------------------------ */
 #define MAX_STATES 64
@@ -968,6 +1124,7 @@ done:
 static PyMethodDef methods[] = {
     {"bin_add", bin_add, METH_VARARGS, "Add values to histogram counts on dyadic grids (count below thresholds, sum squared deviations)."},
     {"row_stats", row_stats, METH_VARARGS, "Minimum, maximum and mean of each row, in one pass."},
+    {"flow_sums", flow_sums, METH_VARARGS, "A block's savings and cost sums and its ROI sums, in one pass."},
     {"count_below", count_below, METH_VARARGS, "Count values below (or at most) each threshold, per row."},
     {"reached", reached, METH_VARARGS, "Count values at or above a level, per year and by year."},
     {"expected_unit", expected_unit, METH_VARARGS, "Expected saving of a success at each age (engine)."},

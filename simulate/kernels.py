@@ -109,6 +109,46 @@ def bin_moments(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np
     return bin_add(counts, x, scale, offset, below=below, compiled=False), squared_deviations(x, mean)
 
 
+def flow_sums(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray | None = None, *,
+              compiled: bool | None = None) -> tuple:
+    """A block's savings and cost aggregates, in one pass over ``sav`` and ``cost`` ``(P, H, n)`` (and ``sav_pv``,
+    the discounted savings where they are not ``sav`` times ``df``).
+
+    Returns ``(sav_year, cost_year, pv_year, roi_n, roi_sum)``: each row's sum over trials ``(P, H)`` (``pv_year``
+    None without ``sav_pv``), and for the return on investment at year 1 and at the horizon, ``(P + 1, 2, 2)``
+    (payer with the total last, undiscounted | discounted, year 1 | horizon), the trials with cost > 0 and
+    the sum over them of savings / cost - 1. Cumulative savings and cost at the horizon are summed year by
+    year (discounted: ``flow[0] df[0] + flow[1] df[1] + ...``), the total over payers payer by payer, the
+    sums over trials pairwise (as ``np.sum``)."""
+    P, H, n = sav.shape
+    Q = P + 1
+    if _use(compiled, n > 0 and _fit((sav, np.float64), (cost, np.float64))
+            and (sav_pv is None or _fit((sav_pv, np.float64))), "flow_sums"):
+        rows = np.empty(((2 if sav_pv is None else 3), P, H))
+        roi_n, roi_sum = np.empty((Q, 2, 2), dtype=np.int64), np.empty((Q, 2, 2))
+        _ext.flow_sums(sav, cost, np.empty(0) if sav_pv is None else sav_pv, _c(df[:H], np.float64), rows, roi_n,
+                       roi_sum, sav_pv is not None, P, H, n)
+        return rows[0], rows[1], None if sav_pv is None else rows[2], roi_n, roi_sum
+    ends = np.empty((2, Q, 2, 2, n))  # (savings | cost, payer, discounting, year 1 | horizon, trial)
+    for i, (flow, pv) in enumerate(((sav, sav_pv), (cost, None))):
+        ends[i, :P, 0, 0] = flow[:, 0]
+        ends[i, :P, 1, 0] = flow[:, 0] * df[0] if pv is None else pv[:, 0]
+        np.sum(flow, axis=1, out=ends[i, :P, 0, 1])
+        if pv is None:
+            acc = ends[i, :P, 1, 1]
+            np.multiply(flow[:, 0], df[0], out=acc)
+            for t in range(1, H):
+                acc += flow[:, t] * df[t]
+        else:
+            np.sum(pv, axis=1, out=ends[i, :P, 1, 1])
+        np.sum(ends[i, :P], axis=0, out=ends[i, P])
+    defined = ends[1] > 0
+    ratio = np.divide(ends[0], ends[1], out=np.zeros_like(ends[0]), where=defined)
+    roi_n = np.count_nonzero(defined, axis=-1).astype(np.int64)
+    return (sav.sum(axis=-1), cost.sum(axis=-1), None if sav_pv is None else sav_pv.sum(axis=-1), roi_n,
+            ratio.sum(axis=-1) - roi_n)
+
+
 def count_below(x: np.ndarray, thresholds, *, inclusive: bool = False, compiled: bool | None = None) -> np.ndarray:
     """``(rows, k)`` int64: per row of ``x`` ``(rows, n)``, the values below each threshold (``inclusive``: at
     most it)."""

@@ -366,14 +366,6 @@ def roi(cum_sav: np.ndarray, cum_cost: np.ndarray) -> np.ndarray:
         return np.where(cum_cost > 0, cum_sav / np.where(cum_cost > 0, cum_cost, 1.0) - 1.0, np.nan)
 
 
-def _roi_sums(cum_sav: np.ndarray, cum_cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per series: trials with a defined ROI (cost > 0) and the sum of their ROI, ``savings / cost - 1``."""
-    defined = cum_cost > 0
-    ratio = np.divide(cum_sav, cum_cost, out=np.zeros_like(cum_sav), where=defined)
-    count = np.count_nonzero(defined, axis=-1).astype(np.int64)
-    return count, ratio.sum(axis=-1) - count
-
-
 def break_even_successes(cum_sav, cum_cost, successes, year: int) -> np.ndarray:
     """Successes per year at which the cumulative net by ``year`` is zero, other inputs as drawn.
 
@@ -456,25 +448,16 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
     P, H, n = cost.shape
     net = block_nets(traj, accounting) if cum_net is None else cum_net
     n_p = P + 1
-    # sums over trials of each year's savings and cost; cumulative savings and cost at year 1 and the horizon
+    # sums over trials of each year's savings and cost; ROI of the cumulative savings and cost at year 1 and the
+    # horizon: trials defined, sum
+    sav_sum, cost_sum, pv_sum, roi_n, roi_sum = kernels.flow_sums(sav, cost, df, sav_pv)
     sav_year = np.empty((n_p, 2, H))
-    sav_year[:P, 0] = sav.sum(axis=-1)
-    sav_year[:P, 1] = sav_year[:P, 0] * df if sav_pv is None else sav_pv.sum(axis=-1)
+    sav_year[:P, 0] = sav_sum
+    sav_year[:P, 1] = sav_year[:P, 0] * df if sav_pv is None else pv_sum
     cost_year = np.empty((n_p, 2, H))
-    cost_year[:P, 0] = cost.sum(axis=-1)
+    cost_year[:P, 0] = cost_sum
     cost_year[:P, 1] = cost_year[:P, 0] * df
     sav_year[P], cost_year[P] = sav_year[:P].sum(axis=0), cost_year[:P].sum(axis=0)
-    ends = np.empty((2, n_p, 2, 2, n))  # (savings | cost, payer, discounting, year 1 | horizon, trial)
-    for i, (flow, pv) in enumerate(((sav, sav_pv), (cost, None))):
-        ends[i, :P, 0, 0] = flow[:, 0]
-        ends[i, :P, 1, 0] = flow[:, 0] * df[0] if pv is None else pv[:, 0]
-        np.sum(flow, axis=1, out=ends[i, :P, 0, 1])
-        if pv is None:
-            np.matmul(df, flow, out=ends[i, :P, 1, 1])  # sum over years of flow x discount factor
-        else:
-            np.sum(pv, axis=1, out=ends[i, :P, 1, 1])
-        np.sum(ends[i, :P], axis=0, out=ends[i, P])
-    roi_n, roi_sum = _roi_sums(ends[0], ends[1])  # ROI at year 1 and the horizon: trials defined, sum
     # break-even by year and the payback year (the first year with the cumulative net >= 0), counted in the pass
     # that finds each series' range and mean
     flat = net.reshape(-1, n)

@@ -239,3 +239,73 @@ def test_engine_kernels_match_numpy(S, P, H, m, seed):
         kernels.cohort_savings(got, act, paying, savings, a, compiled=compiled)
         outs.append(savings[paying][:, :, a:a + m].tobytes())
     assert outs[0] == outs[1]
+
+
+def _rows(seed: int, rows: int, n: int, zeros: bool) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, (rows, n)) * 10.0 ** rng.uniform(-2, 8, (rows, 1)) + rng.uniform(-1e7, 1e7, (rows, 1))
+    if zeros:  # values at the break-even level, signed zeros, whole rows of one value
+        x[:, ::3] = np.round(x[:, ::3] / 1e6)
+        x[0, ::2] = -0.0
+        x[-1] = -0.0
+    return x
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 5), st.one_of(st.integers(1, 300), st.sampled_from([1024, 16384, 20001])),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_row_statistics_and_moments_while_binning(groups, years, n, zeros, seed):
+    """Range, mean (NumPy's own: the same pairwise sum), break-even counts and, while binning, the sum of squared
+    deviations from the mean: the same numbers both ways, and the right ones."""
+    x = _rows(seed, groups * years, n, zeros)
+    got = {}
+    for compiled in ([False] if kernels._ext is None else [False, True]):
+        lo, hi, mean, at, by = kernels.row_stats(x, level=-0.5, group=years, compiled=compiled)
+        level, offset = _grid(lo, hi, N_BINS)
+        counts = np.zeros((len(x), N_BINS), dtype=np.int64)
+        below, m2 = kernels.bin_moments(counts, x, np.ldexp(1.0, -level), offset, mean, below=[0.0, -1e6],
+                                        compiled=compiled)
+        got[compiled] = [a.tobytes() for a in (lo, hi, mean, at, by, counts, below, m2)]
+        assert np.array_equal(lo, x.min(axis=1)) and np.array_equal(hi, x.max(axis=1))
+        assert mean.tobytes() == x.mean(axis=1).tobytes()
+        want_at, want_by = kernels.reached(x.reshape(groups, years, n), -0.5, compiled=False)
+        assert np.array_equal(at, want_at.ravel()) and np.array_equal(by, want_by.ravel())
+        assert np.array_equal(counts.sum(axis=1), np.full(len(x), n))
+        assert below.tolist() == [[int((row < 0.0).sum()), int((row < -1e6).sum())] for row in x]
+        np.testing.assert_allclose(m2, ((x - x.mean(axis=1, keepdims=True)) ** 2).sum(axis=1), rtol=1e-9,
+                                   atol=1e-300)
+    if len(got) == 2:
+        assert got[True] == got[False]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 11), st.one_of(st.integers(1, 300), st.sampled_from([16384, 20001])),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_flow_sums(P, H, n, with_pv, seed):
+    """Sums of a block's savings and cost, and its ROI sums: the same numbers both ways, and the definition's."""
+    rng = np.random.default_rng(seed)
+    sav = np.round(rng.normal(1e5, 2e5, (P, H, n)), 2)
+    cost = np.round(rng.normal(5e4, 1e5, (P, H, n)), 2)
+    sav[:, :, ::5], cost[:, :, ::7] = -0.0, 0.0
+    df = 1.0 / 1.035 ** np.arange(H)
+    pv = sav * df[None, :, None] * 1.01 if with_pv else None
+    runs = {}
+    for compiled in ([False] if kernels._ext is None else [False, True]):
+        out = kernels.flow_sums(sav, cost, df, pv, compiled=compiled)
+        runs[compiled] = [b"" if a is None else a.tobytes() for a in out]
+        sav_y, cost_y, pv_y, roi_n, roi_sum = out
+        np.testing.assert_allclose(sav_y, sav.sum(axis=-1), rtol=1e-12, atol=1e-6)
+        assert cost_y.tobytes() == cost.sum(axis=-1).tobytes()
+        disc = pv if with_pv else sav * df[None, :, None]
+        for q in range(P + 1):
+            payers = slice(0, P) if q == P else slice(q, q + 1)
+            for d, s_flow, c_flow in ((0, sav, cost), (1, disc, cost * df[None, :, None])):
+                for e, years in ((0, 1), (1, H)):
+                    s_tot = s_flow[payers, :years].sum(axis=(0, 1))
+                    c_tot = c_flow[payers, :years].sum(axis=(0, 1))
+                    ok = c_tot > 0
+                    assert roi_n[q, d, e] == ok.sum()
+                    np.testing.assert_allclose(roi_sum[q, d, e], (s_tot[ok] / c_tot[ok] - 1.0).sum(), rtol=1e-9,
+                                               atol=1e-6)
+    if len(runs) == 2:
+        assert runs[True] == runs[False]
