@@ -88,10 +88,10 @@ def profile_parts(blocks: int = 20) -> dict:
         return min(times) / n * 1e9
 
     traj = simulate(s, n, block_rng(1, 0), lifetime=need)
-    core = budget.new_core(traj)  # as simulate.run does: the budget view takes its yearly nets from block_nets
-    net = metrics.block_nets(traj, "realised", yearly=core[:, 1:])
+    core, worst = budget.new_core(traj)  # as simulate.run does: the budget's cash view comes from block_nets
+    net = metrics.block_nets(traj, "realised", core=core, worst=worst)
     summary_acc = metrics.reduce_block(traj, accounting="realised", claims=s.claims, cum_net=net)
-    budget_acc = budget.reduce_block(traj, opts, cum_net=net[:, 0], core=core)
+    budget_acc = budget.reduce_block(traj, opts, core=core, worst=worst)
     blocks_a, blocks_b = itertools.count(1), itertools.count(1)
     parts = {
         "drawing the inputs": best(lambda: draw_inputs(s, n, block_rng(1, 0))),
@@ -99,13 +99,13 @@ def profile_parts(blocks: int = 20) -> dict:
             best(lambda: simulate(s, n, block_rng(1, 0), lifetime=need)),
         "engine without the lifetime tail": best(lambda: simulate(s, n, block_rng(1, 0), lifetime=False)),
         "cumulative nets (5 payers x 2 discountings x 10 years; the yearly nets kept for the budget)":
-            best(lambda: metrics.block_nets(traj, "realised", yearly=core[:, 1:])),
+            best(lambda: metrics.block_nets(traj, "realised", core=core, worst=worst)),
         # into an accumulator of earlier blocks, as a run adds every block after its first
         "summary aggregates (histograms, moments, break-even, payback, ROI, claims)":
             best(lambda: metrics.reduce_block(traj, accounting="realised", claims=s.claims, cum_net=net,
                                               block=next(blocks_a), into=summary_acc)),
         "budget aggregates (funding need, yearly net, thresholds)":
-            best(lambda: budget.reduce_block(traj, opts, cum_net=net[:, 0], core=core, block=next(blocks_b),
+            best(lambda: budget.reduce_block(traj, opts, core=core, worst=worst, block=next(blocks_b),
                                          into=budget_acc)),
     }
     return {k: round(v, 1) for k, v in parts.items()}

@@ -788,6 +788,119 @@ done:
     return result;
 }
 
+/* ---- cumulative nets of a block (simulate.metrics.block_nets) ---------------------------------------------- */
+#define NET_CHUNK 512
+
+/* NumPy's minimum and maximum: the first operand if it wins or is NaN, else the second (so also at a tie). */
+static inline double np_min(double a, double b) { return (a < b || a != a) ? a : b; }
+static inline double np_max(double a, double b) { return (a > b || a != a) ? a : b; }
+
+/* net[q, d, t] (q: payer, the total last; d: undiscounted | discounted): the running sum over years of the yearly
+ * net sav - cost (discounted: times df[t], or pv - cost * df[t]); the total is 0.0 + the payers' yearly nets in
+ * order. With `core`, also core[q, 1 + t] = the yearly undiscounted net, core[q, 0] = max(-lowest, 0) (lowest:
+ * the minimum over years of the cumulative undiscounted net) and worst[q] = the minimum over years of the yearly
+ * net: the operations, in order, of metrics.block_nets and budget.reduce_block. */
+WIDE static void nets_core(const double *restrict sav, const double *restrict cost, const double *restrict pv,
+                           const double *restrict df, double *restrict net, double *restrict core,
+                           double *restrict worst, Py_ssize_t P, Py_ssize_t H, Py_ssize_t n)
+{
+    const Py_ssize_t Q = P + 1;
+    double lowest[NET_CHUNK];
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += NET_CHUNK) {
+        const Py_ssize_t J = n - j0 < NET_CHUNK ? n - j0 : NET_CHUNK;
+        for (Py_ssize_t t = 0; t < H; t++) {
+            const double dt = df[t];
+            double *restrict tot0 = net + ((P * 2 + 0) * H + t) * n + j0, *restrict tot1 = tot0 + H * n;
+            for (Py_ssize_t j = 0; j < J; j++)
+                tot0[j] = 0.0, tot1[j] = 0.0;
+            for (Py_ssize_t p = 0; p < P; p++) {
+                const double *restrict sv = sav + (p * H + t) * n + j0, *restrict cv = cost + (p * H + t) * n + j0;
+                double *restrict y0 = net + ((p * 2 + 0) * H + t) * n + j0, *restrict y1 = y0 + H * n;
+                for (Py_ssize_t j = 0; j < J; j++)
+                    y0[j] = sv[j] - cv[j];
+                if (pv) {
+                    const double *restrict vv = pv + (p * H + t) * n + j0;
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        y1[j] = vv[j] - cv[j] * dt;
+                }
+                else
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        y1[j] = y0[j] * dt;
+                for (Py_ssize_t j = 0; j < J; j++) {
+                    tot0[j] += y0[j];
+                    tot1[j] += y1[j];
+                }
+            }
+            for (Py_ssize_t q = 0; q < Q; q++) {
+                double *restrict y0 = net + ((q * 2 + 0) * H + t) * n + j0;
+                if (core) {
+                    double *restrict w = worst + q * n + j0;
+                    memcpy(core + (q * (1 + H) + 1 + t) * n + j0, y0, J * sizeof(double));
+                    if (t == 0)
+                        memcpy(w, y0, J * sizeof(double));
+                    else
+                        for (Py_ssize_t j = 0; j < J; j++)
+                            w[j] = np_min(w[j], y0[j]);
+                }
+                if (t > 0)
+                    for (Py_ssize_t d = 0; d < 2; d++) {
+                        double *restrict row = y0 + d * H * n;
+                        const double *restrict prev = row - n;
+                        for (Py_ssize_t j = 0; j < J; j++)
+                            row[j] += prev[j];
+                    }
+            }
+        }
+        if (core)
+            for (Py_ssize_t q = 0; q < Q; q++) {
+                const double *restrict c0 = net + (q * 2 * H) * n + j0;
+                for (Py_ssize_t j = 0; j < J; j++)
+                    lowest[j] = c0[j];
+                for (Py_ssize_t t = 1; t < H; t++)
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        lowest[j] = np_min(lowest[j], c0[t * n + j]);
+                double *restrict need = core + (q * (1 + H)) * n + j0;
+                for (Py_ssize_t j = 0; j < J; j++)
+                    need[j] = np_max(-lowest[j], 0.0);
+            }
+    }
+}
+
+/* nets(sav, cost, pv, df, net, core, worst, with_pv, with_core, P, H, n): see nets_core. */
+static PyObject *nets(PyObject *self, PyObject *args)
+{
+    Py_buffer bs, bc, bp, bd, bn, bk, bw;
+    Py_ssize_t P, H, n;
+    int with_pv, with_core;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*w*ppnnn", &bs, &bc, &bp, &bd, &bn, &bk, &bw, &with_pv, &with_core, &P,
+                          &H, &n))
+        return NULL;
+    PyObject *result = NULL;
+    if (P < 0 || H < 1 || check_size3(&bs, P, H, n, 8, "sav") || check_size3(&bc, P, H, n, 8, "cost") ||
+        check_size3(&bp, with_pv ? P : 0, H, n, 8, "pv") || check_size(&bd, H, 8, "df") ||
+        check_size3(&bn, (P + 1) * 2, H, n, 8, "net") || check_size3(&bk, with_core ? P + 1 : 0, 1 + H, n, 8, "core") ||
+        check_size3(&bw, with_core ? P + 1 : 0, n, 1, 8, "worst")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "nets: bad shapes");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    nets_core(bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, bn.buf, with_core ? bk.buf : NULL,
+              with_core ? bw.buf : NULL, P, H, n);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&bc);
+    PyBuffer_Release(&bp);
+    PyBuffer_Release(&bd);
+    PyBuffer_Release(&bn);
+    PyBuffer_Release(&bk);
+    PyBuffer_Release(&bw);
+    return result;
+}
+
 /* ---- engine kernels (simulate.engine, sampling: expected) ------------------------------------------------ */
 #define MAX_STATES 64
 
@@ -1124,6 +1237,7 @@ done:
 static PyMethodDef methods[] = {
     {"bin_add", bin_add, METH_VARARGS, "Add values to histogram counts on dyadic grids (count below thresholds, sum squared deviations)."},
     {"row_stats", row_stats, METH_VARARGS, "Minimum, maximum and mean of each row, in one pass."},
+    {"nets", nets, METH_VARARGS, "A block's cumulative nets (and the budget's yearly nets, need and worst year)."},
     {"flow_sums", flow_sums, METH_VARARGS, "A block's savings and cost sums and its ROI sums, in one pass."},
     {"count_below", count_below, METH_VARARGS, "Count values below (or at most) each threshold, per row."},
     {"reached", reached, METH_VARARGS, "Count values at or above a level, per year and by year."},

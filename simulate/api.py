@@ -188,12 +188,11 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
         # The budget's cash view (realised, undiscounted) shares the run's nets when the run is realised; it is
         # reduced first, so its yearly nets (`core`) are freed before the larger summary reduction.
         shared = budget_opts is not None and accounting == "realised"
-        core = budget.new_core(traj) if shared else None
-        cum_net = block_nets(traj, accounting, yearly=None if core is None else core[:, 1:])
+        core, worst = budget.new_core(traj) if shared else (None, None)
+        cum_net = block_nets(traj, accounting, core=core, worst=worst)
         if budget_opts is not None:
-            bpart = budget.reduce_block(traj, budget_opts, block=block, into=bpart,
-                                        cum_net=cum_net[:, 0] if shared else None, core=core)
-        del core
+            bpart = budget.reduce_block(traj, budget_opts, block=block, into=bpart, core=core, worst=worst)
+        del core, worst
         part = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block, cum_net=cum_net,
                             into=part)
         if public:

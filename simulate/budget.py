@@ -165,46 +165,27 @@ class BudgetPartial:
         return total
 
 
-def new_core(traj: Trajectories) -> np.ndarray:
-    """An empty ``(n_payers + 1, 1 + n_years, n_trials)`` array for :func:`reduce_block`'s ``core``: the funding
-    need, then the net of each programme year."""
+def new_core(traj: Trajectories) -> tuple[np.ndarray, np.ndarray]:
+    """Empty arrays for :func:`reduce_block`'s ``core`` and ``worst``, to be filled by
+    ``metrics.block_nets(..., core=core, worst=worst)``: ``(n_payers + 1, 1 + n_years, n_trials)``, the funding
+    need, then the net of each programme year; ``(n_payers + 1, n_trials)``, the lowest yearly net."""
     P, H, n = traj.cost_dkk.shape
-    return np.empty((P + 1, 1 + H, n))
+    return np.empty((P + 1, 1 + H, n)), np.empty((P + 1, n))
 
 
-def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0,
-                 cum_net: np.ndarray | None = None, into: BudgetPartial | None = None,
-                 core: np.ndarray | None = None) -> BudgetPartial:
+def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0, into: BudgetPartial | None = None,
+                 core: np.ndarray | None = None, worst: np.ndarray | None = None) -> BudgetPartial:
     """Reduce one block of trajectories to a :class:`BudgetPartial` (or add it to ``into``, in place).
 
-    ``cum_net``: the realised, undiscounted cumulative net per payer (``total`` last), ``(n_payers + 1,
-    n_years, n_trials)``, if the caller has it (saves one running sum). ``core``: a :func:`new_core` array
-    whose ``[:, 1:]`` already holds the yearly net (``metrics.block_nets(..., yearly=core[:, 1:])``).
+    ``core`` and ``worst``: :func:`new_core` arrays filled by ``metrics.block_nets(..., core=core,
+    worst=worst)`` from the realised nets, if the caller has them (saves a pass over the flows).
     """
     P, H, n = traj.cost_dkk.shape
     Q = P + 1
     if core is None:
-        core = new_core(traj)  # funding need, then the net of each programme year
-        np.subtract(traj.savings_dkk, traj.cost_dkk, out=core[:P, 1:])
-        np.sum(core[:P, 1:], axis=0, out=core[P, 1:])
-    yearly = core[:, 1:]
-    lowest = np.empty((Q, n))  # lowest point of the cumulative net
-    if cum_net is None:
-        running = yearly[:, 0].copy()
-        lowest[:] = running
-        for t in range(1, H):
-            running += yearly[:, t]
-            np.minimum(lowest, running, out=lowest)
-    else:
-        lowest[:] = cum_net[:, 0]
-        for t in range(1, H):
-            np.minimum(lowest, cum_net[:, t], out=lowest)
-    need = core[:, 0]
-    np.negative(lowest, out=need)
-    np.maximum(need, 0.0, out=need)
-    worst = yearly[:, 0].copy()  # lowest single-year net, i.e. minus the largest single-year net cost
-    for t in range(1, H):
-        np.minimum(worst, yearly[:, t], out=worst)
+        core, worst = new_core(traj)
+        kernels.nets(traj.savings_dkk, traj.cost_dkk, traj.discount_factor, core=core, worst=worst)
+    need, yearly = core[:, 0], core[:, 1:]
     n_cal = n_calendar_years(H, opts.start_month)
     window = _window(opts, n_cal)
     if opts.start_month == 1:  # calendar years are programme years: the window's series are rows of `core`

@@ -109,6 +109,47 @@ def bin_moments(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np
     return bin_add(counts, x, scale, offset, below=below, compiled=False), squared_deviations(x, mean)
 
 
+def nets(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray | None = None, *,
+         core: np.ndarray | None = None, worst: np.ndarray | None = None, compiled: bool | None = None) -> np.ndarray:
+    """``(P + 1, 2, H, n)``: the cumulative net per payer (the total last), undiscounted and discounted, of the
+    yearly flows ``sav`` and ``cost`` ``(P, H, n)`` (discounted: times ``df``, or ``sav_pv`` - cost * df).
+
+    With ``core`` ``(P + 1, 1 + H, n)`` and ``worst`` ``(P + 1, n)``, also the budget's cash view:
+    ``core[:, 1:]`` the yearly undiscounted nets, ``core[:, 0]`` the funding need ``max(-lowest cumulative
+    net, 0)``, ``worst`` the lowest yearly net. One pass over memory in the compiled kernel."""
+    P, H, n = cost.shape
+    Q = P + 1
+    net = np.empty((Q, 2, H, n))
+    fits = _fit((sav, np.float64), (cost, np.float64)) and (sav_pv is None or _fit((sav_pv, np.float64))) and (
+        core is None or _fit((core, np.float64), (worst, np.float64)))
+    if _use(compiled, fits, "nets"):
+        _ext.nets(sav, cost, np.empty(0) if sav_pv is None else sav_pv, _c(df[:H], np.float64), net,
+                  np.empty(0) if core is None else core, np.empty(0) if core is None else worst,
+                  sav_pv is not None, core is not None, P, H, n)
+        return net
+    np.subtract(sav, cost, out=net[:P, 0])
+    if sav_pv is None:
+        np.multiply(net[:P, 0], df[:H, None], out=net[:P, 1])
+    else:
+        np.multiply(cost, df[:H, None], out=net[:P, 1])
+        np.subtract(sav_pv, net[:P, 1], out=net[:P, 1])
+    np.sum(net[:P], axis=0, out=net[P])
+    if core is not None:
+        core[:, 1:] = net[:, 0]
+        worst[:] = net[:, 0, 0]
+        for t in range(1, H):
+            np.minimum(worst, net[:, 0, t], out=worst)
+    for t in range(1, H):  # running sum over years, in place
+        net[:, :, t] += net[:, :, t - 1]
+    if core is not None:
+        lowest = net[:, 0, 0].copy()
+        for t in range(1, H):
+            np.minimum(lowest, net[:, 0, t], out=lowest)
+        np.negative(lowest, out=core[:, 0])
+        np.maximum(core[:, 0], 0.0, out=core[:, 0])
+    return net
+
+
 def flow_sums(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray | None = None, *,
               compiled: bool | None = None) -> tuple:
     """A block's savings and cost aggregates, in one pass over ``sav`` and ``cost`` ``(P, H, n)`` (and ``sav_pv``,

@@ -405,28 +405,17 @@ def _payer_flows(traj: Trajectories, accounting: str, payer: int) -> tuple[np.nd
     return sav[payer], traj.cost_dkk[payer]
 
 
-def block_nets(traj: Trajectories, accounting: str, *, yearly: np.ndarray | None = None) -> np.ndarray:
+def block_nets(traj: Trajectories, accounting: str, *, core: np.ndarray | None = None,
+               worst: np.ndarray | None = None) -> np.ndarray:
     """Cumulative net per payer (``total`` last), undiscounted and discounted: ``(n_payers + 1, 2, n_years,
     n_trials)`` [DKK]. The same numbers as ``cumulative_nets(...)[2]``, with one array and no temporaries.
 
-    ``yearly``: an ``(n_payers + 1, n_years, n_trials)`` array to receive the undiscounted net of each year
-    (before the running sum), the numbers :func:`simulate.budget.reduce_block` would compute."""
+    ``core`` and ``worst``: a :func:`simulate.budget.new_core` array and an ``(n_payers + 1, n_trials)`` array
+    to receive the budget's cash view of a realised run (the funding need, each year's undiscounted net, the
+    lowest yearly net: see :func:`simulate.kernels.nets`), the numbers :func:`simulate.budget.reduce_block`
+    would compute."""
     sav, sav_pv = _savings(traj, accounting)
-    cost, df = traj.cost_dkk, traj.discount_factor
-    P, H, n = cost.shape
-    net = np.empty((P + 1, 2, H, n))
-    np.subtract(sav, cost, out=net[:P, 0])
-    if sav_pv is None:
-        np.multiply(net[:P, 0], df[:, None], out=net[:P, 1])
-    else:
-        np.multiply(cost, df[:, None], out=net[:P, 1])
-        np.subtract(sav_pv, net[:P, 1], out=net[:P, 1])
-    np.sum(net[:P], axis=0, out=net[P])
-    if yearly is not None:
-        yearly[...] = net[:, 0]
-    for t in range(1, H):  # running sum over years, in place
-        net[:, :, t] += net[:, :, t - 1]
-    return net
+    return kernels.nets(sav, traj.cost_dkk, traj.discount_factor, sav_pv, core=core, worst=worst)
 
 
 def _savings(traj: Trajectories, accounting: str):

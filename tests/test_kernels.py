@@ -147,11 +147,11 @@ def _fingerprint(traj, scenario) -> dict:
     out = {name: getattr(traj, name).tobytes() for name in
            ("cost_dkk", "savings_dkk", "lifetime_savings_dkk", "lifetime_savings_pv_dkk", "successes")
            if getattr(traj, name) is not None}
-    core = budget.new_core(traj)
-    net = metrics.block_nets(traj, "realised", yearly=core[:, 1:])
-    bpart = budget.reduce_block(traj, budget.check_budget_options(scenario), cum_net=net[:, 0], core=core)
+    core, worst = budget.new_core(traj)
+    net = metrics.block_nets(traj, "realised", core=core, worst=worst)
+    bpart = budget.reduce_block(traj, budget.check_budget_options(scenario), core=core, worst=worst)
     part = metrics.reduce_block(traj, accounting="realised", claims=scenario.claims, cum_net=net)
-    for name, x in (("net", net), ("core", core), ("hist", part.hist.counts), ("lo", part.hist.lo),
+    for name, x in (("net", net), ("core", core), ("worst", worst), ("hist", part.hist.counts), ("lo", part.hist.lo),
                     ("hi", part.hist.hi), ("nonneg", part.nonneg), ("payback", part.payback),
                     ("mean", part.prefix.net.mean), ("m2", part.prefix.net.m2), ("hits", part.claim_hits),
                     ("budget_hist", bpart.hist.counts), ("over", bpart.over), ("over_any", bpart.over_any)):
@@ -307,5 +307,35 @@ def test_flow_sums(P, H, n, with_pv, seed):
                     assert roi_n[q, d, e] == ok.sum()
                     np.testing.assert_allclose(roi_sum[q, d, e], (s_tot[ok] / c_tot[ok] - 1.0).sum(), rtol=1e-9,
                                                atol=1e-6)
+    if len(runs) == 2:
+        assert runs[True] == runs[False]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 11), st.one_of(st.integers(1, 300), st.sampled_from([513, 16384, 20001])),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_cumulative_nets_and_the_budget_view(P, H, n, with_pv, seed):
+    """The cumulative nets, and the budget's yearly nets, funding need and worst year, both ways; against their
+    definitions (signed zeros and ties between years included)."""
+    rng = np.random.default_rng(seed)
+    sav = np.round(rng.normal(1e5, 2e5, (P, H, n)), 1)
+    cost = np.round(rng.normal(5e4, 1e5, (P, H, n)), 1)
+    sav[:, :, ::5], cost[:, :, ::3] = -0.0, 0.0
+    sav[:, :, 1::7] = cost[:, :, 1::7]  # yearly nets of exactly 0
+    df = 1.0 / 1.035 ** np.arange(H)
+    pv = sav * df[None, :, None] * 1.01 if with_pv else None
+    runs = {}
+    for compiled in ([False] if kernels._ext is None else [False, True]):
+        core, worst = np.full((P + 1, 1 + H, n), np.nan), np.full((P + 1, n), np.nan)
+        net = kernels.nets(sav, cost, df, pv, core=core, worst=worst, compiled=compiled)
+        runs[compiled] = [a.tobytes() for a in (net, core, worst)]
+        yearly = np.concatenate([sav - cost, (sav - cost).sum(axis=0, keepdims=True)])
+        np.testing.assert_allclose(net[:, 0], np.cumsum(yearly, axis=1), rtol=1e-12, atol=1e-3)
+        disc = (pv - cost * df[None, :, None]) if with_pv else (sav - cost) * df[None, :, None]
+        disc = np.concatenate([disc, disc.sum(axis=0, keepdims=True)])
+        np.testing.assert_allclose(net[:, 1], np.cumsum(disc, axis=1), rtol=1e-12, atol=1e-3)
+        np.testing.assert_allclose(core[:, 1:], yearly, rtol=1e-12, atol=1e-6)
+        assert np.array_equal(core[:, 0], np.maximum(-net[:, 0].min(axis=1), 0.0))
+        assert np.array_equal(worst, core[:, 1:].min(axis=1))
     if len(runs) == 2:
         assert runs[True] == runs[False]
