@@ -322,6 +322,8 @@ def test_cumulative_nets_and_the_budget_view(P, H, n, with_pv, seed):
     cost = np.round(rng.normal(5e4, 1e5, (P, H, n)), 1)
     sav[:, :, ::5], cost[:, :, ::3] = -0.0, 0.0
     sav[:, :, 1::7] = cost[:, :, 1::7]  # yearly nets of exactly 0
+    sav[:, ::2, 2::4], cost[:, ::2, 2::4] = -0.0, 0.0  # and of -0 in some years, +0 in others: ties of the minimum
+    sav[:, 1::2, 2::4] = cost[:, 1::2, 2::4]
     df = 1.0 / 1.035 ** np.arange(H)
     pv = sav * df[None, :, None] * 1.01 if with_pv else None
     runs = {}
