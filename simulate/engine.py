@@ -679,8 +679,8 @@ class _YouthDraws:
             if ties.size:  # a young person on a threshold's edge: compare the full uniforms in these trials
                 x = h_of[c]
                 v = (x[:, ties] + self._tie_rng().random((x.shape[0], ties.size))) / UNIT16
-                for k in range(H - c):
-                    act[c, k, ties] = (v < thresholds[k, ties]).sum(axis=0)
+                row = act[c]  # every age at once: (ages, young people, trials) comparisons
+                row[:H - c, ties] = (v[None] < thresholds[:H - c, None, ties]).sum(axis=1)
             if c in self.extra:
                 extra = self.extra[c][sl]
                 for k in range(H - c):
