@@ -388,13 +388,44 @@ def claim_reached(claim, sav: np.ndarray, cost: np.ndarray, successes: np.ndarra
     under one accounting.
     """
     t = claim.year
-    cum_sav, cum_cost = sav[:t].sum(axis=0), cost[:t].sum(axis=0)
+    return _reached_claim(claim, sav[:t].sum(axis=0), cost[:t].sum(axis=0), successes)
+
+
+def _reached_claim(claim, cum_sav: np.ndarray, cum_cost: np.ndarray, successes: np.ndarray) -> np.ndarray:
+    """:func:`claim_reached` from the cumulative savings and cost at the claim's year."""
+    t = claim.year
     tol = claim.tolerance + 1e-9 * max(1.0, abs(claim.value))
     if claim.metric == "cumulative_net":
         return cum_sav - cum_cost >= claim.value - tol
     if claim.metric == "roi":
         return np.nan_to_num(roi(cum_sav, cum_cost), nan=-np.inf) >= claim.value - tol
     return _break_even(successes[:t].sum(axis=0) / t, cum_sav, cum_cost) <= claim.value + tol
+
+
+def _claims_hits(traj: Trajectories, claims, payers: tuple) -> np.ndarray:
+    """``(n_claims, 2 accountings)``: the trials in which each claim is reached (-1 where an accounting was not
+    computed). The cumulative sums are run once per payer and accounting, year by year: the same numbers as
+    ``sav[:t].sum(axis=0)`` (0.0, then each year added in order)."""
+    hits = np.full((len(claims), 2), -1, dtype=np.int64)
+    for acc_i, acc in enumerate(ACCOUNTINGS):
+        if acc == "lifetime" and traj.lifetime_savings_dkk is None:
+            continue
+        by_payer: dict = {}
+        for claim in claims:
+            by_payer.setdefault(payers.index(claim.payer), set()).add(claim.year)
+        cums = {}
+        for q, years in by_payer.items():
+            sav, cost = _payer_flows(traj, acc, q)
+            cum_sav, cum_cost = 0.0 + sav[0], 0.0 + cost[0]
+            for t in range(1, max(years) + 1):
+                if t > 1:
+                    cum_sav, cum_cost = cum_sav + sav[t - 1], cum_cost + cost[t - 1]
+                if t in years:
+                    cums[q, t] = (cum_sav, cum_cost)
+        for i, claim in enumerate(claims):
+            cum = cums[payers.index(claim.payer), claim.year]
+            hits[i, acc_i] = int(np.count_nonzero(_reached_claim(claim, *cum, traj.successes)))
+    return hits
 
 
 def _payer_flows(traj: Trajectories, accounting: str, payer: int) -> tuple[np.ndarray, np.ndarray]:
@@ -461,13 +492,7 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
         hist = None  # added to into's histogram
     floats = BlockFloats(moments.reshape(net.shape[:-1]), sav_year, cost_year, roi_sum)
     payers = (*traj.payers, "total")
-    hits = np.full((len(claims), 2), -1, dtype=np.int64)
-    for acc_i, acc in enumerate(ACCOUNTINGS):
-        if acc == "lifetime" and traj.lifetime_savings_dkk is None:
-            continue
-        for i, claim in enumerate(claims):
-            sav_c, cost_c = _payer_flows(traj, acc, payers.index(claim.payer))
-            hits[i, acc_i] = int(claim_reached(claim, sav_c, cost_c, traj.successes).sum())
+    hits = _claims_hits(traj, claims, payers)
     part = Partial(payers, n, hist, nonneg, payback, roi_n, hits, {block: floats})
     return part if into is None else into.merge(part, inplace=True)
 

@@ -89,3 +89,29 @@ def test_adding_blocks_in_place_equals_merging_histograms(n, parts, scale, seed)
     for h in (added, merged):
         assert np.array_equal(h.counts, whole.counts)
         assert np.array_equal(h.level, whole.level) and np.array_equal(h.offset, whole.offset)
+
+
+@pytest.mark.parametrize("config", ["naerbolig_brochure.yaml", "naerbolig.yaml"])
+def test_claims_hits_are_the_claims_reached_trial_by_trial(config):
+    """The claims' counts of a block (cumulative sums run once per payer) are the per-trial definition's, with the
+    claims' own sums of each year's flows, under both accountings."""
+    from pathlib import Path
+
+    from simulate import metrics
+    from simulate.api import block_rng
+    from simulate.engine import simulate
+    from simulate.io import read_scenario
+
+    s = read_scenario(Path(__file__).resolve().parents[1] / "configs" / config)
+    traj = simulate(s, 4099, block_rng(3, 1), lifetime=True)
+    payers = (*traj.payers, "total")
+    hits = metrics._claims_hits(traj, s.claims, payers)
+    for i, claim in enumerate(s.claims):
+        for a, acc in enumerate(metrics.ACCOUNTINGS):
+            sav = (traj.savings_dkk if acc == "realised" else traj.lifetime_savings_dkk)[payers.index(claim.payer)]
+            cost = traj.cost_dkk[payers.index(claim.payer)]
+            t = claim.year
+            cum_sav, cum_cost = sum(sav[y] for y in range(t)), sum(cost[y] for y in range(t))
+            want = metrics._reached_claim(claim, cum_sav, cum_cost, traj.successes)
+            assert hits[i, a] == int(want.sum())
+    assert (hits > 0).any() and (hits < 4099).any()
