@@ -1076,6 +1076,94 @@ done:
     return result;
 }
 
+/* remaining(F, F_pv, act, keep, growth, df, years, out, W, ages, H, m, n_years, with_pv): the expected savings
+ * still to come, engine._remaining's loop: out[0, w, c + k, j] += act[c, k, j] * (growth[c] * value) for the
+ * cohorts c in order and their ages k with c + k in `years` (a mask of H), value = F[k] (the first cohort, followed
+ * to the end) or F[k] - keep^(last - k) F[last] (last = n_years - c - 1, the cohort's last age followed; the power
+ * a running product from 1.0); out[1] the same with F_pv and growth[c] * df[c] / df[0]. `out` starts at 0. */
+#define REM_CHUNK 256
+WIDE static void remaining_core(const double *restrict F, const double *restrict F_pv, const float *restrict act,
+                                const double *restrict keep, const double *restrict growth, const double *restrict df,
+                                const int64_t *restrict years, double *restrict out, double *restrict pw,
+                                Py_ssize_t W, Py_ssize_t ages, Py_ssize_t H, Py_ssize_t m, Py_ssize_t n_years)
+{
+    for (Py_ssize_t j0 = 0; j0 < m; j0 += REM_CHUNK) {
+        const Py_ssize_t J = m - j0 < REM_CHUNK ? m - j0 : REM_CHUNK;
+        for (Py_ssize_t j = 0; j < J; j++) /* pw[i] = keep^i, as a running product from 1.0 */
+            pw[j] = 1.0;
+        for (Py_ssize_t i = 1; i < ages; i++)
+            for (Py_ssize_t j = 0; j < J; j++)
+                pw[i * REM_CHUNK + j] = pw[(i - 1) * REM_CHUNK + j] * keep[j0 + j];
+        for (Py_ssize_t c = 0; c < H; c++) {
+            const Py_ssize_t n_ages = H - c < ages ? H - c : ages;
+            const Py_ssize_t last = (ages < n_years - c ? ages : n_years - c) - 1;
+            for (Py_ssize_t k = 0; k < n_ages; k++) {
+                if (!years[c + k])
+                    continue;
+                const float *restrict a = act + (c * H + k) * m + j0;
+                const double *restrict p = pw + (last - k) * REM_CHUNK;
+                for (Py_ssize_t d = 0; d < (F_pv ? 2 : 1); d++) {
+                    const double *FF = d == 0 ? F : F_pv;
+                    const double g = d == 0 ? growth[c] : growth[c] * df[c] / df[0];
+                    for (Py_ssize_t w = 0; w < W; w++) {
+                        const double *restrict fk = FF + (k * W + w) * m + j0, *restrict fl = FF + (last * W + w) * m + j0;
+                        double *restrict o = out + ((d * W + w) * H + c + k) * m + j0;
+                        if (last >= ages - 1)
+                            for (Py_ssize_t j = 0; j < J; j++)
+                                o[j] += (double)a[j] * (g * fk[j]);
+                        else
+                            for (Py_ssize_t j = 0; j < J; j++)
+                                o[j] += (double)a[j] * (g * (fk[j] - p[j] * fl[j]));
+                    }
+                }
+            }
+        }
+    }
+}
+
+static PyObject *remaining(PyObject *self, PyObject *args)
+{
+    Py_buffer bF, bP, ba, bk, bg, bd, by, bo;
+    Py_ssize_t W, ages, H, m, n_years;
+    int with_pv;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*w*nnnnnp", &bF, &bP, &ba, &bk, &bg, &bd, &by, &bo, &W, &ages, &H, &m,
+                          &n_years, &with_pv))
+        return NULL;
+    PyObject *result = NULL;
+    double *pw = NULL;
+    /* ages == n_years >= H: every age read (k < H - c, last = n_years - c - 1 >= k) lies in 0 .. ages - 1 */
+    if (W < 0 || ages < 1 || H < 0 || m < 0 || n_years != ages || H > ages || check_size3(&bF, ages, W, m, 8, "F") ||
+        check_size3(&bP, with_pv ? ages : 0, W, m, 8, "F_pv") || check_size3(&ba, H, H, m, 4, "act") ||
+        check_size(&bk, m, 8, "keep") || check_size(&bg, H, 8, "growth") || check_size(&bd, H, 8, "df") ||
+        check_size(&by, H, 8, "years") || check_size3(&bo, 2 * W, H, m, 8, "out")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "remaining: bad shapes");
+        goto done;
+    }
+    pw = PyMem_RawMalloc(ages * REM_CHUNK * sizeof(double));
+    if (pw == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    remaining_core(bF.buf, with_pv ? bP.buf : NULL, ba.buf, bk.buf, bg.buf, bd.buf, by.buf, bo.buf, pw, W, ages, H, m,
+                   n_years);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(pw);
+    PyBuffer_Release(&bF);
+    PyBuffer_Release(&bP);
+    PyBuffer_Release(&ba);
+    PyBuffer_Release(&bk);
+    PyBuffer_Release(&bg);
+    PyBuffer_Release(&bd);
+    PyBuffer_Release(&by);
+    PyBuffer_Release(&bo);
+    return result;
+}
+
 #define YOUTH_CHUNK 512
 WIDE static void youth_counts_core(const uint16_t *restrict h, const int64_t *restrict cs, int16_t *restrict ef,
                                    int16_t *restrict lt, int16_t *restrict eq, const uint16_t *restrict edge,
@@ -1242,6 +1330,7 @@ static PyMethodDef methods[] = {
     {"count_below", count_below, METH_VARARGS, "Count values below (or at most) each threshold, per row."},
     {"reached", reached, METH_VARARGS, "Count values at or above a level, per year and by year."},
     {"expected_unit", expected_unit, METH_VARARGS, "Expected saving of a success at each age (engine)."},
+    {"remaining", remaining, METH_VARARGS, "Expected savings still to come after each year (engine)."},
     {"tail_sums", tail_sums, METH_VARARGS, "Expected savings after each age of a success active then."},
     {"youth_counts", youth_counts, METH_VARARGS, "Young people still active, by cohort and age."},
     {"cohort_savings", cohort_savings, METH_VARARGS, "Savings by year from the cohorts' active counts."},

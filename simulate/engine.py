@@ -545,17 +545,21 @@ def _powers(keep, rows, m: int) -> dict:
 def _remaining(unit, act, wanted, years, n_disc, keep, growth, df, H, n_years, m) -> np.ndarray:
     """``(2, len(wanted), H, m)``: expected savings still to come after each year, of the successes active
     then (undiscounted; discounted to year 1), for the payers ``wanted`` and the programme ``years``."""
-    remaining = np.zeros((2, len(wanted), H, m))
     ratio = 1.0 if keep is None else keep
     ages = n_years
+    separable_df = not (n_disc == 2 and n_years > 35 and _steps_down(df))
+    F = kernels.tail_sums(unit, wanted, growth, ratio, None)
+    F_pv = kernels.tail_sums(unit, wanted, growth, ratio, df) if n_disc == 2 and separable_df else None
+    if n_disc == 1 or F_pv is not None:
+        remaining = kernels.remaining(F, F_pv, act, keep, growth, df, years, H, n_years)
+        if remaining is not None:
+            return remaining
+    remaining = np.zeros((2, len(wanted), H, m))
     survive = _powers(keep, {min(ages, n_years - c) - 1 - k for c in range(H) for k in range(min(H - c, ages))
                              if c + k in years}, m)  # (1 - r)^(last - k) where needed below
     # F[k]: expected savings after age k of a success active at age k, with growth from year 1 (g_j, not
     # g_{c+j}) and no end: cohort c's value is g_c (F[k] - (1-r)^(J_c-k) F[J_c]), J_c its last age followed.
     # Growth is geometric, so this is exact; discounting separates the same way while the rate is constant.
-    separable_df = not (n_disc == 2 and n_years > 35 and _steps_down(df))
-    F = kernels.tail_sums(unit, wanted, growth, ratio, None)
-    F_pv = kernels.tail_sums(unit, wanted, growth, ratio, df) if n_disc == 2 and separable_df else None
     for c in range(H):
         n_ages = min(H - c, ages)
         needed = sorted(y - c for y in years if y >= c and y - c < n_ages)

@@ -302,6 +302,24 @@ def tail_sums(unit: np.ndarray, wanted: list, growth: np.ndarray, keep, df: np.n
     return F
 
 
+def remaining(F: np.ndarray, F_pv: np.ndarray | None, act: np.ndarray, keep, growth: np.ndarray, df: np.ndarray,
+              years, H: int, n_years: int, *, compiled: bool | None = None) -> np.ndarray | None:
+    """The loop of ``engine._remaining`` over cohorts and the ``years`` wanted, compiled: ``(2, W, H, m)``, or
+    None where the kernel does not fit (the caller then runs the NumPy loop)."""
+    ages, W, m = F.shape
+    fits = (ages == n_years and H <= ages and _fit((F, np.float64), (act, np.float32))
+            and (F_pv is None or _fit((F_pv, np.float64))))
+    if not _use(compiled, fits, "remaining"):
+        return None
+    out = np.zeros((2, W, H, m))
+    mask = np.zeros(H, dtype=np.int64)
+    mask[[y for y in years if y < H]] = 1
+    k = np.broadcast_to(np.asarray(1.0 if keep is None else keep, dtype=np.float64), (m,))
+    _ext.remaining(F, np.empty(0) if F_pv is None else F_pv, act, _c(k, np.float64), _c(growth[:H], np.float64),
+                   _c(df[:H], np.float64), mask, out, W, ages, H, m, n_years, F_pv is not None)
+    return out
+
+
 def youth_counts(h: np.ndarray, cohorts: list, edge: np.ndarray, a: int, m: int, H: int, no_relapse: bool,
                  act: np.ndarray, tied: np.ndarray, *, compiled: bool | None = None) -> None:
     """Fill ``act[c, k]`` ``(H, H, m)`` with the young people of cohort c (row of ``h`` ``(G, size, n)``, 16-bit)
