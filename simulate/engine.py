@@ -673,23 +673,48 @@ class _YouthDraws:
             elif c not in grouped:  # no whole young person this year (intake 0, or a fraction only)
                 act[c, :H - c] = 0.0
         tied = np.zeros((H, m), dtype=bool)
-        h_of = {}
         for cs, h_all in self.groups.values():  # cohorts in ascending order
-            for i, c in enumerate(cs):
-                h_of[c] = h_all[i, :, sl]
             kernels.youth_counts(h_all, cs, self.edge, sl.start, m, H, self.no_relapse, act, tied)
+        self._resolve_ties(tied, thresholds, sl, act)
         for c in range(H):
-            ties = np.flatnonzero(tied[c])
-            if ties.size:  # a young person on a threshold's edge: compare the full uniforms in these trials
-                x = h_of[c]
-                v = (x[:, ties] + self._tie_rng().random((x.shape[0], ties.size))) / UNIT16
-                row = act[c]  # every age at once: (ages, young people, trials) comparisons
-                row[:H - c, ties] = (v[None] < thresholds[:H - c, None, ties]).sum(axis=1)
             if c in self.extra:
                 extra = self.extra[c][sl]
                 for k in range(H - c):
                     act[c, k] += extra < thresholds[k]
         return act
+
+
+    def _resolve_ties(self, tied: np.ndarray, thresholds: np.ndarray, sl: slice, act: np.ndarray) -> None:
+        """Where a young person is on a threshold's edge (``tied[c, j]``), compare the full uniforms of cohort c's
+        young people in trial j, at every age.
+
+        The ``W`` of cohort c's tied trials are drawn as ``random((size of c, ties of c))``, cohorts in ascending
+        order: here as one draw, split in that order, so that all ties are compared in one array operation."""
+        H = self.H
+        c_of, t_of = np.nonzero(tied)  # by cohort, then trial
+        if not c_of.size:
+            return
+        ties = np.bincount(c_of, minlength=H)
+        size = np.zeros(H, dtype=np.int64)
+        for cs, h_all in self.groups.values():
+            size[cs] = h_all.shape[1]
+        draws = size * ties
+        w_all = self._tie_rng().random(int(draws.sum()))
+        w_start = np.cumsum(draws) - draws  # cohort c's draws, a (size, ties) array in C order
+        pos = np.arange(c_of.size) - (np.cumsum(ties) - ties)[c_of]  # the tie's column in its cohort's array
+        ages = np.arange(H)
+        for cs, h_all in self.groups.values():
+            sel = np.flatnonzero(np.isin(c_of, cs))
+            if not sel.size:
+                continue
+            c, j = c_of[sel], t_of[sel]
+            youth = np.arange(h_all.shape[1])
+            x = h_all[np.searchsorted(cs, c)[:, None], youth[None, :], sl.start + j[:, None]]  # (ties, size)
+            w = w_all[w_start[c][:, None] + youth[None, :] * ties[c][:, None] + pos[sel][:, None]]
+            v = (x + w) / UNIT16
+            count = (v[:, :, None] < thresholds[:, j].T[:, None, :]).sum(axis=1)  # (ties, ages)
+            row, k = np.nonzero(ages[None, :] < (H - c)[:, None])  # the ages each cohort is followed
+            act[c[row], k, j[row]] = count[row, k]
 
 
 def _binomial_chain(n_in: float, q_eff, survive: np.ndarray, n: int, counts: "_Counts") -> np.ndarray:
