@@ -73,6 +73,40 @@ static inline int64_t floor_i64(double a)
     return k - (a < (double)k);
 }
 
+/* The values of `row` at or above `level` (added to *at), OR-ed into the per-trial masks `seen` (all ones once
+ * a trial has reached it), and the trials reached so far (added to *by): SSE2 compare masks, counted by
+ * subtracting them from two int64 lanes. */
+static inline void reached_row(const double *restrict row, Py_ssize_t n, double level, int64_t *restrict seen,
+                               int64_t *at, int64_t *by)
+{
+    int64_t a = 0, b = 0;
+    Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    const __m128d tv = _mm_set1_pd(level);
+    __m128i acc_a = _mm_setzero_si128(), acc_b = _mm_setzero_si128();
+    for (; i + 2 <= n; i += 2) {
+        __m128i hit = _mm_castpd_si128(_mm_cmpge_pd(_mm_loadu_pd(row + i), tv));
+        __m128i sn = _mm_or_si128(_mm_loadu_si128((const __m128i *)(seen + i)), hit);
+        _mm_storeu_si128((__m128i *)(seen + i), sn);
+        acc_a = _mm_sub_epi64(acc_a, hit);
+        acc_b = _mm_sub_epi64(acc_b, sn);
+    }
+    int64_t la[2], lb[2];
+    _mm_storeu_si128((__m128i *)la, acc_a);
+    _mm_storeu_si128((__m128i *)lb, acc_b);
+    a = la[0] + la[1];
+    b = lb[0] + lb[1];
+#endif
+    for (; i < n; i++) {
+        int64_t hit = -(int64_t)(row[i] >= level);
+        seen[i] |= hit;
+        a -= hit;
+        b -= seen[i];
+    }
+    *at += a;
+    *by += b;
+}
+
 /* NumPy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src, `pairwise_sum`), which np.sum and
  * np.mean use on a contiguous row: below 8 values a plain sum from 0.0; up to PW_BLOCK values eight running
  * sums, combined as ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the rest in order; above, the two
@@ -136,35 +170,8 @@ WIDE static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_ra
         rr->seen = seen;
         return left + right;
     }
-    if (rr->seen) { /* as kernels.reached: SSE2 compare masks, OR-ed into `seen` and counted */
-        int64_t *restrict seen = rr->seen;
-        int64_t a = 0, b = 0;
-        Py_ssize_t i = 0;
-#if defined(__SSE2__)
-        const __m128d tv = _mm_set1_pd(rr->level);
-        __m128i acc_a = _mm_setzero_si128(), acc_b = _mm_setzero_si128();
-        for (; i + 2 <= n; i += 2) {
-            __m128i hit = _mm_castpd_si128(_mm_cmpge_pd(_mm_loadu_pd(x + i), tv));
-            __m128i sn = _mm_or_si128(_mm_loadu_si128((const __m128i *)(seen + i)), hit);
-            _mm_storeu_si128((__m128i *)(seen + i), sn);
-            acc_a = _mm_sub_epi64(acc_a, hit);
-            acc_b = _mm_sub_epi64(acc_b, sn);
-        }
-        int64_t la[2], lb[2];
-        _mm_storeu_si128((__m128i *)la, acc_a);
-        _mm_storeu_si128((__m128i *)lb, acc_b);
-        a = la[0] + la[1];
-        b = lb[0] + lb[1];
-#endif
-        for (; i < n; i++) {
-            int64_t hit = -(int64_t)(x[i] >= rr->level);
-            seen[i] |= hit;
-            a -= hit;
-            b -= seen[i];
-        }
-        rr->at += a;
-        rr->by += b;
-    }
+    if (rr->seen) /* as kernels.reached */
+        reached_row(x, n, rr->level, rr->seen, &rr->at, &rr->by);
     /* a NaN is caught by the sum, which it makes NaN (see row_stats_core) */
     double lo = rr->lo, hi = rr->hi;
     Py_ssize_t i = 0;
@@ -442,31 +449,8 @@ WIDE static void reached_core(const double *restrict x, double tol, int64_t *res
     for (Py_ssize_t g = 0; g < groups; g++) {
         memset(seen, 0, n * sizeof(int64_t));
         for (Py_ssize_t t = 0; t < years; t++) {
-            const double *restrict row = x + (g * years + t) * n;
             int64_t a = 0, b = 0;
-            Py_ssize_t i = 0;
-#if defined(__SSE2__)
-            const __m128d tv = _mm_set1_pd(tol);
-            __m128i acc_a = _mm_setzero_si128(), acc_b = _mm_setzero_si128();
-            for (; i + 2 <= n; i += 2) {
-                __m128i hit = _mm_castpd_si128(_mm_cmpge_pd(_mm_loadu_pd(row + i), tv));
-                __m128i s = _mm_or_si128(_mm_loadu_si128((const __m128i *)(seen + i)), hit);
-                _mm_storeu_si128((__m128i *)(seen + i), s);
-                acc_a = _mm_sub_epi64(acc_a, hit);
-                acc_b = _mm_sub_epi64(acc_b, s);
-            }
-            int64_t la[2], lb[2];
-            _mm_storeu_si128((__m128i *)la, acc_a);
-            _mm_storeu_si128((__m128i *)lb, acc_b);
-            a = la[0] + la[1];
-            b = lb[0] + lb[1];
-#endif
-            for (; i < n; i++) {
-                int64_t hit = -(int64_t)(row[i] >= tol);
-                seen[i] |= hit;
-                a -= hit;
-                b -= seen[i];
-            }
+            reached_row(x + (g * years + t) * n, n, tol, seen, &a, &b);
             nonneg[g * years + t] = a;
             by_year[g * years + t] = b;
         }
