@@ -222,8 +222,8 @@ WIDE static void row_stats_core(const double *restrict x, double *restrict lo, d
                     rr.lo = rr.hi = NAN;
                     break;
                 }
-        lo[r] = rr.lo;
-        hi[r] = rr.hi;
+        lo[r] = rr.lo + 0.0; /* a zero extreme as +0: which signed zero wins a tie depends on the order */
+        hi[r] = rr.hi + 0.0;
         mean[r] = sum / (double)n;
         if (seen) {
             at[r] = rr.at;

@@ -57,7 +57,8 @@ def bin_add(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.nda
 def row_stats(x: np.ndarray, *, level: float | None = None, group: int = 1,
               compiled: bool | None = None) -> tuple[np.ndarray, ...]:
     """Per row of ``x`` ``(rows, n)``: minimum, maximum and mean (``x.mean(axis=1)``, the same number: the compiled
-    kernel sums in NumPy's pairwise order), in one pass over memory instead of three.
+    kernel sums in NumPy's pairwise order), in one pass over memory instead of three. A zero minimum or
+    maximum is +0 (which signed zero wins a tie depends on the order of the comparisons).
 
     With a ``level``, also :func:`reached` of ``x`` as ``(rows // group, group, n)``, flattened: per row the
     values at or above the level, and the trials at or above it in that row or an earlier one of its group.
@@ -70,7 +71,7 @@ def row_stats(x: np.ndarray, *, level: float | None = None, group: int = 1,
         _ext.row_stats(_c(x, np.float64), lo, hi, mean, at, by, 0.0 if level is None else float(level),
                        0 if level is None else group, rows, n)
         return (lo, hi, mean) if level is None else (lo, hi, mean, at, by)
-    out = (x.min(axis=1), x.max(axis=1), x.mean(axis=1))
+    out = (x.min(axis=1) + 0.0, x.max(axis=1) + 0.0, x.mean(axis=1))  # a zero extreme as +0, whichever zero won
     if level is None:
         return out
     at, by = reached(x.reshape(rows // group, group, n), level, compiled=False)

@@ -78,7 +78,8 @@ class Histogram:
     @classmethod
     def of(cls, x: np.ndarray, n_bins: int = N_BINS) -> "Histogram":
         """Histogram of ``x`` ``(n_series, n)``."""
-        hist = cls.empty(x.min(axis=1), x.max(axis=1), n_bins)
+        lo, hi, _ = kernels.row_stats(x)
+        hist = cls.empty(lo, hi, n_bins)
         kernels.bin_add(hist.counts, x, hist.scale, hist.offset)
         return hist
 
@@ -104,7 +105,8 @@ class Histogram:
         ``below``: thresholds; returns ``(n_series, k)``, the values of ``x`` below each (counted while
         binning, see :func:`simulate.kernels.bin_add`).
         """
-        self._widen(x.min(axis=1), x.max(axis=1))
+        lo, hi, _ = kernels.row_stats(x)
+        self._widen(lo, hi)
         return kernels.bin_add(self.counts, x, self.scale, self.offset, below=below)
 
     @classmethod

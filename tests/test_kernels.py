@@ -244,10 +244,13 @@ def test_engine_kernels_match_numpy(S, P, H, m, seed):
 def _rows(seed: int, rows: int, n: int, zeros: bool) -> np.ndarray:
     rng = np.random.default_rng(seed)
     x = rng.normal(0.0, 1.0, (rows, n)) * 10.0 ** rng.uniform(-2, 8, (rows, 1)) + rng.uniform(-1e7, 1e7, (rows, 1))
-    if zeros:  # values at the break-even level, signed zeros, whole rows of one value
+    if zeros:  # values at the break-even level, signed zeros, whole rows of one value, zero extremes of both signs
         x[:, ::3] = np.round(x[:, ::3] / 1e6)
         x[0, ::2] = -0.0
         x[-1] = -0.0
+        x[0] = np.abs(x[0])
+        x[0, ::5] = -0.0
+        x[0, 1::5] = 0.0
     return x
 
 
@@ -267,6 +270,7 @@ def test_row_statistics_and_moments_while_binning(groups, years, n, zeros, seed)
                                         compiled=compiled)
         got[compiled] = [a.tobytes() for a in (lo, hi, mean, at, by, counts, below, m2)]
         assert np.array_equal(lo, x.min(axis=1)) and np.array_equal(hi, x.max(axis=1))
+        assert not np.signbit(lo[lo == 0]).any() and not np.signbit(hi[hi == 0]).any()
         assert mean.tobytes() == x.mean(axis=1).tobytes()
         want_at, want_by = kernels.reached(x.reshape(groups, years, n), -0.5, compiled=False)
         assert np.array_equal(at, want_at.ravel()) and np.array_equal(by, want_by.ravel())
