@@ -784,14 +784,14 @@ static inline double np_max(double a, double b) { return (a > b || a != a) ? a :
  * order. With `core`, also core[q, 1 + t] = the yearly undiscounted net, core[q, 0] = max(-lowest, 0) (lowest:
  * the minimum over years of the cumulative undiscounted net) and worst[q] = the minimum over years of the yearly
  * net: the operations, in order, of metrics.block_nets and budget.reduce_block. */
-WIDE static void nets_core(const double *restrict sav, const double *restrict cost, const double *restrict pv,
-                           const double *restrict df, double *restrict net, double *restrict core,
-                           double *restrict worst, Py_ssize_t P, Py_ssize_t H, Py_ssize_t n)
+WIDE static void nets_chunk(const double *restrict sav, const double *restrict cost, const double *restrict pv,
+                            const double *restrict df, double *restrict net, double *restrict core,
+                            double *restrict worst, Py_ssize_t P, Py_ssize_t H, Py_ssize_t n, Py_ssize_t j0,
+                            Py_ssize_t J)
 {
     const Py_ssize_t Q = P + 1;
     double lowest[NET_CHUNK];
-    for (Py_ssize_t j0 = 0; j0 < n; j0 += NET_CHUNK) {
-        const Py_ssize_t J = n - j0 < NET_CHUNK ? n - j0 : NET_CHUNK;
+    {
         for (Py_ssize_t t = 0; t < H; t++) {
             const double dt = df[t];
             double *restrict tot0 = net + ((P * 2 + 0) * H + t) * n + j0, *restrict tot1 = tot0 + H * n;
@@ -850,6 +850,15 @@ WIDE static void nets_core(const double *restrict sav, const double *restrict co
     }
 }
 
+/* nets_chunk over the whole block, NET_CHUNK trials at a time */
+static void nets_core(const double *restrict sav, const double *restrict cost, const double *restrict pv,
+                      const double *restrict df, double *restrict net, double *restrict core, double *restrict worst,
+                      Py_ssize_t P, Py_ssize_t H, Py_ssize_t n)
+{
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += NET_CHUNK)
+        nets_chunk(sav, cost, pv, df, net, core, worst, P, H, n, j0, n - j0 < NET_CHUNK ? n - j0 : NET_CHUNK);
+}
+
 /* nets(sav, cost, pv, df, net, core, worst, with_pv, with_core, P, H, n): see nets_core. */
 static PyObject *nets(PyObject *self, PyObject *args)
 {
@@ -882,6 +891,157 @@ done:
     PyBuffer_Release(&bn);
     PyBuffer_Release(&bk);
     PyBuffer_Release(&bw);
+    return result;
+}
+
+/* ---- the first pass over a block (simulate.metrics.first_pass) ---------------------------------------------
+ * The cumulative nets (and the budget's rows), each series' range, mean and break-even counts, and the flows'
+ * sums, node by node of NumPy's pairwise tree over the trials: a node of at most FIRST_NODE trials is
+ * computed (nets_chunk) and summarised (stats_pairwise, flow_pairwise, which follow the same tree below it)
+ * while its values are in the cache; the nodes' sums are added as the tree adds them, so every sum is the
+ * same number as row_stats' and flow_sums' over the whole block. */
+#define FIRST_NODE 512
+
+typedef struct {
+    const double *sav, *cost, *pv, *df;
+    double *net, *core, *worst;
+    Py_ssize_t P, H, n, R_net, R, K;
+    double level;
+    double *lo, *hi;  /* R: running minimum and maximum of each series */
+    int64_t *at, *by; /* R_net: break-even counts of the net series */
+    int64_t *seen;    /* FIRST_NODE */
+    flow_job *flow;
+    double *work;     /* two sum arrays of K per level of the recursion */
+} first_job;
+
+static void first_node(first_job *b, Py_ssize_t a, Py_ssize_t m, double *restrict out, Py_ssize_t depth)
+{
+    const Py_ssize_t K = b->K;
+    if (m > FIRST_NODE) {
+        Py_ssize_t m2 = m / 2;
+        m2 -= m2 % 8;
+        double *left = b->work + depth * 2 * K, *right = left + K;
+        first_node(b, a, m2, left, depth + 1);
+        first_node(b, a + m2, m - m2, right, depth + 1);
+        for (Py_ssize_t k = 0; k < K; k++)
+            out[k] = left[k] + right[k];
+        return;
+    }
+    nets_chunk(b->sav, b->cost, b->pv, b->df, b->net, b->core, b->worst, b->P, b->H, b->n, a, m);
+    for (Py_ssize_t r = 0; r < b->R; r++) { /* the net series (groups of H years), then the budget's rows */
+        const int is_net = r < b->R_net;
+        const double *row = is_net ? b->net + r * b->n + a : b->core + (r - b->R_net) * b->n + a;
+        row_range rr = {b->lo[r], b->hi[r], NULL, b->level, 0, 0};
+        if (is_net) {
+            if (r % b->H == 0)
+                memset(b->seen, 0, m * sizeof(int64_t));
+            rr.seen = b->seen;
+        }
+        out[r] = stats_pairwise(row, m, &rr);
+        b->lo[r] = rr.lo;
+        b->hi[r] = rr.hi;
+        if (is_net) {
+            b->at[r] += rr.at;
+            b->by[r] += rr.by;
+        }
+    }
+    flow_pairwise(b->flow, a, m, out + b->R, 0);
+}
+
+/* first_pass(sav, cost, pv, df, net, core, worst, lo, hi, mean, at, by, rows, roi_n, roi_sum, level, with_pv,
+ * with_core, P, H, n): kernels.nets, kernels.row_stats of the net series (with the break-even counts) and of
+ * the budget's rows, and kernels.flow_sums, in one pass. */
+static PyObject *first_pass(PyObject *self, PyObject *args)
+{
+    Py_buffer bs, bc, bp, bd, bn, bk, bw, blo, bhi, bm, bat, bby, br, brn, brs;
+    double level;
+    Py_ssize_t P, H, n;
+    int with_pv, with_core;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*w*w*w*w*w*w*w*w*w*dppnnn", &bs, &bc, &bp, &bd, &bn, &bk, &bw, &blo, &bhi,
+                          &bm, &bat, &bby, &br, &brn, &brs, &level, &with_pv, &with_core, &P, &H, &n))
+        return NULL;
+    PyObject *result = NULL;
+    double *mem = NULL;
+    int64_t *seen = NULL;
+    const Py_ssize_t Q = P + 1, R_net = Q * 2 * H, R = R_net + (with_core ? Q * (1 + H) : 0);
+    const Py_ssize_t n_rows = (with_pv ? 3 : 2) * P * H, KF = n_rows + Q * 4, K = R + KF;
+    if (P < 0 || H < 1 || n < 1 || check_size3(&bs, P, H, n, 8, "sav") || check_size3(&bc, P, H, n, 8, "cost") ||
+        check_size3(&bp, with_pv ? P : 0, H, n, 8, "pv") || check_size(&bd, H, 8, "df") ||
+        check_size3(&bn, Q * 2, H, n, 8, "net") || check_size3(&bk, with_core ? Q : 0, 1 + H, n, 8, "core") ||
+        check_size3(&bw, with_core ? Q : 0, n, 1, 8, "worst") || check_size(&blo, R, 8, "lo") ||
+        check_size(&bhi, R, 8, "hi") || check_size(&bm, R, 8, "mean") || check_size(&bat, R_net, 8, "at") ||
+        check_size(&bby, R_net, 8, "by") || check_size(&br, n_rows, 8, "rows") || check_size(&brn, Q * 4, 8, "roi_n") ||
+        check_size(&brs, Q * 4, 8, "roi_sum")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "first_pass: bad shapes");
+        goto done;
+    }
+    Py_ssize_t depth = 1, flow_depth = 1;
+    for (Py_ssize_t m = n; m > FIRST_NODE; depth++) /* the right half is the larger */
+        m -= m / 2 - (m / 2) % 8;
+    for (Py_ssize_t m = n < FIRST_NODE ? n : FIRST_NODE; m > PW_BLOCK; flow_depth++)
+        m -= m / 2 - (m / 2) % 8;
+    const Py_ssize_t flow_work = 2 * KF * flow_depth + Q * 4 * PW_BLOCK * 3;
+    mem = PyMem_RawMalloc((K + 2 * K * depth + flow_work) * sizeof(double));
+    seen = PyMem_RawMalloc(FIRST_NODE * sizeof(int64_t));
+    if (mem == NULL || seen == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    double *lo = blo.buf, *hi = bhi.buf, *mean = bm.buf, *rows = br.buf, *roi = brs.buf;
+    int64_t *at = bat.buf, *by = bby.buf, *defined = brn.buf;
+    for (Py_ssize_t r = 0; r < R; r++)
+        lo[r] = INFINITY, hi[r] = -INFINITY;
+    for (Py_ssize_t r = 0; r < R_net; r++)
+        at[r] = 0, by[r] = 0;
+    for (Py_ssize_t q = 0; q < Q * 4; q++)
+        defined[q] = 0;
+    double *fw = mem + K + 2 * K * depth;
+    flow_job flow = {bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, P, H, n, KF, n_rows, defined,
+                     fw + 2 * KF * flow_depth, fw + 2 * KF * flow_depth + Q * 4 * PW_BLOCK, fw};
+    first_job job = {bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, bn.buf, with_core ? bk.buf : NULL,
+                     with_core ? bw.buf : NULL, P, H, n, R_net, R, K, level, lo, hi, at, by, seen, &flow, mem + K};
+    Py_BEGIN_ALLOW_THREADS
+    first_node(&job, 0, n, mem, 0);
+    for (Py_ssize_t r = 0; r < R; r++) {
+        const double sum = 0.0 + mem[r]; /* NumPy adds a sum to its identity, 0.0 */
+        if (sum != sum) { /* a NaN in the row (or both infinities): NumPy's minimum and maximum are NaN if a NaN */
+            const double *row = r < R_net ? (const double *)bn.buf + r * n : (const double *)bk.buf + (r - R_net) * n;
+            for (Py_ssize_t i = 0; i < n; i++)
+                if (row[i] != row[i]) {
+                    lo[r] = hi[r] = NAN;
+                    break;
+                }
+        }
+        lo[r] += 0.0; /* a zero extreme as +0, as row_stats */
+        hi[r] += 0.0;
+        mean[r] = sum / (double)n;
+    }
+    for (Py_ssize_t k = 0; k < n_rows; k++)
+        rows[k] = 0.0 + mem[R + k];
+    for (Py_ssize_t q = 0; q < Q * 4; q++)
+        roi[q] = (0.0 + mem[R + n_rows + q]) - (double)defined[q];
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(mem);
+    PyMem_RawFree(seen);
+    PyBuffer_Release(&bs);
+    PyBuffer_Release(&bc);
+    PyBuffer_Release(&bp);
+    PyBuffer_Release(&bd);
+    PyBuffer_Release(&bn);
+    PyBuffer_Release(&bk);
+    PyBuffer_Release(&bw);
+    PyBuffer_Release(&blo);
+    PyBuffer_Release(&bhi);
+    PyBuffer_Release(&bm);
+    PyBuffer_Release(&bat);
+    PyBuffer_Release(&bby);
+    PyBuffer_Release(&br);
+    PyBuffer_Release(&brn);
+    PyBuffer_Release(&brs);
     return result;
 }
 
@@ -1309,6 +1469,7 @@ done:
 static PyMethodDef methods[] = {
     {"bin_add", bin_add, METH_VARARGS, "Add values to histogram counts on dyadic grids (count below thresholds, sum squared deviations)."},
     {"row_stats", row_stats, METH_VARARGS, "Minimum, maximum and mean of each row, in one pass."},
+    {"first_pass", first_pass, METH_VARARGS, "A block's nets, series statistics and flow sums, in one pass."},
     {"nets", nets, METH_VARARGS, "A block's cumulative nets (and the budget's yearly nets, need and worst year)."},
     {"flow_sums", flow_sums, METH_VARARGS, "A block's savings and cost sums and its ROI sums, in one pass."},
     {"count_below", count_below, METH_VARARGS, "Count values below (or at most) each threshold, per row."},

@@ -20,10 +20,10 @@ from simulate.errors import ScenarioError
 from simulate.metrics import (
     ACCOUNTINGS,
     Partial,
-    block_nets,
     break_even_successes,
     build_summary,
     cumulative_nets,
+    first_pass,
     reduce_block,
     roi,
     yearly_rows,
@@ -189,17 +189,18 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
         # reduced first, so its yearly nets (`core`) are freed before the larger summary reduction.
         shared = budget_opts is not None and accounting == "realised"
         core, worst = budget.new_core(traj) if shared else (None, None)
-        cum_net = block_nets(traj, accounting, core=core, worst=worst)
+        first = first_pass(traj, accounting, core=core, worst=worst)  # nets, series statistics, flow sums
         if budget_opts is not None:
-            bpart = budget.reduce_block(traj, budget_opts, block=block, into=bpart, core=core, worst=worst)
+            bpart = budget.reduce_block(traj, budget_opts, block=block, into=bpart, core=core, worst=worst,
+                                        stats=first[2])
         del core, worst
-        part = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block, cum_net=cum_net,
+        part = reduce_block(traj, accounting=accounting, claims=scenario.claims, block=block, first=first,
                             into=part)
         if public:
             ppart.append((block, public_block(traj, accounting, public)))
         if trial_table is not None:
             tables.append((block, trial_table(traj, block * BLOCK_TRIALS)))
-        del traj, cum_net  # not alive while the next block is simulated
+        del traj, first  # not alive while the next block is simulated
     return part, tables, bpart, ppart
 
 

@@ -174,11 +174,13 @@ def new_core(traj: Trajectories) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0, into: BudgetPartial | None = None,
-                 core: np.ndarray | None = None, worst: np.ndarray | None = None) -> BudgetPartial:
+                 core: np.ndarray | None = None, worst: np.ndarray | None = None,
+                 stats: tuple | None = None) -> BudgetPartial:
     """Reduce one block of trajectories to a :class:`BudgetPartial` (or add it to ``into``, in place).
 
     ``core`` and ``worst``: :func:`new_core` arrays filled by ``metrics.block_nets(..., core=core,
-    worst=worst)`` from the realised nets, if the caller has them (saves a pass over the flows).
+    worst=worst)`` (or ``metrics.first_pass``) from the realised nets, if the caller has them (saves a pass
+    over the flows); ``stats``: the range and mean of each row of ``core``, from ``metrics.first_pass``.
     """
     P, H, n = traj.cost_dkk.shape
     Q = P + 1
@@ -195,10 +197,12 @@ def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0, int
         cal = calendar_net(yearly, opts.start_month)[:, window, :]
         base = np.concatenate([core, cal], axis=1)
         index = np.arange(base.shape[1])
+        stats = None  # the calendar years' rows are not in it
     below = -np.asarray(opts.thresholds_dkk, dtype=float)  # net cost > X, i.e. net < -X
     flat = base.reshape(-1, n)
     # the counts below the thresholds come from the binning
-    hist, over, moments = Histogram.with_moments(flat, None if into is None else into.hist, below=below)
+    hist, over, moments = Histogram.with_moments(flat, None if into is None else into.hist, below=below,
+                                                 stats=stats)
     if into is not None:
         hist = None  # added to into's histogram
     over = over.reshape(Q, base.shape[1], -1)[:, 1:]

@@ -151,6 +151,41 @@ def nets(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray |
     return net
 
 
+def first_pass(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray | None = None, *,
+               core: np.ndarray | None = None, worst: np.ndarray | None = None, level: float,
+               compiled: bool | None = None) -> tuple:
+    """A block's first pass: :func:`nets` (with the budget's rows where ``core`` and ``worst`` are given),
+    :func:`row_stats` of the net series ``(P + 1, 2, H, n)`` flattened (with the break-even counts at ``level``,
+    years as groups) and of the budget's rows, and :func:`flow_sums`; the same numbers as those functions.
+
+    Returns ``(net, net_stats, core_stats, flows)``: ``net_stats`` (lo, hi, mean, at, by), ``core_stats``
+    (lo, hi, mean) or None, ``flows`` as :func:`flow_sums` returns them. The compiled kernel does it node by
+    node of the pairwise tree over trials (512 trials or fewer at a time, in the cache), one pass over memory
+    instead of four."""
+    P, H, n = cost.shape
+    Q = P + 1
+    fits = n > 0 and _fit((sav, np.float64), (cost, np.float64)) and (
+        sav_pv is None or _fit((sav_pv, np.float64))) and (core is None or _fit((core, np.float64),
+                                                                               (worst, np.float64)))
+    if not _use(compiled, fits, "first_pass"):
+        net = nets(sav, cost, df, sav_pv, core=core, worst=worst, compiled=False)
+        stats = row_stats(net.reshape(-1, n), level=level, group=H, compiled=False)
+        core_stats = None if core is None else row_stats(core.reshape(-1, n), compiled=False)
+        return net, stats, core_stats, flow_sums(sav, cost, df, sav_pv, compiled=False)
+    net = np.empty((Q, 2, H, n))
+    R_net, R = Q * 2 * H, Q * 2 * H + (0 if core is None else Q * (1 + H))
+    lo, hi, mean = np.empty(R), np.empty(R), np.empty(R)
+    at, by = np.empty(R_net, dtype=np.int64), np.empty(R_net, dtype=np.int64)
+    rows = np.empty(((2 if sav_pv is None else 3), P, H))
+    roi_n, roi_sum = np.empty((Q, 2, 2), dtype=np.int64), np.empty((Q, 2, 2))
+    _ext.first_pass(sav, cost, np.empty(0) if sav_pv is None else sav_pv, _c(df[:H], np.float64), net,
+                    np.empty(0) if core is None else core, np.empty(0) if core is None else worst, lo, hi, mean, at,
+                    by, rows, roi_n, roi_sum, float(level), sav_pv is not None, core is not None, P, H, n)
+    stats = (lo[:R_net], hi[:R_net], mean[:R_net], at, by)
+    core_stats = None if core is None else (lo[R_net:], hi[R_net:], mean[R_net:])
+    return net, stats, core_stats, (rows[0], rows[1], None if sav_pv is None else rows[2], roi_n, roi_sum)
+
+
 def flow_sums(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray | None = None, *,
               compiled: bool | None = None) -> tuple:
     """A block's savings and cost aggregates, in one pass over ``sav`` and ``cost`` ``(P, H, n)`` (and ``sav_pv``,

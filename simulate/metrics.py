@@ -451,6 +451,17 @@ def block_nets(traj: Trajectories, accounting: str, *, core: np.ndarray | None =
     return kernels.nets(sav, traj.cost_dkk, traj.discount_factor, sav_pv, core=core, worst=worst)
 
 
+def first_pass(traj: Trajectories, accounting: str, *, core: np.ndarray | None = None,
+               worst: np.ndarray | None = None) -> tuple:
+    """:func:`block_nets` and, in the same pass over the block, what :func:`reduce_block` and
+    :func:`simulate.budget.reduce_block` first read from it: each series' range, mean and break-even counts,
+    the savings and cost sums and the ROI sums (:func:`simulate.kernels.first_pass`). Pass the result to
+    both as ``first=``."""
+    sav, sav_pv = _savings(traj, accounting)
+    return kernels.first_pass(sav, traj.cost_dkk, traj.discount_factor, sav_pv, core=core, worst=worst,
+                              level=-BREAK_EVEN_TOLERANCE_DKK)
+
+
 def _savings(traj: Trajectories, accounting: str):
     if accounting == "realised":
         return traj.savings_dkk, None
@@ -460,19 +471,24 @@ def _savings(traj: Trajectories, accounting: str):
 
 
 def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int = 0,
-                 cum_net: np.ndarray | None = None, into: Partial | None = None) -> Partial:
-    """Reduce one block of trajectories to a :class:`Partial` (``cum_net``: :func:`block_nets`, if at hand).
+                 cum_net: np.ndarray | None = None, into: Partial | None = None, first: tuple | None = None) -> Partial:
+    """Reduce one block of trajectories to a :class:`Partial` (``cum_net``: :func:`block_nets`, if at hand;
+    ``first``: :func:`first_pass`, if at hand, which has the nets and more).
 
     ``into``: a partial of other blocks to add this block to, in place (the same result as merging).
     """
     sav, sav_pv = _savings(traj, accounting)
     cost, df = traj.cost_dkk, traj.discount_factor
     P, H, n = cost.shape
-    net = block_nets(traj, accounting) if cum_net is None else cum_net
+    if first is not None:
+        net = first[0]
+    else:
+        net = block_nets(traj, accounting) if cum_net is None else cum_net
     n_p = P + 1
     # sums over trials of each year's savings and cost; ROI of the cumulative savings and cost at year 1 and the
     # horizon: trials defined, sum
-    sav_sum, cost_sum, pv_sum, roi_n, roi_sum = kernels.flow_sums(sav, cost, df, sav_pv)
+    sav_sum, cost_sum, pv_sum, roi_n, roi_sum = kernels.flow_sums(sav, cost, df, sav_pv) if first is None \
+        else first[3]
     sav_year = np.empty((n_p, 2, H))
     sav_year[:P, 0] = sav_sum
     sav_year[:P, 1] = sav_year[:P, 0] * df if sav_pv is None else pv_sum
@@ -483,7 +499,8 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
     # break-even by year and the payback year (the first year with the cumulative net >= 0), counted in the pass
     # that finds each series' range and mean
     flat = net.reshape(-1, n)
-    lo, hi, mean, nonneg, by_year = kernels.row_stats(flat, level=-BREAK_EVEN_TOLERANCE_DKK, group=H)
+    lo, hi, mean, nonneg, by_year = kernels.row_stats(flat, level=-BREAK_EVEN_TOLERANCE_DKK, group=H) \
+        if first is None else first[1]
     nonneg, by_year = nonneg.reshape(n_p, 2, H), by_year.reshape(n_p, 2, H)
     payback = np.empty((n_p, 2, H + 1), dtype=np.int64)
     payback[..., 0] = by_year[..., 0]

@@ -345,3 +345,32 @@ def test_cumulative_nets_and_the_budget_view(P, H, n, with_pv, seed):
         assert np.array_equal(worst, core[:, 1:].min(axis=1))
     if len(runs) == 2:
         assert runs[True] == runs[False]
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 11),
+       st.one_of(st.integers(1, 300), st.sampled_from([511, 512, 513, 1100, 9001, 16384, 20001])),
+       st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
+def test_first_pass_is_the_separate_kernels(P, H, n, with_pv, with_core, seed):
+    """The first pass over a block (nets, series statistics, flow sums, node by node of the pairwise tree) gives
+    the numbers of the separate kernels, bit for bit, both ways; trial counts around and past its 512-trial
+    nodes."""
+    rng = np.random.default_rng(seed)
+    sav = np.round(rng.normal(1e5, 2e5, (P, H, n)), 2)
+    cost = np.round(rng.normal(5e4, 1e5, (P, H, n)), 2)
+    sav[:, :, ::5], cost[:, :, ::3] = -0.0, 0.0
+    sav[:, :, 1::7] = cost[:, :, 1::7]
+    df = 1.0 / 1.035 ** np.arange(H)
+    pv = sav * df[None, :, None] * 1.01 if with_pv else None
+    core0, worst0 = (np.full((P + 1, 1 + H, n), np.nan), np.full((P + 1, n), np.nan)) if with_core else (None, None)
+    net0 = kernels.nets(sav, cost, df, pv, core=core0, worst=worst0, compiled=False)
+    want = [net0, *kernels.row_stats(net0.reshape(-1, n), level=-0.5, group=H, compiled=False),
+            *([] if core0 is None else [core0, worst0, *kernels.row_stats(core0.reshape(-1, n), compiled=False)]),
+            *[a for a in kernels.flow_sums(sav, cost, df, pv, compiled=False) if a is not None]]
+    for compiled in ([False] if kernels._ext is None else [False, True]):
+        core, worst = (np.full((P + 1, 1 + H, n), np.nan), np.full((P + 1, n), np.nan)) if with_core else (None, None)
+        net, stats, core_stats, flows = kernels.first_pass(sav, cost, df, pv, core=core, worst=worst, level=-0.5,
+                                                           compiled=compiled)
+        got = [net, *stats, *([] if core is None else [core, worst, *core_stats]),
+               *[a for a in flows if a is not None]]
+        assert [a.tobytes() for a in got] == [a.tobytes() for a in want]
