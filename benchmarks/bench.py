@@ -88,25 +88,26 @@ def profile_parts(blocks: int = 20) -> dict:
         return min(times) / n * 1e9
 
     traj = simulate(s, n, block_rng(1, 0), lifetime=need)
-    core, worst = budget.new_core(traj)  # as simulate.run does: the budget's cash view comes from block_nets
-    net = metrics.block_nets(traj, "realised", core=core, worst=worst)
-    summary_acc = metrics.reduce_block(traj, accounting="realised", claims=s.claims, cum_net=net)
-    budget_acc = budget.reduce_block(traj, opts, core=core, worst=worst)
+    core, worst = budget.new_core(traj)  # as simulate.run does: the budget's cash view comes from the first pass
+    first = metrics.first_pass(traj, "realised", core=core, worst=worst)
+    summary_acc = metrics.reduce_block(traj, accounting="realised", claims=s.claims, first=first)
+    budget_acc = budget.reduce_block(traj, opts, core=core, worst=worst, stats=first[2])
     blocks_a, blocks_b = itertools.count(1), itertools.count(1)
     parts = {
         "drawing the inputs": best(lambda: draw_inputs(s, n, block_rng(1, 0))),
         "engine (inputs, successes, relapses, counterfactual, claims' lifetime tail)":
             best(lambda: simulate(s, n, block_rng(1, 0), lifetime=need)),
         "engine without the lifetime tail": best(lambda: simulate(s, n, block_rng(1, 0), lifetime=False)),
-        "cumulative nets (5 payers x 2 discountings x 10 years; the yearly nets kept for the budget)":
-            best(lambda: metrics.block_nets(traj, "realised", core=core, worst=worst)),
+        "first pass (cumulative nets of 5 payers x 2 discountings x 10 years, the budget's rows; each series' "
+        "range, mean and break-even counts; savings, cost and ROI sums)":
+            best(lambda: metrics.first_pass(traj, "realised", core=core, worst=worst)),
         # into an accumulator of earlier blocks, as a run adds every block after its first
-        "summary aggregates (histograms, moments, break-even, payback, ROI, claims)":
-            best(lambda: metrics.reduce_block(traj, accounting="realised", claims=s.claims, cum_net=net,
+        "summary aggregates (histograms, squared deviations, payback, claims)":
+            best(lambda: metrics.reduce_block(traj, accounting="realised", claims=s.claims, first=first,
                                               block=next(blocks_a), into=summary_acc)),
         "budget aggregates (funding need, yearly net, thresholds)":
-            best(lambda: budget.reduce_block(traj, opts, core=core, worst=worst, block=next(blocks_b),
-                                         into=budget_acc)),
+            best(lambda: budget.reduce_block(traj, opts, core=core, worst=worst, stats=first[2],
+                                             block=next(blocks_b), into=budget_acc)),
     }
     return {k: round(v, 1) for k, v in parts.items()}
 
