@@ -1121,7 +1121,10 @@ def update_command(config, observed_file, trials, seed, year, payer, threshold, 
 def main():  # pragma: no cover - console script
     import signal
 
+    from simulate.io import OutputDir
+
     signal.signal(signal.SIGTERM, _on_sigterm)
+    OutputDir.hold_signals_after_commit = True  # the process ends after the command: a finished run stays finished
     if hasattr(signal, "SIGPIPE"):  # `simulate describe ... | head`: stop quietly when the reader has gone
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     cli()

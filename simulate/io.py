@@ -17,7 +17,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -425,7 +427,15 @@ class OutputDir:
     leaving without an exception, an existing ``out`` is replaced (renamed aside,
     the new one renamed in, the old one removed). On an exception, or when the
     process dies, the previous outputs are left as they were.
+
+    Ctrl-C and SIGTERM wait while the outputs are swapped (noted, then delivered), so an interruption
+    never leaves the swap half done. ``hold_signals_after_commit`` (set by the command line,
+    whose process ends right after): they are ignored once the new outputs are in place, so a signal that
+    arrives then cannot make the finished command report an interruption or exit with an error while its
+    outputs have been replaced.
     """
+
+    hold_signals_after_commit = False
 
     def __init__(self, out: str | Path, *, force: bool):
         self.out = check_output_dir(out, force=force)
@@ -460,18 +470,53 @@ class OutputDir:
             return False
         _fsync_dir(self.stage)
         target = self.out.resolve()
-        if target.exists():
-            if not self.force:
-                shutil.rmtree(self.stage, ignore_errors=True)
-                raise ScenarioError("--out", str(self.out), "a directory that does not exist yet (or --force)")
-            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=target.parent))
-            os.rename(target, old / "previous")
-            os.rename(self.stage, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(self.stage, target)
-        _fsync_dir(target.parent)
+        if target.exists() and not self.force:
+            shutil.rmtree(self.stage, ignore_errors=True)
+            raise ScenarioError("--out", str(self.out), "a directory that does not exist yet (or --force)")
+        held = _hold_signals()
+        try:
+            if target.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=target.parent))
+                os.rename(target, old / "previous")
+                os.rename(self.stage, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(self.stage, target)
+            _fsync_dir(target.parent)
+        except BaseException:
+            _release_signals(held)
+            raise
+        if not self.hold_signals_after_commit:
+            _release_signals(held)
+        elif held is not None:  # ignored from now on, also while the interpreter shuts down (which puts back
+            for s in _SIGNALS:  # the system's default for signals that have a Python handler)
+                signal.signal(s, signal.SIG_IGN)
         return False
+
+
+_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+
+
+def _hold_signals():
+    """Let Ctrl-C and SIGTERM only be noted from now on (Python runs signal handlers in the main thread, whichever
+    thread the system gave the signal to); the previous handlers and the signals noted, or None outside the main
+    thread (where handlers cannot be set)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    noted: list = []
+    previous = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in _SIGNALS}
+    return previous, noted
+
+
+def _release_signals(held) -> None:
+    """Put the handlers back and deliver the first signal noted meanwhile, if any."""
+    if held is None:
+        return
+    previous, noted = held
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+    if noted:
+        signal.raise_signal(noted[0])
 
 
 def _umask() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -259,3 +260,34 @@ def test_interrupted_sweep_says_one_line_keeps_finished_scenarios_and_resumes(tm
     assert whole.returncode == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out / "results.parquet"),
                                   pd.read_parquet(tmp_path / "whole" / "results.parquet"), check_exact=True)
+
+
+@pytest.mark.parametrize("hold", [False, True], ids=["library", "command line"])
+def test_a_signal_during_the_swap_waits_until_the_outputs_are_in_place(tmp_path, monkeypatch, hold):
+    """Ctrl-C while the new outputs replace the old ones is held until the swap is done: never a half swap. The
+    command line keeps it held after that (its process ends), so a finished run cannot report an interruption."""
+    from simulate import io as sio
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    rename = os.rename
+
+    def rename_and_interrupt(src, dst):
+        os.kill(os.getpid(), signal.SIGINT)  # arrives between the two renames of the swap
+        rename(src, dst)
+
+    monkeypatch.setattr(sio.OutputDir, "hold_signals_after_commit", hold)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(KeyboardInterrupt) if not hold else contextlib.nullcontext():
+            with sio.OutputDir(out, force=True) as stage:
+                (stage / "new.txt").write_text("new")
+                monkeypatch.setattr(sio.os, "rename", rename_and_interrupt)
+            time.sleep(0.05)  # a signal not held would have been handled by now
+        assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    finally:
+        monkeypatch.setattr(sio.os, "rename", rename)
+        for s, handler in handlers.items():
+            signal.signal(s, handler)
