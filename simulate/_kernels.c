@@ -25,7 +25,8 @@
 /* The loops are also compiled for x86-64-v3 (AVX2: twice the lanes of SSE2), picked at load time where the
  * processor has it. Wider lanes do the same IEEE operations on each element (no fused multiply-add:
  * -ffp-contract=off; no reordered sums: no -ffast-math), so the numbers do not change. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && __GNUC__ >= 11
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__) && defined(__GLIBC__) && \
+    __GNUC__ >= 11 /* target_clones needs ifunc: glibc, not musl */
 #define WIDE __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define WIDE
@@ -471,6 +472,10 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
     uint16_t *local = NULL;
     uint8_t *flag = NULL;
     int64_t *tbin = NULL;
+    if (n_bins > INT32_MAX) { /* bins are indexed as 32-bit integers */
+        PyErr_SetString(PyExc_ValueError, "bin_add: too many bins");
+        return NULL;
+    }
     if (check_size3(&bx, rows, n, 1, 8, "x") || check_size(&bs, rows, 8, "scale") ||
         check_size(&bo, rows, 8, "offset") || check_size3(&bc, rows, n_bins, 1, 8, "counts") ||
         check_size(&bt, k, 8, "thresholds") || check_size3(&bb, rows, k, 1, 8, "below") ||
@@ -659,7 +664,7 @@ WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, do
         for (Py_ssize_t j = 0; j < 4 * PW_BLOCK; j++)
             tot[j] = 0.0;
         for (Py_ssize_t p = 0; p < P; p++) {
-            double *restrict e = ends + ((i * Q + p) * 4) * PW_BLOCK;
+            double *e = ends + ((i * Q + p) * 4) * PW_BLOCK; /* its rows are written through h and hd too */
             const double *restrict f0 = flow + (p * H) * N + a;
             for (Py_ssize_t j = 0; j < n; j++) {
                 e[j] = f0[j];
@@ -679,7 +684,7 @@ WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, do
                     e[3 * PW_BLOCK + j] = f0[j] * d0;
                 }
             }
-            double *restrict h = e + PW_BLOCK, *restrict hd = e + 3 * PW_BLOCK;
+            double *h = e + PW_BLOCK, *hd = e + 3 * PW_BLOCK;
             for (Py_ssize_t t = 0; t < H; t++) {
                 const double *restrict ft = flow + (p * H + t) * N + a;
                 for (Py_ssize_t j = 0; j < n; j++)
@@ -1466,7 +1471,24 @@ done:
 }
 
 
+/* wide_bins(flag): use the AVX2 bin index where the processor has it (1) or the plain one (0); returns whether
+ * it was in use. For tests: both must give the same counts and refuse the same values. */
+static PyObject *wide_bins(PyObject *self, PyObject *args)
+{
+    int flag;
+    if (!PyArg_ParseTuple(args, "p", &flag))
+        return NULL;
+    const int was = bin_index != bin_index_plain;
+    bin_index = bin_index_plain;
+#if defined(HAVE_AVX2_PATH)
+    if (flag && __builtin_cpu_supports("avx2"))
+        bin_index = bin_index_avx2;
+#endif
+    return PyBool_FromLong(was);
+}
+
 static PyMethodDef methods[] = {
+    {"wide_bins", wide_bins, METH_VARARGS, "Use the AVX2 bin index where available (for tests)."},
     {"bin_add", bin_add, METH_VARARGS, "Add values to histogram counts on dyadic grids (count below thresholds, sum squared deviations)."},
     {"row_stats", row_stats, METH_VARARGS, "Minimum, maximum and mean of each row, in one pass."},
     {"first_pass", first_pass, METH_VARARGS, "A block's nets, series statistics and flow sums, in one pass."},

@@ -48,7 +48,11 @@ def bin_add(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.nda
         np.multiply(x[a:b], scale[a:b, None], out=p)
         np.floor(p, out=p)  # integers below 2**50: exact in float64
         p -= offset[a:b, None]
-        index = p.astype(np.intp)  # a value off its grid makes bincount or the addition below fail
+        on_grid = (p >= 0) & (p < n_bins)  # False for NaN too
+        if not on_grid.all():
+            row = a + int(np.flatnonzero(~on_grid.all(axis=1))[0])
+            raise ValueError(f"bin_add: a value of row {row} lies outside its grid")
+        index = p.astype(np.intp)
         for row in range(b - a):
             counts[a + row] += np.bincount(index[row], minlength=n_bins)
     return None if t is None else count_below(x, t, compiled=compiled)
@@ -134,7 +138,7 @@ def nets(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray |
     else:
         np.multiply(cost, df[:H, None], out=net[:P, 1])
         np.subtract(sav_pv, net[:P, 1], out=net[:P, 1])
-    np.sum(net[:P], axis=0, out=net[P])
+    _sum_in_order(net[:P], 0, net[P])
     if core is not None:
         core[:, 1:] = net[:, 0]
         worst[:] = net[:, 0, 0]
@@ -186,6 +190,16 @@ def first_pass(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.nda
     return net, stats, core_stats, (rows[0], rows[1], None if sav_pv is None else rows[2], roi_n, roi_sum)
 
 
+def _sum_in_order(x: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
+    """``out`` = 0.0 + x[0] + x[1] + ... along ``axis``, in that order (as the compiled kernels add years and
+    payers; ``np.sum`` over a short axis does the same, except where the axis is contiguous, e.g. a block of
+    one trial, when it sums pairwise)."""
+    out[...] = 0.0
+    for k in range(x.shape[axis]):
+        out += np.take(x, k, axis=axis)
+    return out
+
+
 def flow_sums(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray | None = None, *,
               compiled: bool | None = None) -> tuple:
     """A block's savings and cost aggregates, in one pass over ``sav`` and ``cost`` ``(P, H, n)`` (and ``sav_pv``,
@@ -210,15 +224,15 @@ def flow_sums(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndar
     for i, (flow, pv) in enumerate(((sav, sav_pv), (cost, None))):
         ends[i, :P, 0, 0] = flow[:, 0]
         ends[i, :P, 1, 0] = flow[:, 0] * df[0] if pv is None else pv[:, 0]
-        np.sum(flow, axis=1, out=ends[i, :P, 0, 1])
+        _sum_in_order(flow, 1, ends[i, :P, 0, 1])
         if pv is None:
             acc = ends[i, :P, 1, 1]
             np.multiply(flow[:, 0], df[0], out=acc)
             for t in range(1, H):
                 acc += flow[:, t] * df[t]
         else:
-            np.sum(pv, axis=1, out=ends[i, :P, 1, 1])
-        np.sum(ends[i, :P], axis=0, out=ends[i, P])
+            _sum_in_order(pv, 1, ends[i, :P, 1, 1])
+        _sum_in_order(ends[i, :P], 0, ends[i, P])
     defined = ends[1] > 0
     ratio = np.divide(ends[0], ends[1], out=np.zeros_like(ends[0]), where=defined)
     roi_n = np.count_nonzero(defined, axis=-1).astype(np.int64)

@@ -229,7 +229,7 @@ class Moments:
     @classmethod
     def of(cls, x: np.ndarray) -> "Moments":
         """Moments of ``x`` ``(..., n)``: the mean and the sum of squared deviations from it, each summed in
-        NumPy's pairwise order (as :meth:`Histogram.add_with_moments` computes them)."""
+        NumPy's pairwise order (as :meth:`Histogram.with_moments` computes them)."""
         mean = x.mean(axis=-1)
         m2 = kernels.squared_deviations(x.reshape(-1, x.shape[-1]), mean.reshape(-1))
         return cls(x.shape[-1], mean, m2.reshape(mean.shape))

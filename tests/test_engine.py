@@ -354,3 +354,40 @@ def test_years_with_no_whole_young_person_count_only_what_enters(default_data, i
         if x == 0:
             assert not s[y].any()
     assert np.all(np.isfinite(traj.savings_dkk))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_tied_young_people_are_compared_in_the_order_of_their_draws(seed):
+    """All ties of a slice are resolved in one array operation; their uniforms must be the ones the cohort-by-cohort
+    rule draws (cohorts in ascending order, each a (young people, tied trials) array), whatever the cohorts'
+    sizes. Checked against that rule written out as a loop."""
+    from simulate import engine, kernels
+    from simulate.sampling import child_rng
+
+    rng = np.random.default_rng(seed)
+    H, n = 6, 700
+    draws = engine._YouthDraws(engine._Counts(rng, False), rng.uniform(0.2, 0.8, n),
+                               engine._survival(rng.uniform(0.6, 0.95, n), H, n))
+    draws.draw(np.array([10.0, 9.0, 10.0, 4.0, 10.0, 0.0]), H, n)  # three sizes, one empty year
+    h_of = {}
+    for cs, h_all in draws.groups.values():
+        for i, c in enumerate(cs):
+            h_all[i, 0, ::7] = draws.edge[0, ::7]  # young people on an edge: ties
+            h_all[i, -1, 3::11] = draws.edge[min(2, H - c - 1), 3::11]
+            h_of[c] = h_all[i]
+    act = draws.cohorts(slice(0, n))
+
+    want = np.empty((H, H, n), dtype=np.float32)
+    tied = np.zeros((H, n), dtype=bool)
+    for cs, h_all in draws.groups.values():
+        kernels.youth_counts(h_all, cs, draws.edge, 0, n, H, draws.no_relapse, want, tied)
+    ties_rng = child_rng(rng, "ties")
+    for c in range(H):  # the rule, cohort by cohort and age by age
+        t = np.flatnonzero(tied[c])
+        if t.size:
+            v = (h_of[c][:, t] + ties_rng.random((h_of[c].shape[0], t.size))) / engine.UNIT16
+            for k in range(H - c):
+                want[c, k, t] = (v < draws.thresholds[k, t]).sum(axis=0)
+    assert tied.sum() > 50
+    for c in h_of:
+        assert np.array_equal(act[c, :H - c], want[c, :H - c])

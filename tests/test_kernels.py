@@ -65,13 +65,49 @@ def test_binning_at_bin_edges_and_signs_is_the_same_both_ways():
     assert np.array_equal(_binned(x, compiled=True)[0], _binned(x, compiled=False)[0])
 
 
-@pytest.mark.parametrize("compiled", [False, pytest.param(True, marks=compiled_only)])
-def test_a_value_off_its_grid_is_refused(compiled):
+@pytest.fixture(params=["numpy", "plain", "avx2"])
+def binning(request):
+    """The NumPy binning, the compiled one with its plain bin index, and with its AVX2 one (four values at a
+    time, where the processor has it)."""
+    if request.param == "numpy":
+        yield False
+        return
+    if kernels._ext is None:
+        pytest.skip("the C kernels were not built here")
+    was = kernels._ext.wide_bins(request.param == "avx2")
+    try:
+        yield True
+    finally:
+        kernels._ext.wide_bins(was)
+
+
+@pytest.mark.parametrize("bad", [8.0, 8.5, -1e-300, -1.0, 1e300, -1e300, np.inf, -np.inf, np.nan, 2.0**62, -2.0**62])
+@pytest.mark.parametrize("where", [0, 3, 4, 6, 9])
+def test_a_value_off_its_grid_is_refused(binning, bad, where):
+    """In any position of a row (inside the four-value steps and in the rest), just past the top, below the bottom,
+    infinite, NaN or huge; the values on the grid's edges are accepted."""
+    x = np.array([[0.0, 7.999999999999999, 3.5, 7.0, 0.5, 1.0, 2.0, 6.0, 4.0, 5.0]])
     counts = np.zeros((1, 8), dtype=np.int64)
+    kernels.bin_add(counts, x, np.array([1.0]), np.array([0]), compiled=binning)
+    assert counts.tolist() == [[2, 1, 1, 1, 1, 1, 1, 2]]
+    x[0, where] = bad
     with pytest.raises(ValueError):
-        kernels.bin_add(counts, np.array([[3.0, 9.0]]), np.array([1.0]), np.array([0]), compiled=compiled)
-    with pytest.raises(ValueError):
-        kernels.bin_add(counts, np.array([[-1.0]]), np.array([1.0]), np.array([0]), compiled=compiled)
+        kernels.bin_add(counts, x, np.array([1.0]), np.array([0]), compiled=binning)
+
+
+@compiled_only
+@settings(max_examples=60, deadline=None)
+@given(values, st.integers(0, 3))
+def test_the_avx2_and_the_plain_bin_index_count_alike(xs, spread):
+    x = np.array([xs, [v * 10.0**-spread for v in xs], [round(v) for v in xs]])
+    got = []
+    for wide in (True, False):
+        was = kernels._ext.wide_bins(wide)
+        try:
+            got.append(_binned(x, compiled=True)[0])
+        finally:
+            kernels._ext.wide_bins(was)
+    assert np.array_equal(got[0], got[1]) and np.array_equal(got[0], _binned(x, compiled=False)[0])
 
 
 @settings(max_examples=80, deadline=None)
@@ -283,14 +319,14 @@ def test_row_statistics_and_moments_while_binning(groups, years, n, zeros, seed)
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 11), st.one_of(st.integers(1, 300), st.sampled_from([16384, 20001])),
+@given(st.integers(1, 4), st.integers(1, 11), st.one_of(st.integers(1, 300), st.sampled_from([1, 2, 16384, 20001])),
        st.booleans(), st.integers(0, 2**32 - 1))
 def test_flow_sums(P, H, n, with_pv, seed):
     """Sums of a block's savings and cost, and its ROI sums: the same numbers both ways, and the definition's."""
     rng = np.random.default_rng(seed)
     sav = np.round(rng.normal(1e5, 2e5, (P, H, n)), 2)
     cost = np.round(rng.normal(5e4, 1e5, (P, H, n)), 2)
-    sav[:, :, ::5], cost[:, :, ::7] = -0.0, 0.0
+    sav[:, :, 1::5], cost[:, :, 1::7] = -0.0, 0.0  # the first trial keeps its values (a block of one trial)
     df = 1.0 / 1.035 ** np.arange(H)
     pv = sav * df[None, :, None] * 1.01 if with_pv else None
     runs = {}
@@ -316,7 +352,7 @@ def test_flow_sums(P, H, n, with_pv, seed):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 11), st.one_of(st.integers(1, 300), st.sampled_from([513, 16384, 20001])),
+@given(st.integers(1, 9), st.integers(1, 11), st.one_of(st.integers(1, 300), st.sampled_from([1, 513, 16384, 20001])),
        st.booleans(), st.integers(0, 2**32 - 1))
 def test_cumulative_nets_and_the_budget_view(P, H, n, with_pv, seed):
     """The cumulative nets, and the budget's yearly nets, funding need and worst year, both ways; against their
@@ -324,7 +360,7 @@ def test_cumulative_nets_and_the_budget_view(P, H, n, with_pv, seed):
     rng = np.random.default_rng(seed)
     sav = np.round(rng.normal(1e5, 2e5, (P, H, n)), 1)
     cost = np.round(rng.normal(5e4, 1e5, (P, H, n)), 1)
-    sav[:, :, ::5], cost[:, :, ::3] = -0.0, 0.0
+    sav[:, :, 1::5], cost[:, :, 1::3] = -0.0, 0.0
     sav[:, :, 1::7] = cost[:, :, 1::7]  # yearly nets of exactly 0
     sav[:, ::2, 2::4], cost[:, ::2, 2::4] = -0.0, 0.0  # and of -0 in some years, +0 in others: ties of the minimum
     sav[:, 1::2, 2::4] = cost[:, 1::2, 2::4]
@@ -348,8 +384,8 @@ def test_cumulative_nets_and_the_budget_view(P, H, n, with_pv, seed):
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.integers(1, 4), st.integers(1, 11),
-       st.one_of(st.integers(1, 300), st.sampled_from([511, 512, 513, 1100, 9001, 16384, 20001])),
+@given(st.integers(1, 9), st.integers(1, 11),
+       st.one_of(st.integers(1, 300), st.sampled_from([1, 511, 512, 513, 1100, 9001, 16384, 20001])),
        st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
 def test_first_pass_is_the_separate_kernels(P, H, n, with_pv, with_core, seed):
     """The first pass over a block (nets, series statistics, flow sums, node by node of the pairwise tree) gives
@@ -358,7 +394,7 @@ def test_first_pass_is_the_separate_kernels(P, H, n, with_pv, with_core, seed):
     rng = np.random.default_rng(seed)
     sav = np.round(rng.normal(1e5, 2e5, (P, H, n)), 2)
     cost = np.round(rng.normal(5e4, 1e5, (P, H, n)), 2)
-    sav[:, :, ::5], cost[:, :, ::3] = -0.0, 0.0
+    sav[:, :, 1::5], cost[:, :, 1::3] = -0.0, 0.0
     sav[:, :, 1::7] = cost[:, :, 1::7]
     df = 1.0 / 1.035 ** np.arange(H)
     pv = sav * df[None, :, None] * 1.01 if with_pv else None
@@ -374,3 +410,32 @@ def test_first_pass_is_the_separate_kernels(P, H, n, with_pv, with_core, seed):
         got = [net, *stats, *([] if core is None else [core, worst, *core_stats]),
                *[a for a in flows if a is not None]]
         assert [a.tobytes() for a in got] == [a.tobytes() for a in want]
+
+
+@compiled_only
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 10), st.integers(0, 25), st.integers(1, 3), st.one_of(st.integers(1, 200), st.just(300)),
+       st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
+def test_the_value_still_to_come_both_ways(H, tail, P, m, relapse, discounted, seed):
+    """engine._remaining (the claims' lifetime tail) for some payers and a subset of the years: the compiled loop
+    gives the NumPy loop's numbers, bit for bit."""
+    from simulate import engine
+
+    rng = np.random.default_rng(seed)
+    n_years = H + tail
+    unit = rng.normal(1e5, 5e4, (n_years, P, m))
+    act = rng.integers(0, 11, (H, H, m)).astype(np.float32)
+    wanted = sorted(rng.choice(P, int(rng.integers(1, P + 1)), replace=False).tolist())
+    years = frozenset(int(y) for y in rng.choice(H, int(rng.integers(1, H + 1)), replace=False))
+    keep = rng.uniform(0.5, 1.0, m) if relapse else None
+    growth = 1.01 ** np.arange(n_years)
+    df = 0.97 / 1.035 ** np.arange(n_years)  # not 1 in the first year, so that a division by it counts
+    args = (unit, act, wanted, years, 2 if discounted else 1, keep, growth, df, H, n_years, m)
+    got = {}
+    for compiled in (True, False):
+        kernels.COMPILED, was = compiled, kernels.COMPILED
+        try:
+            got[compiled] = engine._remaining(*args).tobytes()
+        finally:
+            kernels.COMPILED = was
+    assert got[True] == got[False]
