@@ -195,8 +195,9 @@ def _sum_in_order(x: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
     payers; ``np.sum`` over a short axis does the same, except where the axis is contiguous, e.g. a block of
     one trial, when it sums pairwise)."""
     out[...] = 0.0
+    lead = (slice(None),) * axis
     for k in range(x.shape[axis]):
-        out += np.take(x, k, axis=axis)
+        out += x[(*lead, k)]
     return out
 
 
