@@ -115,6 +115,19 @@ static inline void reached_row(const double *restrict row, Py_ssize_t n, double 
  * row's sum is the same number, bit for bit, as NumPy's. */
 #define PW_BLOCK 128
 
+/* Where NumPy's pairwise sum splits n > PW_BLOCK values: half, less its remainder modulo 8. */
+static inline Py_ssize_t pw_split(Py_ssize_t n) { return n / 2 - (n / 2) % 8; }
+
+/* The deepest level of the pairwise tree over n values whose nodes are split while larger than `leaf` (the
+ * right half is the larger), plus one: how many levels of work arrays a recursion needs. */
+static Py_ssize_t pw_depth(Py_ssize_t n, Py_ssize_t leaf)
+{
+    Py_ssize_t depth = 1;
+    for (; n > leaf; depth++)
+        n -= pw_split(n);
+    return depth;
+}
+
 static inline double pw_leaf(const double *restrict a, Py_ssize_t n)
 {
     if (n < 8) {
@@ -161,8 +174,7 @@ typedef struct {
 WIDE static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_range *rr)
 {
     if (n > PW_BLOCK) {
-        Py_ssize_t n2 = n / 2;
-        n2 -= n2 % 8;
+        const Py_ssize_t n2 = pw_split(n);
         const double left = stats_pairwise(x, n2, rr);
         int64_t *seen = rr->seen;
         if (seen)
@@ -316,8 +328,7 @@ static bin_index_fn bin_index = bin_index_plain; /* set at import: the AVX2 vers
 static double bin_pairwise(const double *restrict x, Py_ssize_t n, bin_row *b)
 {
     if (n > PW_BLOCK) {
-        Py_ssize_t n2 = n / 2;
-        n2 -= n2 % 8;
+        const Py_ssize_t n2 = pw_split(n);
         const double left = bin_pairwise(x, n2, b);
         return left + bin_pairwise(x + n2, n - n2, b);
     }
@@ -637,8 +648,7 @@ WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, do
 {
     const Py_ssize_t K = f->K, P = f->P, H = f->H, N = f->n;
     if (n > PW_BLOCK) {
-        Py_ssize_t n2 = n / 2;
-        n2 -= n2 % 8;
+        const Py_ssize_t n2 = pw_split(n);
         double *left = f->work + depth * 2 * K, *right = left + K;
         flow_pairwise(f, a, n2, left, depth + 1);
         flow_pairwise(f, a + n2, n - n2, right, depth + 1);
@@ -742,9 +752,7 @@ static PyObject *flow_sums(PyObject *self, PyObject *args)
         goto done;
     }
     const Py_ssize_t K = n_rows + Q * 4;
-    Py_ssize_t depth = 1;
-    for (Py_ssize_t m = n; m > PW_BLOCK; depth++) /* the right half is the larger */
-        m -= m / 2 - (m / 2) % 8;
+    const Py_ssize_t depth = pw_depth(n, PW_BLOCK);
     mem = PyMem_RawMalloc((K + 2 * K * depth + Q * 4 * PW_BLOCK * 3) * sizeof(double));
     if (mem == NULL) {
         PyErr_NoMemory();
@@ -923,8 +931,7 @@ static void first_node(first_job *b, Py_ssize_t a, Py_ssize_t m, double *restric
 {
     const Py_ssize_t K = b->K;
     if (m > FIRST_NODE) {
-        Py_ssize_t m2 = m / 2;
-        m2 -= m2 % 8;
+        const Py_ssize_t m2 = pw_split(m);
         double *left = b->work + depth * 2 * K, *right = left + K;
         first_node(b, a, m2, left, depth + 1);
         first_node(b, a + m2, m - m2, right, depth + 1);
@@ -981,11 +988,7 @@ static PyObject *first_pass(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "first_pass: bad shapes");
         goto done;
     }
-    Py_ssize_t depth = 1, flow_depth = 1;
-    for (Py_ssize_t m = n; m > FIRST_NODE; depth++) /* the right half is the larger */
-        m -= m / 2 - (m / 2) % 8;
-    for (Py_ssize_t m = n < FIRST_NODE ? n : FIRST_NODE; m > PW_BLOCK; flow_depth++)
-        m -= m / 2 - (m / 2) % 8;
+    const Py_ssize_t depth = pw_depth(n, FIRST_NODE), flow_depth = pw_depth(n < FIRST_NODE ? n : FIRST_NODE, PW_BLOCK);
     const Py_ssize_t flow_work = 2 * KF * flow_depth + Q * 4 * PW_BLOCK * 3;
     mem = PyMem_RawMalloc((K + 2 * K * depth + flow_work) * sizeof(double));
     seen = PyMem_RawMalloc(FIRST_NODE * sizeof(int64_t));
