@@ -914,6 +914,7 @@ done:
  * while its values are in the cache; the nodes' sums are added as the tree adds them, so every sum is the
  * same number as row_stats' and flow_sums' over the whole block. */
 #define FIRST_NODE 512
+_Static_assert(FIRST_NODE <= NET_CHUNK, "a first-pass node is computed by one nets_chunk");
 
 typedef struct {
     const double *sav, *cost, *pv, *df;
@@ -988,7 +989,8 @@ static PyObject *first_pass(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "first_pass: bad shapes");
         goto done;
     }
-    const Py_ssize_t depth = pw_depth(n, FIRST_NODE), flow_depth = pw_depth(n < FIRST_NODE ? n : FIRST_NODE, PW_BLOCK);
+    /* a node smaller than FIRST_NODE can be one level deeper below it than FIRST_NODE itself: one level spare */
+    const Py_ssize_t depth = pw_depth(n, FIRST_NODE), flow_depth = pw_depth(FIRST_NODE, PW_BLOCK) + 1;
     const Py_ssize_t flow_work = 2 * KF * flow_depth + Q * 4 * PW_BLOCK * 3;
     mem = PyMem_RawMalloc((K + 2 * K * depth + flow_work) * sizeof(double));
     seen = PyMem_RawMalloc(FIRST_NODE * sizeof(int64_t));

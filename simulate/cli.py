@@ -1127,7 +1127,11 @@ def main():  # pragma: no cover - console script
     OutputDir.hold_signals_after_commit = True  # the process ends after the command: a finished run stays finished
     if hasattr(signal, "SIGPIPE"):  # `simulate describe ... | head`: stop quietly when the reader has gone
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    cli()
+    try:
+        cli()
+    finally:  # the command is over: a signal during the interpreter's shutdown (which puts back the system's
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # default for Python handlers) must not turn its status
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # into a kill
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -429,10 +429,10 @@ class OutputDir:
     process dies, the previous outputs are left as they were.
 
     Ctrl-C and SIGTERM wait while the outputs are swapped (noted, then delivered), so an interruption
-    never leaves the swap half done. ``hold_signals_after_commit`` (set by the command line,
-    whose process ends right after): they are ignored once the new outputs are in place, so a signal that
-    arrives then cannot make the finished command report an interruption or exit with an error while its
-    outputs have been replaced.
+    never leaves the swap half done. ``hold_signals_after_commit`` (set by the command line, whose process
+    ends right after): once the new outputs are in place, such a signal ends the process at once with status 0,
+    so it cannot make the finished command report an interruption or exit with an error while its outputs have
+    been replaced (and it still stops a command whose printout is stuck on a full pipe).
     """
 
     hold_signals_after_commit = False
@@ -468,29 +468,28 @@ class OutputDir:
         if exc_type is not None:
             shutil.rmtree(self.stage, ignore_errors=True)
             return False
-        _fsync_dir(self.stage)
-        target = self.out.resolve()
-        if target.exists() and not self.force:
-            shutil.rmtree(self.stage, ignore_errors=True)
-            raise ScenarioError("--out", str(self.out), "a directory that does not exist yet (or --force)")
         held = _hold_signals()
+        old = None
         try:
+            _fsync_dir(self.stage)
+            target = self.out.resolve()
+            if target.exists() and not self.force:
+                raise ScenarioError("--out", str(self.out), "a directory that does not exist yet (or --force)")
             if target.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=target.parent))
                 os.rename(target, old / "previous")
-                os.rename(self.stage, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.rename(self.stage, target)
+            os.rename(self.stage, target)
             _fsync_dir(target.parent)
+            if old is not None:  # the previous outputs, moved aside (a killed run's are removed by the next run)
+                shutil.rmtree(old, ignore_errors=True)
         except BaseException:
-            _release_signals(held)
+            shutil.rmtree(self.stage, ignore_errors=True)  # gone already if it was renamed into place
+            _release_signals(held, deliver=False)  # the error, not a signal noted meanwhile, says what happened
             raise
-        if not self.hold_signals_after_commit:
+        if self.hold_signals_after_commit:
+            _finished(held)
+        else:
             _release_signals(held)
-        elif held is not None:  # ignored from now on, also while the interpreter shuts down (which puts back
-            for s in _SIGNALS:  # the system's default for signals that have a Python handler)
-                signal.signal(s, signal.SIG_IGN)
         return False
 
 
@@ -504,19 +503,42 @@ def _hold_signals():
     if threading.current_thread() is not threading.main_thread():
         return None
     noted: list = []
-    previous = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in _SIGNALS}
+    previous: dict = {}
+    try:
+        for s in _SIGNALS:
+            previous[s] = signal.signal(s, lambda signum, frame: noted.append(signum))
+    except BaseException:  # a signal before both were set: put back what was changed
+        _release_signals((previous, []))
+        raise
     return previous, noted
 
 
-def _release_signals(held) -> None:
-    """Put the handlers back and deliver the first signal noted meanwhile, if any."""
+def _release_signals(held, *, deliver: bool = True) -> None:
+    """Put the handlers back and deliver the first signal noted meanwhile, if any (``deliver``)."""
     if held is None:
         return
     previous, noted = held
     for s, handler in previous.items():
-        signal.signal(s, handler)
-    if noted:
+        signal.signal(s, signal.SIG_DFL if handler is None else handler)  # None: a handler set outside Python
+    if noted and deliver:
         signal.raise_signal(noted[0])
+
+
+def _finished(held) -> None:
+    """The command line's outputs are in place: from now on Ctrl-C or SIGTERM ends the process at once with
+    status 0 (the run is done, only its printout is cut short; nothing is flushed, so a printout stuck on a
+    full pipe cannot keep the process alive), and so does a signal noted during the swap. The console script
+    ignores them once the command returns, while the interpreter shuts down (see ``simulate.cli.main``)."""
+    if held is None:
+        return
+    for s in _SIGNALS:
+        signal.signal(s, _exit_done)
+    if held[1]:
+        _exit_done()
+
+
+def _exit_done(*_) -> None:
+    os._exit(0)
 
 
 def _umask() -> int:

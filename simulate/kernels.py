@@ -160,7 +160,8 @@ def first_pass(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.nda
                compiled: bool | None = None) -> tuple:
     """A block's first pass: :func:`nets` (with the budget's rows where ``core`` and ``worst`` are given),
     :func:`row_stats` of the net series ``(P + 1, 2, H, n)`` flattened (with the break-even counts at ``level``,
-    years as groups) and of the budget's rows, and :func:`flow_sums`; the same numbers as those functions.
+    years as groups) and of the budget's rows, and :func:`flow_sums`; the same numbers as those functions (for
+    finite values: a NaN's sign or payload may differ, as everywhere in the kernels).
 
     Returns ``(net, net_stats, core_stats, flows)``: ``net_stats`` (lo, hi, mean, at, by), ``core_stats``
     (lo, hi, mean) or None, ``flows`` as :func:`flow_sums` returns them. The compiled kernel does it node by

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import math
@@ -262,32 +261,89 @@ def test_interrupted_sweep_says_one_line_keeps_finished_scenarios_and_resumes(tm
                                   pd.read_parquet(tmp_path / "whole" / "results.parquet"), check_exact=True)
 
 
+SWAP_WITH_A_SIGNAL = """
+import os, signal, sys
+from pathlib import Path
+from simulate import io as sio
+out = Path(sys.argv[1])
+sio.OutputDir.hold_signals_after_commit = sys.argv[2] == "hold"
+rename = os.rename
+def rename_and_interrupt(src, dst):
+    os.kill(os.getpid(), signal.SIGINT)  # arrives between the two renames of the swap
+    rename(src, dst)
+try:
+    with sio.OutputDir(out, force=True) as stage:
+        (stage / "new.txt").write_text("new")
+        sio.os.rename = rename_and_interrupt
+    print("after the swap", flush=True)
+except KeyboardInterrupt:
+    print("interrupted after the swap", flush=True)
+    sys.exit(130)
+"""
+
+
 @pytest.mark.parametrize("hold", [False, True], ids=["library", "command line"])
-def test_a_signal_during_the_swap_waits_until_the_outputs_are_in_place(tmp_path, monkeypatch, hold):
-    """Ctrl-C while the new outputs replace the old ones is held until the swap is done: never a half swap. The
-    command line keeps it held after that (its process ends), so a finished run cannot report an interruption."""
+def test_a_signal_during_the_swap_waits_until_the_outputs_are_in_place(tmp_path, hold):
+    """Ctrl-C while the new outputs replace the old ones is held until the swap is done: never a half swap. A
+    library caller then gets the KeyboardInterrupt; the command line ends at once with status 0, its run being
+    finished."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    proc = subprocess.run([sys.executable, "-c", SWAP_WITH_A_SIGNAL, str(out), "hold" if hold else "library"],
+                          capture_output=True, text=True, timeout=60)
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    if hold:
+        assert proc.returncode == 0 and proc.stdout == "", (proc.returncode, proc.stdout, proc.stderr)
+    else:
+        assert proc.returncode == 130 and proc.stdout == "interrupted after the swap\n", proc.stderr
+
+
+def test_a_finished_run_whose_printout_is_stuck_can_still_be_stopped(tmp_path):
+    """Once the outputs are in place, SIGTERM ends the command line at once with status 0, even while it is
+    blocked writing its --json printout to a pipe that nobody reads."""
+    out = tmp_path / "out"
+    with subprocess.Popen([SIMULATE, "run", DEFAULT, "--trials", "2000", "--out", str(out), "--json"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        try:
+            deadline = time.monotonic() + 60
+            while not (out / "summary.json").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)  # the printout (larger than a pipe's buffer) is now blocked
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+        finally:
+            proc.kill()
+    assert complete(snapshot(out), 2000)
+
+
+def test_an_error_during_the_swap_is_not_hidden_by_a_signal(tmp_path, monkeypatch):
+    """A rename that fails while a Ctrl-C is held: the error is what the caller sees, the handlers are back, and
+    the next run puts the previous outputs back in place."""
     from simulate import io as sio
 
     out = tmp_path / "out"
     out.mkdir()
     (out / "old.txt").write_text("old")
-    rename = os.rename
+    rename, calls = os.rename, []
 
-    def rename_and_interrupt(src, dst):
-        os.kill(os.getpid(), signal.SIGINT)  # arrives between the two renames of the swap
+    def rename_then_fail(src, dst):
+        calls.append(src)
+        if len(calls) == 2:  # the new outputs' rename, after the old ones were moved aside
+            os.kill(os.getpid(), signal.SIGINT)
+            raise OSError(18, "Invalid cross-device link")
         rename(src, dst)
 
-    monkeypatch.setattr(sio.OutputDir, "hold_signals_after_commit", hold)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with pytest.raises(KeyboardInterrupt) if not hold else contextlib.nullcontext():
-            with sio.OutputDir(out, force=True) as stage:
-                (stage / "new.txt").write_text("new")
-                monkeypatch.setattr(sio.os, "rename", rename_and_interrupt)
-            time.sleep(0.05)  # a signal not held would have been handled by now
-        assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
-    finally:
-        monkeypatch.setattr(sio.os, "rename", rename)
-        for s, handler in handlers.items():
-            signal.signal(s, handler)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(OSError, match="cross-device"):
+        with sio.OutputDir(out, force=True) as stage:
+            (stage / "new.txt").write_text("new")
+            monkeypatch.setattr(sio.os, "rename", rename_then_fail)
+    monkeypatch.setattr(sio.os, "rename", rename)
+    assert signal.getsignal(signal.SIGINT) is handler
+    with sio.OutputDir(out, force=True) as stage:  # the next run restores, then replaces
+        assert sorted(p.name for p in out.iterdir()) == ["old.txt"]
+        (stage / "new.txt").write_text("new")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
