@@ -32,6 +32,16 @@
 #define WIDE
 #endif
 
+/* Release the buffers a wrapper took: RELEASE(&a, &b, ...), at its end (a wrapper whose PyArg_ParseTuple fails
+ * holds none and returns at once). */
+static void release_buffers(Py_buffer *const *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        PyBuffer_Release(b[i]);
+}
+#define RELEASE(...) release_buffers((Py_buffer *const[]){__VA_ARGS__}, \
+                                     sizeof((Py_buffer *const[]){__VA_ARGS__}) / sizeof(Py_buffer *))
+
 /* The buffer holds exactly d0 * d1 * d2 items of `itemsize` bytes (sizes >= 0, product without overflow). */
 static int check_size3(Py_buffer *b, Py_ssize_t d0, Py_ssize_t d1, Py_ssize_t d2, Py_ssize_t itemsize,
                        const char *name)
@@ -454,21 +464,6 @@ WIDE static void count_below_core(const double *restrict x, const double *restri
             out[r * k + j] = count_row(x + r * n, n, t[j], inclusive);
 }
 
-/* seen[i]: all ones once trial i has reached the level (a 64-bit mask, so that SSE2 can OR and count it). */
-WIDE static void reached_core(const double *restrict x, double tol, int64_t *restrict nonneg, int64_t *restrict by_year,
-                         int64_t *restrict seen, Py_ssize_t groups, Py_ssize_t years, Py_ssize_t n)
-{
-    for (Py_ssize_t g = 0; g < groups; g++) {
-        memset(seen, 0, n * sizeof(int64_t));
-        for (Py_ssize_t t = 0; t < years; t++) {
-            int64_t a = 0, b = 0;
-            reached_row(x + (g * years + t) * n, n, tol, seen, &a, &b);
-            nonneg[g * years + t] = a;
-            by_year[g * years + t] = b;
-        }
-    }
-}
-
 /* bin_add(x, scale, offset, counts, t, below, rows, n, n_bins, k): counts[r, floor(x[r, i] * scale[r]) - offset[r]]
  * += 1; with k thresholds t, also below[r, j] = #{i : x[r, i] < t[j]} (k may be 0, with empty t and below). */
 static PyObject *bin_add(PyObject *self, PyObject *args)
@@ -485,7 +480,7 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
     int64_t *tbin = NULL;
     if (n_bins > INT32_MAX) { /* bins are indexed as 32-bit integers */
         PyErr_SetString(PyExc_ValueError, "bin_add: too many bins");
-        return NULL;
+        goto done;
     }
     if (check_size3(&bx, rows, n, 1, 8, "x") || check_size(&bs, rows, 8, "scale") ||
         check_size(&bo, rows, 8, "offset") || check_size3(&bc, rows, n_bins, 1, 8, "counts") ||
@@ -517,14 +512,7 @@ done:
     PyMem_RawFree(local);
     PyMem_RawFree(flag);
     PyMem_RawFree(tbin);
-    PyBuffer_Release(&bx);
-    PyBuffer_Release(&bs);
-    PyBuffer_Release(&bo);
-    PyBuffer_Release(&bc);
-    PyBuffer_Release(&bt);
-    PyBuffer_Release(&bb);
-    PyBuffer_Release(&bm);
-    PyBuffer_Release(&bm2);
+    RELEASE(&bx, &bs, &bo, &bc, &bt, &bb, &bm, &bm2);
     return result;
 }
 
@@ -562,12 +550,7 @@ static PyObject *row_stats(PyObject *self, PyObject *args)
     Py_INCREF(result);
 done:
     PyMem_RawFree(seen);
-    PyBuffer_Release(&bx);
-    PyBuffer_Release(&blo);
-    PyBuffer_Release(&bhi);
-    PyBuffer_Release(&bm);
-    PyBuffer_Release(&bat);
-    PyBuffer_Release(&bby);
+    RELEASE(&bx, &blo, &bhi, &bm, &bat, &bby);
     return result;
 }
 
@@ -591,46 +574,9 @@ static PyObject *count_below(PyObject *self, PyObject *args)
     result = Py_None;
     Py_INCREF(result);
 done:
-    PyBuffer_Release(&bx);
-    PyBuffer_Release(&bt);
-    PyBuffer_Release(&bout);
+    RELEASE(&bx, &bt, &bout);
     return result;
 }
-
-/* reached(x, tol, nonneg, by_year, groups, years, n): for each group g of `years` rows,
- * nonneg[g, t] = #{i : x[g, t, i] >= tol} and by_year[g, t] = #{i : x[g, s, i] >= tol for some s <= t}. */
-static PyObject *reached(PyObject *self, PyObject *args)
-{
-    Py_buffer bx, bnn, bby;
-    double tol;
-    Py_ssize_t groups, years, n;
-    if (!PyArg_ParseTuple(args, "y*dw*w*nnn", &bx, &tol, &bnn, &bby, &groups, &years, &n))
-        return NULL;
-    PyObject *result = NULL;
-    int64_t *seen = NULL;
-    if (check_size3(&bx, groups, years, n, 8, "x") || check_size3(&bnn, groups, years, 1, 8, "nonneg") ||
-        check_size3(&bby, groups, years, 1, 8, "by_year"))
-        goto done;
-    seen = PyMem_RawMalloc((n > 0 ? n : 1) * sizeof(int64_t));
-    if (seen == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    const double *x = bx.buf;
-    int64_t *nonneg = bnn.buf, *by_year = bby.buf;
-    Py_BEGIN_ALLOW_THREADS
-    reached_core(x, tol, nonneg, by_year, seen, groups, years, n);
-    Py_END_ALLOW_THREADS
-    result = Py_None;
-    Py_INCREF(result);
-done:
-    PyMem_RawFree(seen);
-    PyBuffer_Release(&bx);
-    PyBuffer_Release(&bnn);
-    PyBuffer_Release(&bby);
-    return result;
-}
-
 
 /* ---- savings and cost aggregates of a block (simulate.metrics.reduce_block) ------------------------------- */
 typedef struct {
@@ -775,17 +721,11 @@ static PyObject *flow_sums(PyObject *self, PyObject *args)
     Py_INCREF(result);
 done:
     PyMem_RawFree(mem);
-    PyBuffer_Release(&bs);
-    PyBuffer_Release(&bc);
-    PyBuffer_Release(&bp);
-    PyBuffer_Release(&bd);
-    PyBuffer_Release(&br);
-    PyBuffer_Release(&bn);
-    PyBuffer_Release(&bq);
+    RELEASE(&bs, &bc, &bp, &bd, &br, &bn, &bq);
     return result;
 }
 
-/* ---- cumulative nets of a block (simulate.metrics.block_nets) ---------------------------------------------- */
+/* ---- cumulative nets of a block (kernels.nets; part of the first pass) ------------------------------------ */
 #define NET_CHUNK 512
 
 /* NumPy's minimum and maximum: the first operand if it wins or is NaN, else the second (so also at a tie). */
@@ -796,7 +736,7 @@ static inline double np_max(double a, double b) { return (a > b || a != a) ? a :
  * net sav - cost (discounted: times df[t], or pv - cost * df[t]); the total is 0.0 + the payers' yearly nets in
  * order. With `core`, also core[q, 1 + t] = the yearly undiscounted net, core[q, 0] = max(-lowest, 0) (lowest:
  * the minimum over years of the cumulative undiscounted net) and worst[q] = the minimum over years of the yearly
- * net: the operations, in order, of metrics.block_nets and budget.reduce_block. */
+ * net: the operations, in order, of the NumPy code in kernels.nets. */
 WIDE static void nets_chunk(const double *restrict sav, const double *restrict cost, const double *restrict pv,
                             const double *restrict df, double *restrict net, double *restrict core,
                             double *restrict worst, Py_ssize_t P, Py_ssize_t H, Py_ssize_t n, Py_ssize_t j0,
@@ -897,13 +837,7 @@ static PyObject *nets(PyObject *self, PyObject *args)
     result = Py_None;
     Py_INCREF(result);
 done:
-    PyBuffer_Release(&bs);
-    PyBuffer_Release(&bc);
-    PyBuffer_Release(&bp);
-    PyBuffer_Release(&bd);
-    PyBuffer_Release(&bn);
-    PyBuffer_Release(&bk);
-    PyBuffer_Release(&bw);
+    RELEASE(&bs, &bc, &bp, &bd, &bn, &bk, &bw);
     return result;
 }
 
@@ -1037,21 +971,7 @@ static PyObject *first_pass(PyObject *self, PyObject *args)
 done:
     PyMem_RawFree(mem);
     PyMem_RawFree(seen);
-    PyBuffer_Release(&bs);
-    PyBuffer_Release(&bc);
-    PyBuffer_Release(&bp);
-    PyBuffer_Release(&bd);
-    PyBuffer_Release(&bn);
-    PyBuffer_Release(&bk);
-    PyBuffer_Release(&bw);
-    PyBuffer_Release(&blo);
-    PyBuffer_Release(&bhi);
-    PyBuffer_Release(&bm);
-    PyBuffer_Release(&bat);
-    PyBuffer_Release(&bby);
-    PyBuffer_Release(&br);
-    PyBuffer_Release(&brn);
-    PyBuffer_Release(&brs);
+    RELEASE(&bs, &bc, &bp, &bd, &bn, &bk, &bw, &blo, &bhi, &bm, &bat, &bby, &br, &brn, &brs);
     return result;
 }
 
@@ -1159,14 +1079,7 @@ static PyObject *expected_unit(PyObject *self, PyObject *args)
     result = Py_None;
     Py_INCREF(result);
 done:
-    PyBuffer_Release(&bpi);
-    PyBuffer_Release(&bU);
-    PyBuffer_Release(&bT);
-    PyBuffer_Release(&bterms);
-    PyBuffer_Release(&btail);
-    PyBuffer_Release(&bmoves);
-    PyBuffer_Release(&bothers);
-    PyBuffer_Release(&be);
+    RELEASE(&bpi, &bU, &bT, &bterms, &btail, &bmoves, &bothers, &be);
     return result;
 }
 
@@ -1221,12 +1134,7 @@ static PyObject *tail_sums(PyObject *self, PyObject *args)
     result = Py_None;
     Py_INCREF(result);
 done:
-    PyBuffer_Release(&bu);
-    PyBuffer_Release(&bw);
-    PyBuffer_Release(&bg);
-    PyBuffer_Release(&bd);
-    PyBuffer_Release(&bk);
-    PyBuffer_Release(&bF);
+    RELEASE(&bu, &bw, &bg, &bd, &bk, &bF);
     return result;
 }
 
@@ -1307,14 +1215,7 @@ static PyObject *remaining(PyObject *self, PyObject *args)
     Py_INCREF(result);
 done:
     PyMem_RawFree(pw);
-    PyBuffer_Release(&bF);
-    PyBuffer_Release(&bP);
-    PyBuffer_Release(&ba);
-    PyBuffer_Release(&bk);
-    PyBuffer_Release(&bg);
-    PyBuffer_Release(&bd);
-    PyBuffer_Release(&by);
-    PyBuffer_Release(&bo);
+    RELEASE(&bF, &bP, &ba, &bk, &bg, &bd, &by, &bo);
     return result;
 }
 
@@ -1410,11 +1311,7 @@ static PyObject *youth_counts(PyObject *self, PyObject *args)
     result = Py_None;
     Py_INCREF(result);
 done:
-    PyBuffer_Release(&bh);
-    PyBuffer_Release(&bcs);
-    PyBuffer_Release(&be);
-    PyBuffer_Release(&bact);
-    PyBuffer_Release(&btied);
+    RELEASE(&bh, &bcs, &be, &bact, &btied);
     return result;
 }
 
@@ -1468,10 +1365,7 @@ static PyObject *cohort_savings(PyObject *self, PyObject *args)
     result = Py_None;
     Py_INCREF(result);
 done:
-    PyBuffer_Release(&be);
-    PyBuffer_Release(&bact);
-    PyBuffer_Release(&bpay);
-    PyBuffer_Release(&bs);
+    RELEASE(&be, &bact, &bpay, &bs);
     return result;
 }
 
@@ -1500,7 +1394,6 @@ static PyMethodDef methods[] = {
     {"nets", nets, METH_VARARGS, "A block's cumulative nets (and the budget's yearly nets, need and worst year)."},
     {"flow_sums", flow_sums, METH_VARARGS, "A block's savings and cost sums and its ROI sums, in one pass."},
     {"count_below", count_below, METH_VARARGS, "Count values below (or at most) each threshold, per row."},
-    {"reached", reached, METH_VARARGS, "Count values at or above a level, per year and by year."},
     {"expected_unit", expected_unit, METH_VARARGS, "Expected saving of a success at each age (engine)."},
     {"remaining", remaining, METH_VARARGS, "Expected savings still to come after each year (engine)."},
     {"tail_sums", tail_sums, METH_VARARGS, "Expected savings after each age of a success active then."},

@@ -167,7 +167,7 @@ class BudgetPartial:
 
 def new_core(traj: Trajectories) -> tuple[np.ndarray, np.ndarray]:
     """Empty arrays for :func:`reduce_block`'s ``core`` and ``worst``, to be filled by
-    ``metrics.block_nets(..., core=core, worst=worst)``: ``(n_payers + 1, 1 + n_years, n_trials)``, the funding
+    ``metrics.first_pass(..., core=core, worst=worst)``: ``(n_payers + 1, 1 + n_years, n_trials)``, the funding
     need, then the net of each programme year; ``(n_payers + 1, n_trials)``, the lowest yearly net."""
     P, H, n = traj.cost_dkk.shape
     return np.empty((P + 1, 1 + H, n)), np.empty((P + 1, n))
@@ -178,9 +178,9 @@ def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0, int
                  stats: tuple | None = None) -> BudgetPartial:
     """Reduce one block of trajectories to a :class:`BudgetPartial` (or add it to ``into``, in place).
 
-    ``core`` and ``worst``: :func:`new_core` arrays filled by ``metrics.block_nets(..., core=core,
-    worst=worst)`` (or ``metrics.first_pass``) from the realised nets, if the caller has them (saves a pass
-    over the flows); ``stats``: the range and mean of each row of ``core``, from ``metrics.first_pass``.
+    ``core`` and ``worst``: :func:`new_core` arrays filled by ``metrics.first_pass(..., core=core,
+    worst=worst)`` from the realised nets, if the caller has them (saves a pass over the flows); ``stats``: the
+    range and mean of each row of ``core``, from the same first pass.
     """
     P, H, n = traj.cost_dkk.shape
     Q = P + 1

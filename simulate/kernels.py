@@ -78,7 +78,7 @@ def row_stats(x: np.ndarray, *, level: float | None = None, group: int = 1,
     out = (x.min(axis=1) + 0.0, x.max(axis=1) + 0.0, x.mean(axis=1))  # a zero extreme as +0, whichever zero won
     if level is None:
         return out
-    at, by = reached(x.reshape(rows // group, group, n), level, compiled=False)
+    at, by = reached(x.reshape(rows // group, group, n), level)
     return (*out, at.reshape(-1), by.reshape(-1))
 
 
@@ -257,15 +257,13 @@ def count_below(x: np.ndarray, thresholds, *, inclusive: bool = False, compiled:
     return out
 
 
-def reached(x: np.ndarray, tol: float, *, compiled: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+def reached(x: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """For ``x`` ``(groups, years, n)``: per group and year, the values ``>= tol`` that year, and the
-    trials with a value ``>= tol`` in that year or an earlier one. Two ``(groups, years)`` int64 arrays."""
+    trials with a value ``>= tol`` in that year or an earlier one. Two ``(groups, years)`` int64 arrays.
+    (NumPy; compiled, these counts are part of :func:`row_stats` and :func:`first_pass`.)"""
     groups, years, n = x.shape
     nonneg = np.empty((groups, years), dtype=np.int64)
     by_year = np.empty((groups, years), dtype=np.int64)
-    if _use(compiled, True, "reached"):
-        _ext.reached(_c(x, np.float64), float(tol), nonneg, by_year, groups, years, n)
-        return nonneg, by_year
     hit = x >= tol
     nonneg[:] = np.count_nonzero(hit, axis=-1)
     for t in range(1, years):

@@ -95,25 +95,15 @@ class Histogram:
         self.counts = self._rebinned(level, offset, inplace=True)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
 
-    def add(self, x: np.ndarray, *, below=None) -> np.ndarray | None:
-        """Add the values ``x`` ``(n_series, n)`` in place.
-
-        They are binned straight into the grid of the merged range: binning at a level and coarsening
-        later gives the same counts as binning at the coarser level, so the result is the same as
-        ``merge(Histogram.of(x))`` and does not depend on the order in which values arrive.
-
-        ``below``: thresholds; returns ``(n_series, k)``, the values of ``x`` below each (counted while
-        binning, see :func:`simulate.kernels.bin_add`).
-        """
-        lo, hi, _ = kernels.row_stats(x)
-        self._widen(lo, hi)
-        return kernels.bin_add(self.counts, x, self.scale, self.offset, below=below)
-
     @classmethod
     def with_moments(cls, x: np.ndarray, into: "Histogram | None" = None, *, below=None,
                      stats: tuple | None = None) -> tuple["Histogram", np.ndarray | None, "Moments"]:
-        """The histogram of ``x`` ``(n_series, n)`` (or ``into`` with ``x`` added, as :meth:`add` does), the
-        values below each of the thresholds ``below`` (or None), and the :class:`Moments` of each row. Two
+        """The histogram of ``x`` ``(n_series, n)`` (or ``into`` with ``x`` added, in place), the values below
+        each of the thresholds ``below`` (or None), and the :class:`Moments` of each row.
+
+        ``x`` is binned straight into the grid of the merged range: binning at a level and coarsening later gives
+        the same counts as binning at the coarser level, so the result is the same as ``into.merge(Histogram.of(x))``
+        and does not depend on the order in which values arrive (see :func:`simulate.kernels.bin_add`). Two
         passes over ``x``: its range and mean (:func:`simulate.kernels.row_stats`), then the bins, the counts
         below and the squared deviations (:func:`simulate.kernels.bin_moments`). ``stats``: the first pass's
         (lo, hi, mean), if the caller has it."""
@@ -438,25 +428,15 @@ def _payer_flows(traj: Trajectories, accounting: str, payer: int) -> tuple[np.nd
     return sav[payer], traj.cost_dkk[payer]
 
 
-def block_nets(traj: Trajectories, accounting: str, *, core: np.ndarray | None = None,
-               worst: np.ndarray | None = None) -> np.ndarray:
-    """Cumulative net per payer (``total`` last), undiscounted and discounted: ``(n_payers + 1, 2, n_years,
-    n_trials)`` [DKK]. The same numbers as ``cumulative_nets(...)[2]``, with one array and no temporaries.
-
-    ``core`` and ``worst``: a :func:`simulate.budget.new_core` array and an ``(n_payers + 1, n_trials)`` array
-    to receive the budget's cash view of a realised run (the funding need, each year's undiscounted net, the
-    lowest yearly net: see :func:`simulate.kernels.nets`), the numbers :func:`simulate.budget.reduce_block`
-    would compute."""
-    sav, sav_pv = _savings(traj, accounting)
-    return kernels.nets(sav, traj.cost_dkk, traj.discount_factor, sav_pv, core=core, worst=worst)
-
-
 def first_pass(traj: Trajectories, accounting: str, *, core: np.ndarray | None = None,
                worst: np.ndarray | None = None) -> tuple:
-    """:func:`block_nets` and, in the same pass over the block, what :func:`reduce_block` and
+    """The block's cumulative net per payer (``total`` last), undiscounted and discounted, ``(n_payers + 1, 2,
+    n_years, n_trials)`` [DKK] (the numbers of ``cumulative_nets(...)[2]``), and, in the same pass over the
+    block, what :func:`reduce_block` and
     :func:`simulate.budget.reduce_block` first read from it: each series' range, mean and break-even counts,
     the savings and cost sums and the ROI sums (:func:`simulate.kernels.first_pass`). Pass the result to
-    both as ``first=``."""
+    both as ``first=``. ``core`` and ``worst``: :func:`simulate.budget.new_core` arrays to receive the budget's
+    cash view of a realised run (the funding need, each year's undiscounted net, the lowest yearly net)."""
     sav, sav_pv = _savings(traj, accounting)
     return kernels.first_pass(sav, traj.cost_dkk, traj.discount_factor, sav_pv, core=core, worst=worst,
                               level=-BREAK_EVEN_TOLERANCE_DKK)
@@ -470,25 +450,21 @@ def _savings(traj: Trajectories, accounting: str):
     return traj.lifetime_savings_dkk, traj.lifetime_savings_pv_dkk
 
 
-def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int = 0,
-                 cum_net: np.ndarray | None = None, into: Partial | None = None, first: tuple | None = None) -> Partial:
-    """Reduce one block of trajectories to a :class:`Partial` (``cum_net``: :func:`block_nets`, if at hand;
-    ``first``: :func:`first_pass`, if at hand, which has the nets and more).
+def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int = 0, into: Partial | None = None,
+                 first: tuple | None = None) -> Partial:
+    """Reduce one block of trajectories to a :class:`Partial` (``first``: :func:`first_pass`, if the caller has
+    it; it is computed otherwise).
 
     ``into``: a partial of other blocks to add this block to, in place (the same result as merging).
     """
     sav, sav_pv = _savings(traj, accounting)
     cost, df = traj.cost_dkk, traj.discount_factor
     P, H, n = cost.shape
-    if first is not None:
-        net = first[0]
-    else:
-        net = block_nets(traj, accounting) if cum_net is None else cum_net
+    net, (lo, hi, mean, nonneg, by_year), _, flows = first_pass(traj, accounting) if first is None else first
     n_p = P + 1
     # sums over trials of each year's savings and cost; ROI of the cumulative savings and cost at year 1 and the
     # horizon: trials defined, sum
-    sav_sum, cost_sum, pv_sum, roi_n, roi_sum = kernels.flow_sums(sav, cost, df, sav_pv) if first is None \
-        else first[3]
+    sav_sum, cost_sum, pv_sum, roi_n, roi_sum = flows
     sav_year = np.empty((n_p, 2, H))
     sav_year[:P, 0] = sav_sum
     sav_year[:P, 1] = sav_year[:P, 0] * df if sav_pv is None else pv_sum
@@ -496,11 +472,9 @@ def reduce_block(traj: Trajectories, *, accounting: str, claims=(), block: int =
     cost_year[:P, 0] = cost_sum
     cost_year[:P, 1] = cost_year[:P, 0] * df
     sav_year[P], cost_year[P] = sav_year[:P].sum(axis=0), cost_year[:P].sum(axis=0)
-    # break-even by year and the payback year (the first year with the cumulative net >= 0), counted in the pass
-    # that finds each series' range and mean
+    # break-even by year and the payback year (the first year with the cumulative net >= 0), counted in the first
+    # pass with each series' range and mean
     flat = net.reshape(-1, n)
-    lo, hi, mean, nonneg, by_year = kernels.row_stats(flat, level=-BREAK_EVEN_TOLERANCE_DKK, group=H) \
-        if first is None else first[1]
     nonneg, by_year = nonneg.reshape(n_p, 2, H), by_year.reshape(n_p, 2, H)
     payback = np.empty((n_p, 2, H + 1), dtype=np.int64)
     payback[..., 0] = by_year[..., 0]

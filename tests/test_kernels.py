@@ -151,14 +151,13 @@ def test_counts_below_thresholds_while_binning(xs, ts, spread, repeat):
 def test_reached_counts_the_years_at_or_above_the_level(groups, years, n, seed):
     rng = np.random.default_rng(seed)
     x = np.round(rng.normal(0.0, 2.0, (groups, years, n)))  # many values exactly at the level
-    nonneg, by_year = kernels.reached(x, 0.0, compiled=False)
+    nonneg, by_year = kernels.reached(x, 0.0)
     for g in range(groups):
         for t in range(years):
             assert nonneg[g, t] == sum(x[g, t, i] >= 0 for i in range(n))
             assert by_year[g, t] == sum(any(x[g, s, i] >= 0 for s in range(t + 1)) for i in range(n))
-    if kernels._ext is not None:
-        got = kernels.reached(x, 0.0, compiled=True)
-        assert np.array_equal(got[0], nonneg) and np.array_equal(got[1], by_year)
+    stats = kernels.row_stats(x.reshape(-1, n), level=0.0, group=years)  # the counts as a run makes them
+    assert np.array_equal(stats[3], nonneg.ravel()) and np.array_equal(stats[4], by_year.ravel())
 
 
 CONFIGS = ["naerbolig.yaml", "hjem_job_helhed.yaml", "naerbolig_places.yaml", "naerbolig_rules.yaml",
@@ -184,9 +183,10 @@ def _fingerprint(traj, scenario) -> dict:
            ("cost_dkk", "savings_dkk", "lifetime_savings_dkk", "lifetime_savings_pv_dkk", "successes")
            if getattr(traj, name) is not None}
     core, worst = budget.new_core(traj)
-    net = metrics.block_nets(traj, "realised", core=core, worst=worst)
-    bpart = budget.reduce_block(traj, budget.check_budget_options(scenario), core=core, worst=worst)
-    part = metrics.reduce_block(traj, accounting="realised", claims=scenario.claims, cum_net=net)
+    first = metrics.first_pass(traj, "realised", core=core, worst=worst)  # as a run does
+    net = first[0]
+    bpart = budget.reduce_block(traj, budget.check_budget_options(scenario), core=core, worst=worst, stats=first[2])
+    part = metrics.reduce_block(traj, accounting="realised", claims=scenario.claims, first=first)
     for name, x in (("net", net), ("core", core), ("worst", worst), ("hist", part.hist.counts), ("lo", part.hist.lo),
                     ("hi", part.hist.hi), ("nonneg", part.nonneg), ("payback", part.payback),
                     ("mean", part.prefix.net.mean), ("m2", part.prefix.net.m2), ("hits", part.claim_hits),
@@ -308,7 +308,7 @@ def test_row_statistics_and_moments_while_binning(groups, years, n, zeros, seed)
         assert np.array_equal(lo, x.min(axis=1)) and np.array_equal(hi, x.max(axis=1))
         assert not np.signbit(lo[lo == 0]).any() and not np.signbit(hi[hi == 0]).any()
         assert mean.tobytes() == x.mean(axis=1).tobytes()
-        want_at, want_by = kernels.reached(x.reshape(groups, years, n), -0.5, compiled=False)
+        want_at, want_by = kernels.reached(x.reshape(groups, years, n), -0.5)
         assert np.array_equal(at, want_at.ravel()) and np.array_equal(by, want_by.ravel())
         assert np.array_equal(counts.sum(axis=1), np.full(len(x), n))
         assert below.tolist() == [[int((row < 0.0).sum()), int((row < -1e6).sum())] for row in x]
