@@ -1370,6 +1370,145 @@ done:
 }
 
 
+/* ---- Cheng's algorithm BB for Beta draws (kernels.beta_candidates) ----------------------------------------
+ * The elementwise arithmetic of simulate.distributions.beta_draws, operation by operation in its order; the
+ * logarithms and the exponential stay NumPy's (called between these kernels), so the draws are the same
+ * numbers as the NumPy code's. */
+
+/* ratio[i] = u1[i] / (1.0 - u1[i]) and z[i] = u1[i] * u1[i] * u2[i], for u = (u1, u2) of m uniforms each */
+WIDE static void cheng_prepare_core(const double *restrict u, double *restrict ratio, double *restrict z, Py_ssize_t m)
+{
+    const double *restrict u2 = u + m;
+    for (Py_ssize_t i = 0; i < m; i++) {
+        ratio[i] = u[i] / (1.0 - u[i]);
+        z[i] = u[i] * u[i] * u2[i];
+    }
+}
+
+static PyObject *cheng_prepare(PyObject *self, PyObject *args)
+{
+    Py_buffer bu, br, bz;
+    Py_ssize_t m;
+    if (!PyArg_ParseTuple(args, "y*w*w*n", &bu, &br, &bz, &m))
+        return NULL;
+    PyObject *result = NULL;
+    if (check_size(&bu, 2 * m, 8, "u") || check_size(&br, m, 8, "ratio") || check_size(&bz, m, 8, "z"))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    cheng_prepare_core(bu.buf, br.buf, bz.buf, m);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    RELEASE(&bu, &br, &bz);
+    return result;
+}
+
+/* With v = beta * log(ratio) and w = exp(v): w becomes lo * w, v becomes r = gamma * v - log 4, and
+ * s = lo + r - w. A candidate with z > 0 is accepted at once (state 1) if s + 2.609438 >= 5 z; one with z > 0
+ * that is not (state 2) needs t = log z and log(alpha / (hi + w)): its index, z and alpha / (hi + w) go to
+ * idx, t and q, in order. Candidates with z > 0 false are rejected (state 0). Returns how many are pending. */
+WIDE static Py_ssize_t cheng_screen_core(double *restrict v, double *restrict w, const double *restrict z,
+                                         double *restrict s, uint8_t *restrict state, int64_t *restrict idx,
+                                         double *restrict t, double *restrict q, double lo, double hi, double gamma,
+                                         double alpha, double log4, Py_ssize_t m)
+{
+    for (Py_ssize_t i = 0; i < m; i++) { /* vectorised */
+        const double wi = lo * w[i];
+        const double r = gamma * v[i] - log4;
+        const double si = lo + r - wi;
+        w[i] = wi;
+        v[i] = r;
+        s[i] = si;
+        state[i] = (uint8_t)((z[i] > 0.0) * (2 - (si + 2.609438 >= 5.0 * z[i]))); /* no branch */
+    }
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < m; i++) { /* the pending ones, in order, without a branch */
+        idx[k] = i;
+        t[k] = z[i];
+        k += state[i] == 2;
+    }
+    for (Py_ssize_t j = 0; j < k; j++)
+        q[j] = alpha / (hi + w[idx[j]]);
+    return k;
+}
+
+static PyObject *cheng_screen(PyObject *self, PyObject *args)
+{
+    Py_buffer bv, bw, bz, bs, bst, bi, bt, bq;
+    double lo, hi, gamma, alpha, log4;
+    Py_ssize_t m;
+    if (!PyArg_ParseTuple(args, "w*w*y*w*w*w*w*w*dddddn", &bv, &bw, &bz, &bs, &bst, &bi, &bt, &bq, &lo, &hi, &gamma,
+                          &alpha, &log4, &m))
+        return NULL;
+    PyObject *result = NULL;
+    if (check_size(&bv, m, 8, "v") || check_size(&bw, m, 8, "w") || check_size(&bz, m, 8, "z") ||
+        check_size(&bs, m, 8, "s") || check_size(&bst, m, 1, "state") || check_size(&bi, m, 8, "idx") ||
+        check_size(&bt, m, 8, "t") || check_size(&bq, m, 8, "q"))
+        goto done;
+    Py_ssize_t k;
+    Py_BEGIN_ALLOW_THREADS
+    k = cheng_screen_core(bv.buf, bw.buf, bz.buf, bs.buf, bst.buf, bi.buf, bt.buf, bq.buf, lo, hi, gamma, alpha, log4,
+                          m);
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(k);
+done:
+    RELEASE(&bv, &bw, &bz, &bs, &bst, &bi, &bt, &bq);
+    return result;
+}
+
+/* The pending candidates (t = log z, q = log(alpha / (hi + w))) are accepted if s > t or r + alpha * q >= t;
+ * then the accepted candidates' w / (hi + w), in order, fill out[0 ..] up to `want` values. r (in v) is
+ * overwritten. Returns how many were written. */
+WIDE static Py_ssize_t cheng_take_core(const double *restrict w, double *restrict v, const double *restrict s,
+                                       uint8_t *restrict state, const int64_t *restrict idx, const double *restrict t,
+                                       const double *restrict q, double alpha, double hi, double *restrict out,
+                                       Py_ssize_t want, Py_ssize_t k, Py_ssize_t m)
+{
+    for (Py_ssize_t j = 0; j < k; j++) {
+        const Py_ssize_t i = idx[j];
+        state[i] = (uint8_t)((s[i] > t[j]) | (v[i] + alpha * q[j] >= t[j]));
+    }
+    Py_ssize_t c = 0;
+    double *restrict x = v; /* the accepted w, in order, without a branch */
+    for (Py_ssize_t i = 0; i < m; i++) {
+        x[c] = w[i];
+        c += state[i] == 1;
+    }
+    if (c > want)
+        c = want;
+    for (Py_ssize_t j = 0; j < c; j++) /* vectorised */
+        out[j] = x[j] / (hi + x[j]);
+    return c;
+}
+
+static PyObject *cheng_take(PyObject *self, PyObject *args)
+{
+    Py_buffer bw, bv, bs, bst, bi, bt, bq, bo;
+    double alpha, hi;
+    Py_ssize_t want, k, m;
+    if (!PyArg_ParseTuple(args, "y*w*y*w*y*y*y*w*ddnnn", &bw, &bv, &bs, &bst, &bi, &bt, &bq, &bo, &alpha, &hi, &want,
+                          &k, &m))
+        return NULL;
+    PyObject *result = NULL;
+    if (check_size(&bw, m, 8, "w") || check_size(&bv, m, 8, "v") || check_size(&bs, m, 8, "s") ||
+        check_size(&bst, m, 1, "state") || check_size(&bi, m, 8, "idx") || check_size(&bt, m, 8, "t") ||
+        check_size(&bq, m, 8, "q") || k < 0 || k > m || want < 0 || bo.len < want * 8 ||
+        check_index(bi.buf, k, 1, 0, m, "idx")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "cheng_take: bad shapes");
+        goto done;
+    }
+    Py_ssize_t c;
+    Py_BEGIN_ALLOW_THREADS
+    c = cheng_take_core(bw.buf, bv.buf, bs.buf, bst.buf, bi.buf, bt.buf, bq.buf, alpha, hi, bo.buf, want, k, m);
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromSsize_t(c);
+done:
+    RELEASE(&bw, &bv, &bs, &bst, &bi, &bt, &bq, &bo);
+    return result;
+}
+
 /* wide_bins(flag): use the AVX2 bin index where the processor has it (1) or the plain one (0); returns whether
  * it was in use. For tests: both must give the same counts and refuse the same values. */
 static PyObject *wide_bins(PyObject *self, PyObject *args)
@@ -1399,6 +1538,9 @@ static PyMethodDef methods[] = {
     {"tail_sums", tail_sums, METH_VARARGS, "Expected savings after each age of a success active then."},
     {"youth_counts", youth_counts, METH_VARARGS, "Young people still active, by cohort and age."},
     {"cohort_savings", cohort_savings, METH_VARARGS, "Savings by year from the cohorts' active counts."},
+    {"cheng_prepare", cheng_prepare, METH_VARARGS, "Cheng BB: the candidates' ratio and z (Beta draws)."},
+    {"cheng_screen", cheng_screen, METH_VARARGS, "Cheng BB: the quick acceptance test (Beta draws)."},
+    {"cheng_take", cheng_take, METH_VARARGS, "Cheng BB: the full test and the accepted draws, in order."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import AfterValidator, BeforeValidator, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
 
+from simulate import kernels
 from simulate._model import StrictModel, plain
 
 Z95 = 1.6448536269514722  # standard normal 95 % quantile
@@ -547,20 +548,7 @@ def beta_draws(rng: np.random.Generator, a: float, b: float, n: int) -> np.ndarr
     filled = 0
     while filled < n:  # candidates in batches; the accepted ones are taken in order
         m = int(1.3 * (n - filled)) + 16
-        u1, u2 = rng.random((2, m))
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # u1 = 0 or u2 = 0: rejected below
-            v = beta * np.log(u1 / (1.0 - u1))
-            w = lo * np.exp(v)
-            z = u1 * u1 * u2
-            r = gamma * v - _LOG4
-            s = lo + r - w
-            t = np.log(z)
-            ok = (s + 2.609438 >= 5.0 * z) | (s > t) | (r + alpha * np.log(alpha / (hi + w)) >= t)
-        ok &= z > 0
-        x = w[ok]
-        take = min(x.size, n - filled)
-        out[filled:filled + take] = x[:take] / (hi + x[:take])
-        filled += take
+        filled += kernels.beta_candidates(rng.random((2, m)), lo, hi, alpha, beta, gamma, _LOG4, out[filled:])
     return out if lo == a else 1.0 - out
 
 

@@ -413,3 +413,44 @@ def cohort_savings(e: np.ndarray, act: np.ndarray, paying: list, savings: np.nda
         n_ages = min(H - c, n_years)
         for i, p in enumerate(paying):
             savings[p, c:c + n_ages, sl] += e[:n_ages, i] * act[c, :n_ages]
+
+
+# --- Beta draws (simulate.distributions.beta_draws) ---------------------------------------------------------
+def beta_candidates(u: np.ndarray, lo: float, hi: float, alpha: float, beta: float, gamma: float, log4: float,
+                    out: np.ndarray, *, compiled: bool | None = None) -> int:
+    """Cheng's algorithm BB on the candidates of the uniforms ``u`` ``(2, m)``: writes the accepted draws
+    ``w / (hi + w)``, in order, to ``out`` (as many as it holds) and returns how many it wrote.
+
+    The compiled path does the elementwise arithmetic in C, operation by operation in the NumPy code's order,
+    and leaves the logarithms and the exponential to NumPy (called on the same values, or, for the candidates
+    that the quick test does not settle, on those alone: NumPy computes them value by value), so both paths
+    give the same draws."""
+    m = u.shape[1]
+    if _use(compiled, _fit((u, np.float64), (out, np.float64)), "beta_candidates"):
+        ratio, z = np.empty(m), np.empty(m)
+        _ext.cheng_prepare(u, ratio, z, m)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # u1 = 0 or u2 = 0: rejected
+            v = np.log(ratio, out=ratio)
+            np.multiply(v, beta, out=v)
+            w = np.exp(v)
+            s = np.empty(m)
+            state = np.empty(m, dtype=np.uint8)
+            idx = np.empty(m, dtype=np.int64)
+            t, q = np.empty((2, m))
+            k = _ext.cheng_screen(v, w, z, s, state, idx, t, q, lo, hi, gamma, alpha, log4, m)
+            np.log(t[:k], out=t[:k])
+            np.log(q[:k], out=q[:k])
+        return _ext.cheng_take(w, v, s, state, idx, t, q, out, alpha, hi, out.size, k, m)
+    u1, u2 = u
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # u1 = 0 or u2 = 0: rejected below
+        v = beta * np.log(u1 / (1.0 - u1))
+        w = lo * np.exp(v)
+        z = u1 * u1 * u2
+        r = gamma * v - log4
+        s = lo + r - w
+        t = np.log(z)
+        ok = (s + 2.609438 >= 5.0 * z) | (s > t) | (r + alpha * np.log(alpha / (hi + w)) >= t)
+    ok &= z > 0
+    x = w[ok][:out.size]
+    out[:x.size] = x / (hi + x)
+    return x.size
