@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from simulate.scenario import Scenario, numeric_inputs
+from simulate.scenario import Scenario, scenario_inputs
 
 
 def child_rng(rng: np.random.Generator, key: str) -> np.random.Generator:
@@ -108,7 +108,7 @@ def draw_inputs(
         field path -> ``(n_trials,)`` array for uncertain inputs in ``mc`` mode,
         or a float for fixed inputs and in ``expected`` mode (the exact mean).
     """
-    inputs = numeric_inputs(scenario)
+    inputs = scenario_inputs(scenario)
     given = given or {}
     unknown = [p for p in given if p not in inputs]
     if unknown:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
@@ -551,6 +552,21 @@ def numeric_inputs(model: Any, prefix: str = "") -> dict[str, _Dist]:
     elif isinstance(model, (list, tuple)):
         for i, value in enumerate(model):
             found.update(numeric_inputs(value, f"{prefix}[{i}]"))
+    return found
+
+
+_INPUTS: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def scenario_inputs(scenario: Scenario) -> dict[str, _Dist]:
+    """:func:`numeric_inputs` of a scenario, found once per scenario object (models are frozen): a run draws its
+    inputs block after block. The dict is shared: read it, do not change it."""
+    key = id(scenario)
+    hit = _INPUTS.get(key)
+    if hit is not None and hit[0]() is scenario:
+        return hit[1]
+    found = numeric_inputs(scenario)
+    _INPUTS[key] = (weakref.ref(scenario, lambda _, key=key: _INPUTS.pop(key, None)), found)
     return found
 
 

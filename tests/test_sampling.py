@@ -105,3 +105,24 @@ def test_binomial_inverse_is_monotone_in_the_probability_and_the_count():
     assert np.all(binomial_inverse(u, 11, 0.5) >= low)
     per_trial = binomial_inverse(u[:4], np.array([0, 3, 10, 40]), np.array([0.2, 0.6, 0.5, 0.99]))
     assert per_trial.shape == (4,) and per_trial[0] == 0
+
+
+def test_a_scenarios_inputs_are_found_once_and_follow_its_copies(default_data):
+    """draw_inputs finds a scenario's inputs once per scenario object; a copy with other values has its own, and
+    the entry goes with the scenario."""
+    import gc
+
+    from simulate.scenario import _INPUTS, numeric_inputs, scenario_inputs
+
+    s = scenario(default_data)
+    found = scenario_inputs(s)
+    assert found is scenario_inputs(s) and found == numeric_inputs(s)
+    data = {**default_data, "programme": {**default_data["programme"], "cost_overrun": 1.25}}
+    other = scenario(data)
+    assert scenario_inputs(other)[OVERRUN].mean() == 1.25 != found[OVERRUN].mean()
+    v = draw_inputs(other, 10, np.random.default_rng(1))
+    assert np.all(v[OVERRUN] == 1.25)
+    key = id(s)
+    del s, found
+    gc.collect()
+    assert key not in _INPUTS
