@@ -389,9 +389,18 @@ def _reached_claim(claim, cum_sav: np.ndarray, cum_cost: np.ndarray, successes: 
     tol = claim.tolerance + 1e-9 * max(1.0, abs(claim.value))
     if claim.metric == "cumulative_net":
         return cum_sav - cum_cost >= claim.value - tol
-    if claim.metric == "roi":
-        return np.nan_to_num(roi(cum_sav, cum_cost), nan=-np.inf) >= claim.value - tol
-    return _break_even(successes[:t].sum(axis=0) / t, cum_sav, cum_cost) <= claim.value + tol
+    # As roi() and _break_even() compute them, without their placeholders: the ROI (NaN, never reached, where
+    # nothing was spent) is savings / cost - 1 where cost > 0; the break-even (inf, never reached, without
+    # savings) is average successes * cost / savings where savings > 0. The masked-out quotients are ignored.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        if claim.metric == "roi":
+            ratio = cum_sav / cum_cost
+            ratio -= 1.0
+            return (ratio >= claim.value - tol) & (cum_cost > 0)
+        avg = successes[:t].sum(axis=0) / t
+        avg *= cum_cost
+        avg /= cum_sav
+        return (avg <= claim.value + tol) & (cum_sav > 0)
 
 
 def _claims_hits(traj: Trajectories, claims, payers: tuple) -> np.ndarray:

@@ -115,3 +115,43 @@ def test_claims_hits_are_the_claims_reached_trial_by_trial(config):
             want = metrics._reached_claim(claim, cum_sav, cum_cost, traj.successes)
             assert hits[i, a] == int(want.sum())
     assert (hits > 0).any() and (hits < 4099).any()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["roi", "break_even_successes", "cumulative_net"]), st.integers(1, 4),
+       st.floats(-2.0, 5.0), st.booleans(), st.integers(0, 2**32 - 1))
+def test_a_claim_is_reached_as_its_metric_defines_it(metric, year, value, at_threshold, seed):
+    """_reached_claim counts as roi() and _break_even() define the claims' metrics (NaN where nothing was spent, inf
+    without savings, never reached), on flows with zeros, signs, infinities and NaN, and with the claimed figure
+    equal to a trial's value (so a regrouped operation that moves a value by its last bit shows)."""
+    from types import SimpleNamespace
+
+    from simulate import metrics
+
+    rng = np.random.default_rng(seed)
+    n = 400
+    special = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 1e-300, 5e5])
+    cum_sav = np.where(rng.random(n) < 0.3, special[rng.integers(0, special.size, n)], rng.normal(1e6, 2e6, n))
+    cum_cost = np.where(rng.random(n) < 0.3, special[rng.integers(0, special.size, n)], rng.normal(8e5, 1e6, n))
+    successes = rng.integers(0, 11, (4, n)).astype(float)
+    claim = SimpleNamespace(metric=metric, year=year, value=value * (1e6 if metric == "cumulative_net" else 1.0),
+                            tolerance=0.005)
+
+    def defined():
+        with np.errstate(all="ignore"):
+            if metric == "roi":
+                return np.nan_to_num(metrics.roi(cum_sav, cum_cost), nan=-np.inf)
+            if metric == "break_even_successes":
+                return metrics._break_even(successes[:year].sum(axis=0) / year, cum_sav, cum_cost)
+            return cum_sav - cum_cost
+
+    if at_threshold:  # the claimed figure is one trial's value, to the bit (the tolerance cancels to 0)
+        finite = np.flatnonzero(np.isfinite(defined()))
+        if finite.size:
+            claim.value = float(defined()[finite[seed % finite.size]])
+            claim.tolerance = -(1e-9 * max(1.0, abs(claim.value)))
+    tol = claim.tolerance + 1e-9 * max(1.0, abs(claim.value))
+    want = defined() <= claim.value + tol if metric == "break_even_successes" else defined() >= claim.value - tol
+    with np.errstate(invalid="ignore"):  # inf - inf in a cumulative net (flows of a run are finite)
+        got = metrics._reached_claim(claim, cum_sav, cum_cost, successes)
+    assert np.array_equal(got, want)
