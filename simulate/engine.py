@@ -475,6 +475,12 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     successes = np.empty((H, n))  # every row written slice by slice, as are life and life_pv
     life = np.empty((P_all, H, n)) if lifetime else None
     life_pv = np.empty((P_all, H, n)) if lifetime and (need is None or need[2]) else None
+    # the lifetime rows: all payers', or with a LifetimeNeed only the needed payers' (the others are left at 0)
+    life_rows = list(range(P_all)) if need is None else tail_rows
+    if need is not None:
+        for x in (life, life_pv):
+            if x is not None:
+                x[[p for p in range(P_all) if p not in life_rows]] = 0.0
     # beyond the horizon only the tail's payers are needed (realised savings stop at year H)
     tail_flags = [bool(lifetime) and i in wanted for _, i, _ in terms]
     for a in range(0, n, SLICE_TRIALS):
@@ -501,9 +507,15 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
             savings[paying, :, sl] *= growth[None, :H, None]
         if not lifetime:
             continue
-        life[:, :, sl] = savings[:, :, sl]
-        if life_pv is not None:
-            life_pv[:, :, sl] = savings[:, :, sl] * df[None, :H, None]
+        if life_rows == list(range(P_all)):
+            life[:, :, sl] = savings[:, :, sl]
+            if life_pv is not None:
+                life_pv[:, :, sl] = savings[:, :, sl] * df[None, :H, None]
+        else:
+            for p in life_rows:
+                life[p, :, sl] = savings[p, :, sl]
+                if life_pv is not None:
+                    np.multiply(savings[p, :, sl], df[:H, None], out=life_pv[p, :, sl])
         if not do_tail:
             continue
         remaining = _remaining(unit, act, wanted, years, n_disc, keep_s, growth, df, H, n_years, m)

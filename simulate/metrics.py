@@ -383,6 +383,9 @@ def claim_reached(claim, sav: np.ndarray, cost: np.ndarray, successes: np.ndarra
     return _reached_claim(claim, sav[:t].sum(axis=0), cost[:t].sum(axis=0), successes)
 
 
+_MAX = np.finfo(np.float64).max
+
+
 def _reached_claim(claim, cum_sav: np.ndarray, cum_cost: np.ndarray, successes: np.ndarray) -> np.ndarray:
     """:func:`claim_reached` from the cumulative savings and cost at the claim's year."""
     t = claim.year
@@ -396,6 +399,7 @@ def _reached_claim(claim, cum_sav: np.ndarray, cum_cost: np.ndarray, successes: 
         if claim.metric == "roi":
             ratio = cum_sav / cum_cost
             ratio -= 1.0
+            np.clip(ratio, -_MAX, _MAX, out=ratio)  # infinities as nan_to_num makes them; a NaN is never reached
             return (ratio >= claim.value - tol) & (cum_cost > 0)
         avg = successes[:t].sum(axis=0) / t
         avg *= cum_cost

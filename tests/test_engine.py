@@ -391,3 +391,21 @@ def test_tied_young_people_are_compared_in_the_order_of_their_draws(seed):
     assert tied.sum() > 50
     for c in h_of:
         assert np.array_equal(act[c, :H - c], want[c, :H - c])
+
+
+def test_a_lifetime_need_computes_the_needed_payers_rows_and_leaves_the_others_at_0(default_data):
+    """With a LifetimeNeed, the needed payers' lifetime rows are those computed when every payer is needed, to the
+    bit; the others are 0 (no copy of their realised savings is made)."""
+    from simulate.api import block_rng
+    from simulate.engine import LifetimeNeed
+
+    s = scenario(default_data)
+    payers = list(s.payers())
+    years = frozenset({0, 2, 9})
+    one = simulate(s, 3001, block_rng(5, 2), lifetime=LifetimeNeed(frozenset({payers[0]}), years, True))
+    every = simulate(s, 3001, block_rng(5, 2), lifetime=LifetimeNeed(frozenset(payers), years, True))
+    assert np.any(every.savings_dkk[0]) and np.any(every.savings_dkk[1:])
+    for name in ("lifetime_savings_dkk", "lifetime_savings_pv_dkk"):
+        a, b = getattr(one, name), getattr(every, name)
+        assert a[0].tobytes() == b[0].tobytes()
+        assert not np.any(a[1:])
