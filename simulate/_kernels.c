@@ -1085,8 +1085,8 @@ done:
 
 WIDE static void tail_sums_core(const double *restrict unit, const int64_t *restrict wanted,
                                 const double *restrict growth, const double *restrict df, int with_df,
-                                const double *restrict keep, double *restrict F, double *restrict acc, Py_ssize_t W,
-                                Py_ssize_t ages, Py_ssize_t n_paying, Py_ssize_t m)
+                                const double *restrict keep, const uint8_t *restrict store, double *restrict F,
+                                double *restrict acc, Py_ssize_t W, Py_ssize_t ages, Py_ssize_t n_paying, Py_ssize_t m)
 {
     for (Py_ssize_t w = 0; w < W; w++) {
         for (Py_ssize_t j = 0; j < m; j++)
@@ -1094,27 +1094,34 @@ WIDE static void tail_sums_core(const double *restrict unit, const int64_t *rest
         for (Py_ssize_t l = ages - 1; l >= 0; l--) {
             const double g = with_df ? growth[l] * df[l] : growth[l];
             const double *restrict u = unit + (l * n_paying + wanted[w]) * m;
-            double *restrict f = F + (l * W + w) * m;
-            for (Py_ssize_t j = 0; j < m; j++) {
-                f[j] = acc[j];
-                acc[j] = keep[j] * (u[j] * g + acc[j]);
+            if (store[l]) {
+                double *restrict f = F + (l * W + w) * m;
+                for (Py_ssize_t j = 0; j < m; j++) {
+                    f[j] = acc[j];
+                    acc[j] = keep[j] * (u[j] * g + acc[j]);
+                }
             }
+            else
+                for (Py_ssize_t j = 0; j < m; j++)
+                    acc[j] = keep[j] * (u[j] * g + acc[j]);
         }
     }
 }
 
 /* F[k, w, j] = sum_{l>k} keep^(l-k) unit[l, wanted[w], j] g_l, by the recursion acc = keep (unit_l g_l + acc),
- * g_l = growth[l] (times df[l] when df is given). */
+ * g_l = growth[l] (times df[l] when df is given); only the ages k with store[k] are written. */
 static PyObject *tail_sums(PyObject *self, PyObject *args)
 {
-    Py_buffer bu, bw, bg, bd, bk, bF;
+    Py_buffer bu, bw, bg, bd, bk, bs, bF;
     Py_ssize_t ages, n_paying, m;
     int with_df;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*py*w*nnn", &bu, &bw, &bg, &bd, &with_df, &bk, &bF, &ages, &n_paying, &m))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*py*y*w*nnn", &bu, &bw, &bg, &bd, &with_df, &bk, &bs, &bF, &ages, &n_paying,
+                          &m))
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t W = bw.len / 8;
     if (check_size3(&bu, ages, n_paying, m, 8, "unit") || check_size(&bg, ages, 8, "growth") ||
+        check_size(&bs, ages, 1, "store") ||
         (with_df && check_size(&bd, ages, 8, "df")) || check_size(&bk, m, 8, "keep") ||
         check_size3(&bw, W, 1, 1, 8, "wanted") || check_size3(&bF, ages, W, m, 8, "F") ||
         check_index(bw.buf, W, 1, 0, n_paying, "wanted"))
@@ -1128,13 +1135,13 @@ static PyObject *tail_sums(PyObject *self, PyObject *args)
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    tail_sums_core(unit, wanted, growth, df, with_df, keep, F, acc, W, ages, n_paying, m);
+    tail_sums_core(unit, wanted, growth, df, with_df, keep, bs.buf, F, acc, W, ages, n_paying, m);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(acc);
     result = Py_None;
     Py_INCREF(result);
 done:
-    RELEASE(&bu, &bw, &bg, &bd, &bk, &bF);
+    RELEASE(&bu, &bw, &bg, &bd, &bk, &bs, &bF);
     return result;
 }
 

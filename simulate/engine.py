@@ -207,13 +207,14 @@ def simulate(
         if isinstance(prog.cost_per_year_dkk, list) else ["programme.cost_per_year_dkk"]
     )
     overrun = v["programme.cost_overrun"]
-    cost = np.zeros((P, H, n_trials))
+    shares = [prog.financing.get(payer, 0.0) for payer in payers]
+    cost = np.empty((P, H, n_trials))  # each row written once: a payer's share of the year's cost, or 0
+    cost[[p for p in range(P) if not shares[p]]] = 0.0
     for y, path in enumerate(scenario.per_year(cost_paths, H)):
         gross = v[path] * overrun * growth[y]
-        for p, payer in enumerate(payers):
-            share = prog.financing.get(payer, 0.0)
+        for p, share in enumerate(shares):
             if share:
-                cost[p, y] = gross * share
+                np.multiply(gross, share, out=cost[p, y])
 
     # --- unit saving per state and payer [DKK per success-year] --------------------
     cf = scenario.counterfactual
@@ -560,8 +561,9 @@ def _remaining(unit, act, wanted, years, n_disc, keep, growth, df, H, n_years, m
     ratio = 1.0 if keep is None else keep
     ages = n_years
     separable_df = not (n_disc == 2 and n_years > 35 and _steps_down(df))
-    F = kernels.tail_sums(unit, wanted, growth, ratio, None)
-    F_pv = kernels.tail_sums(unit, wanted, growth, ratio, df) if n_disc == 2 and separable_df else None
+    kept = _tail_ages(H, ages, n_years, years)
+    F = kernels.tail_sums(unit, wanted, growth, ratio, None, ages_kept=kept)
+    F_pv = kernels.tail_sums(unit, wanted, growth, ratio, df, ages_kept=kept) if n_disc == 2 and separable_df else None
     if n_disc == 1 or F_pv is not None:
         remaining = kernels.remaining(F, F_pv, act, keep, growth, df, years, H, n_years)
         if remaining is not None:
@@ -592,6 +594,13 @@ def _remaining(unit, act, wanted, years, n_disc, keep, growth, df, H, n_years, m
                 if k - 1 in needed:
                     remaining[1, :, c + k - 1] += active[k - 1] * tail
     return remaining
+
+
+def _tail_ages(H: int, ages: int, n_years: int, years) -> set:
+    """The ages k whose tail sums ``F[k]`` :func:`_remaining` reads: the ages of the years wanted, cohort by cohort,
+    and each cohort's last age followed."""
+    return {y - c for c in range(H) for y in years if c <= y < c + min(H - c, ages)} | {
+        min(ages, n_years - c) - 1 for c in range(H)}
 
 
 def _steps_down(df: np.ndarray) -> bool:
@@ -754,7 +763,9 @@ def _keep_matrix(moves: dict, r, S: int, n_trials: int) -> np.ndarray:
             T[s, t] += p
             out = out + p
         T[s, s] += 1.0 - out
-    return T * (1.0 - (0.0 if r is None else r))
+    if r is None:  # times 1.0: the same numbers, without a copy
+        return T
+    return T * (1.0 - r)
 
 
 def _future_values(M, U, growth, df, first: int, last: int, *, weight, keep_until: int) -> tuple[list, dict]:

@@ -331,16 +331,21 @@ def expected_unit(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list,
 
 
 def tail_sums(unit: np.ndarray, wanted: list, growth: np.ndarray, keep, df: np.ndarray | None, *,
-              compiled: bool | None = None) -> np.ndarray:
+              ages_kept=None, compiled: bool | None = None) -> np.ndarray:
     """``F[k] = sum_{j>k} keep^(j-k) unit_j growth_j (df_j)`` for every age k, ``(ages, len(wanted), m)``: the
-    rows ``wanted`` of ``unit`` ``(ages, n_paying, m)``."""
+    rows ``wanted`` of ``unit`` ``(ages, n_paying, m)``. ``ages_kept``: the ages k whose ``F[k]`` the caller
+    reads; the compiled kernel leaves the others unwritten (memory it need not fill)."""
     ages, n_paying, m = unit.shape
     if _use(compiled, _fit((unit, np.float64)), "tail_sums"):
         F = np.empty((ages, len(wanted), m))
         k = np.broadcast_to(np.asarray(keep, dtype=np.float64), (m,))
+        store = np.ones(ages, dtype=np.uint8)
+        if ages_kept is not None:
+            store[:] = 0
+            store[[a for a in ages_kept if 0 <= a < ages]] = 1
         _ext.tail_sums(unit, np.asarray(wanted, dtype=np.int64), _c(growth[:ages], np.float64),
                        _c(growth[:ages] if df is None else df[:ages], np.float64), df is not None,
-                       _c(k, np.float64), F, ages, n_paying, m)
+                       _c(k, np.float64), store, F, ages, n_paying, m)
         return F
     unit = unit[:, wanted]
     F = np.empty_like(unit)

@@ -249,8 +249,11 @@ def test_engine_kernels_match_numpy(S, P, H, m, seed):
     df = 1 / 1.035 ** np.arange(n_years)
     for d in (None, df):
         for k in (keep, 1.0):
-            assert kernels.tail_sums(got, [P - 1, 0], growth, k, d, compiled=True).tobytes() == \
-                kernels.tail_sums(got, [P - 1, 0], growth, k, d, compiled=False).tobytes()
+            full = kernels.tail_sums(got, [P - 1, 0], growth, k, d, compiled=False)
+            assert kernels.tail_sums(got, [P - 1, 0], growth, k, d, compiled=True).tobytes() == full.tobytes()
+            some = sorted({0, n_years - 1, int(rng.integers(0, n_years))})
+            part = kernels.tail_sums(got, [P - 1, 0], growth, k, d, ages_kept=some, compiled=True)
+            assert part[some].tobytes() == full[some].tobytes()
     size = int(rng.integers(1, 12))
     cohorts = sorted(rng.choice(H, int(rng.integers(1, H + 1)), replace=False).tolist())
     h = rng.integers(0, 2**16, (len(cohorts), size, n), dtype=np.uint16)
@@ -439,6 +442,22 @@ def test_the_value_still_to_come_both_ways(H, tail, P, m, relapse, discounted, s
         finally:
             kernels.COMPILED = was
     assert got[True] == got[False]
+    # the tail sums of the ages _remaining does not read are not written: as NaN they change nothing
+    tail_sums, kept = kernels.tail_sums, engine._tail_ages(H, n_years, n_years, years)
+
+    def poisoned(*a, ages_kept=None, **kw):
+        F = tail_sums(*a, **kw)
+        assert ages_kept == kept
+        F[[k for k in range(F.shape[0]) if k not in kept]] = np.nan
+        return F
+
+    for compiled in (True, False):
+        kernels.COMPILED, was = compiled, kernels.COMPILED
+        kernels.tail_sums = poisoned
+        try:
+            assert engine._remaining(*args).tobytes() == got[False]
+        finally:
+            kernels.COMPILED, kernels.tail_sums = was, tail_sums
 
 
 @compiled_only
