@@ -1377,6 +1377,73 @@ done:
 }
 
 
+/* tie_counts: the young people of tied cohorts compared with their full uniforms (engine._YouthDraws._resolve_ties).
+ * Tie i is cohort c[i] (row g[i] of h), trial a + j[i]; young person y's uniform is
+ * v = (h[g, y, a + j] + w[w_start[c] + y * ties[c] + pos[i]]) / 65536, and act[c, k, j] becomes the number of them
+ * with v < thr[k, a + j], for the ages k < H - c. */
+#define TIE_AGES 256
+static int tie_counts_core(const uint16_t *restrict h, const int64_t *restrict g, const int64_t *restrict c,
+                           const int64_t *restrict j, const int64_t *restrict pos, const double *restrict w,
+                           const int64_t *restrict w_start, const int64_t *restrict ties, const double *restrict thr,
+                           float *restrict act, Py_ssize_t T, Py_ssize_t G, Py_ssize_t size, Py_ssize_t n,
+                           Py_ssize_t a, Py_ssize_t m, Py_ssize_t H, Py_ssize_t n_w)
+{
+    int64_t cnt[TIE_AGES];
+    for (Py_ssize_t i = 0; i < T; i++) {
+        const int64_t ci = c[i], gi = g[i], ji = j[i];
+        if (ci < 0 || ci >= H || gi < 0 || gi >= G || ji < 0 || ji >= m || pos[i] < 0 || pos[i] >= ties[ci] ||
+            w_start[ci] < 0 || w_start[ci] + (size - 1) * ties[ci] + pos[i] >= n_w)
+            return -1;
+        const Py_ssize_t ages = H - ci;
+        for (Py_ssize_t k = 0; k < ages; k++)
+            cnt[k] = 0;
+        for (Py_ssize_t y = 0; y < size; y++) {
+            const double v = ((double)h[(gi * size + y) * n + a + ji] + w[w_start[ci] + y * ties[ci] + pos[i]]) /
+                             65536.0;
+            for (Py_ssize_t k = 0; k < ages; k++)
+                cnt[k] += v < thr[k * n + a + ji];
+        }
+        for (Py_ssize_t k = 0; k < ages; k++)
+            act[(ci * H + k) * m + ji] = (float)cnt[k];
+    }
+    return 0;
+}
+
+/* tie_counts(h, g, c, j, pos, w, w_start, ties, thr, act, size, n, a, m, H): see tie_counts_core. */
+static PyObject *tie_counts(PyObject *self, PyObject *args)
+{
+    Py_buffer bh, bg, bc, bj, bp, bw, bs, bt, br, ba;
+    Py_ssize_t size, n, a, m, H;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*y*y*y*w*nnnnn", &bh, &bg, &bc, &bj, &bp, &bw, &bs, &bt, &br, &ba, &size,
+                          &n, &a, &m, &H))
+        return NULL;
+    PyObject *result = NULL;
+    const Py_ssize_t T = bg.len / 8, G = (size > 0 && n > 0) ? bh.len / 2 / size / n : 0;
+    if (size < 1 || n < 1 || H < 1 || H > TIE_AGES || a < 0 || m < 0 || a > n - m ||
+        check_size3(&bh, G, size, n, 2, "h") || check_size(&bg, T, 8, "g") || check_size(&bc, T, 8, "c") ||
+        check_size(&bj, T, 8, "j") || check_size(&bp, T, 8, "pos") || check_size(&bs, H, 8, "w_start") ||
+        check_size(&bt, H, 8, "ties") || check_size3(&br, H, n, 1, 8, "thresholds") ||
+        check_size3(&ba, H, H, m, 4, "act")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "tie_counts: bad shapes");
+        goto done;
+    }
+    int bad;
+    Py_BEGIN_ALLOW_THREADS
+    bad = tie_counts_core(bh.buf, bg.buf, bc.buf, bj.buf, bp.buf, bw.buf, bs.buf, bt.buf, br.buf, ba.buf, T, G, size,
+                          n, a, m, H, bw.len / 8);
+    Py_END_ALLOW_THREADS
+    if (bad) {
+        PyErr_SetString(PyExc_ValueError, "tie_counts: an index outside its array");
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    RELEASE(&bh, &bg, &bc, &bj, &bp, &bw, &bs, &bt, &br, &ba);
+    return result;
+}
+
 /* ---- Cheng's algorithm BB for Beta draws (kernels.beta_candidates) ----------------------------------------
  * The elementwise arithmetic of simulate.distributions.beta_draws, operation by operation in its order; the
  * logarithms and the exponential stay NumPy's (called between these kernels), so the draws are the same
@@ -1545,6 +1612,7 @@ static PyMethodDef methods[] = {
     {"tail_sums", tail_sums, METH_VARARGS, "Expected savings after each age of a success active then."},
     {"youth_counts", youth_counts, METH_VARARGS, "Young people still active, by cohort and age."},
     {"cohort_savings", cohort_savings, METH_VARARGS, "Savings by year from the cohorts' active counts."},
+    {"tie_counts", tie_counts, METH_VARARGS, "Tied young people compared with their full uniforms (engine)."},
     {"cheng_prepare", cheng_prepare, METH_VARARGS, "Cheng BB: the candidates' ratio and z (Beta draws)."},
     {"cheng_screen", cheng_screen, METH_VARARGS, "Cheng BB: the quick acceptance test (Beta draws)."},
     {"cheng_take", cheng_take, METH_VARARGS, "Cheng BB: the full test and the accepted draws, in order."},

@@ -724,22 +724,12 @@ class _YouthDraws:
         w_all = self._tie_rng().random(int(draws.sum()))
         w_start = np.cumsum(draws) - draws  # cohort c's draws, a (size, ties) array in C order
         pos = np.arange(c_of.size) - (np.cumsum(ties) - ties)[c_of]  # the tie's column in its cohort's array
-        ages = np.arange(H)
-        member = np.zeros(H, dtype=bool)
-        for cs, h_all in self.groups.values():
-            member[:] = False
-            member[cs] = True
-            sel = np.flatnonzero(member[c_of])
-            if not sel.size:
-                continue
-            c, j = c_of[sel], t_of[sel]
-            youth = np.arange(h_all.shape[1])
-            x = h_all[np.searchsorted(cs, c)[:, None], youth[None, :], sl.start + j[:, None]]  # (ties, size)
-            w = w_all[w_start[c][:, None] + youth[None, :] * ties[c][:, None] + pos[sel][:, None]]
-            v = (x + w) / UNIT16
-            count = (v[:, :, None] < thresholds[:, j].T[:, None, :]).sum(axis=1)  # (ties, ages)
-            row, k = np.nonzero(ages[None, :] < (H - c)[:, None])  # the ages each cohort is followed
-            act[c[row], k, j[row]] = count[row, k]
+        groups = list(self.groups.values())
+        for cs, h_all in groups:
+            sel = slice(None) if len(groups) == 1 else np.flatnonzero(np.isin(c_of, cs))
+            c = c_of[sel]
+            kernels.tie_counts(h_all, np.searchsorted(cs, c), c, t_of[sel], pos[sel], w_all, w_start, ties,
+                               self.thresholds, sl.start, act)
 
 
 def _binomial_chain(n_in: float, q_eff, survive: np.ndarray, n: int, counts: "_Counts") -> np.ndarray:

@@ -403,6 +403,30 @@ def youth_counts(h: np.ndarray, cohorts: list, edge: np.ndarray, a: int, m: int,
         tied[rows] |= lt != le
 
 
+
+def tie_counts(h: np.ndarray, g: np.ndarray, c: np.ndarray, j: np.ndarray, pos: np.ndarray, w: np.ndarray,
+               w_start: np.ndarray, ties: np.ndarray, thresholds: np.ndarray, a: int, act: np.ndarray, *,
+               compiled: bool | None = None) -> None:
+    """Tied young people, compared with their full uniforms: for tie i (cohort ``c[i]``, row ``g[i]`` of ``h``
+    ``(G, size, n)``, trial ``a + j[i]``), young person y's uniform is ``(h[g, y, a + j] + w[w_start[c] + y *
+    ties[c] + pos[i]]) / 2**16``, and ``act[c, k, j]`` ``(H, H, m)`` becomes the number of them below
+    ``thresholds[k, a + j]`` ``(H, n)`` for the ages ``k < H - c``."""
+    G, size, n = h.shape
+    H, _, m = act.shape
+    idx = [np.asarray(x, dtype=np.int64) for x in (g, c, j, pos, w_start, ties)]
+    if _use(compiled, thresholds.shape == (H, n) and _fit((h, np.uint16), (w, np.float64), (thresholds, np.float64),
+                                                         (act, np.float32)), "tie_counts"):
+        g, c, j, pos, w_start, ties = [_c(x, np.int64) for x in idx]
+        _ext.tie_counts(h, g, c, j, pos, w, w_start, ties, thresholds, act, size, n, a, m, H)
+        return
+    g, c, j, pos, w_start, ties = idx
+    youth = np.arange(size)
+    x = h[g[:, None], youth[None, :], a + j[:, None]]  # (ties, size)
+    v = (x + w[w_start[c][:, None] + youth[None, :] * ties[c][:, None] + pos[:, None]]) / 65536.0
+    count = (v[:, :, None] < thresholds[:, a + j].T[:, None, :]).sum(axis=1)  # (ties, ages)
+    row, k = np.nonzero(np.arange(H)[None, :] < (H - c)[:, None])  # the ages each cohort is followed
+    act[c[row], k, j[row]] = count[row, k]
+
 def cohort_savings(e: np.ndarray, act: np.ndarray, paying: list, savings: np.ndarray, a: int, *,
                    compiled: bool | None = None) -> None:
     """Savings by the year they fall in: ``savings[p, y]`` for trials ``a .. a + m - 1`` is set to the sum (from 0)

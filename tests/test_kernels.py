@@ -487,3 +487,39 @@ def test_cheng_candidates_both_ways(a, b, m, want, seed):
         got[compiled] = (taken, out.tobytes())
     assert got[True] == got[False]
     assert 0 <= got[True][0] <= min(m, want)
+
+
+@compiled_only
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_tied_young_people_both_ways(H, size, m, seed):
+    """kernels.tie_counts: the compiled loop gives the NumPy code's counts for every tie, thresholds on a young
+    person's uniform exactly included; the other entries of act are left alone."""
+    rng = np.random.default_rng(seed)
+    n, a, G = m + 5, 2, int(rng.integers(1, H + 1))
+    h = rng.integers(0, 2**16, (G, size, n), dtype=np.uint16)
+    cohorts = np.sort(rng.choice(H, G, replace=False))
+    n_ties = int(rng.integers(1, 3 * m + 1))
+    g = rng.integers(0, G, n_ties)
+    c, j = cohorts[g], rng.integers(0, m, n_ties)
+    _, first = np.unique(c * m + j, return_index=True)  # one tie per cohort and trial, by cohort then trial
+    g, c, j = g[first], c[first], j[first]
+    n_ties = g.size
+    ties = np.bincount(c, minlength=H)
+    pos = np.arange(n_ties) - (np.cumsum(ties) - ties)[c]
+    draws = size * ties
+    w = rng.random(int(draws.sum()))
+    w_start = np.cumsum(draws) - draws
+    thresholds = np.sort(rng.random((H, n)), axis=0)[::-1].copy()
+    y = rng.integers(0, size, n_ties)  # some young people's uniforms are a threshold, to the bit
+    k = rng.integers(0, H, n_ties)
+    thresholds[k, a + j] = (h[g, y, a + j] + w[w_start[c] + y * ties[c] + pos]) / 65536.0
+    out = []
+    for compiled in (True, False):
+        act = np.full((H, H, m), -1.0, dtype=np.float32)
+        kernels.tie_counts(h, g, c, j, pos, w, w_start, ties, thresholds, a, act, compiled=compiled)
+        out.append(act)
+    assert out[0].tobytes() == out[1].tobytes()
+    c0, j0 = c[-1], j[-1]
+    v = (h[g[-1], :, a + j0] + w[w_start[c0] + np.arange(size) * ties[c0] + pos[-1]]) / 65536.0
+    assert np.array_equal(out[0][c0, :H - c0, j0], (v[None, :] < thresholds[:H - c0, a + j0, None]).sum(axis=1))
