@@ -1377,6 +1377,53 @@ done:
 }
 
 
+/* youth_edges: survive[0] = 1, survive[k] = survive[k - 1] * keep (1 without relapse); thr[k] = q * survive[k];
+ * edge[k] = min(floor(65536 thr[k]), 65535) as 16-bit integers (engine._YouthDraws). Returns -1 if a threshold is
+ * negative or NaN (the caller's NumPy code decides then), else whether every survival is 1. */
+WIDE static int youth_edges_core(const double *restrict q, const double *restrict keep, double *restrict survive,
+                                 double *restrict thr, uint16_t *restrict edge, Py_ssize_t ages, Py_ssize_t n)
+{
+    int bad = 0, ones = 1;
+    for (Py_ssize_t k = 0; k < ages; k++) {
+        double *restrict sk = survive + k * n, *restrict tk = thr + k * n;
+        const double *restrict prev = sk - n;
+        uint16_t *restrict ek = edge + k * n;
+        for (Py_ssize_t j = 0; j < n; j++) {
+            const double sv = k == 0 || keep == NULL ? 1.0 : prev[j] * keep[j];
+            const double t = q[j] * sv;
+            sk[j] = sv;
+            tk[j] = t;
+            ones &= sv == 1.0;
+            bad |= !(t >= 0.0); /* NaN or negative */
+            const double x = t * 65536.0; /* below 65535 (and not negative) the truncation is the floor */
+            ek[j] = x < 65535.0 ? (uint16_t)(int64_t)x : 65535;
+        }
+    }
+    return bad ? -1 : ones;
+}
+
+static PyObject *youth_edges(PyObject *self, PyObject *args)
+{
+    Py_buffer bq, bk, bs, bt, be;
+    int with_keep;
+    Py_ssize_t ages, n;
+    if (!PyArg_ParseTuple(args, "y*y*pw*w*w*nn", &bq, &bk, &with_keep, &bs, &bt, &be, &ages, &n))
+        return NULL;
+    PyObject *result = NULL;
+    if (ages < 1 || check_size(&bq, n, 8, "q") || (with_keep && check_size(&bk, n, 8, "keep")) ||
+        check_size3(&bs, ages, n, 1, 8, "survive") || check_size3(&bt, ages, n, 1, 8, "thresholds") ||
+        check_size3(&be, ages, n, 1, 2, "edge"))
+        goto done;
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = youth_edges_core(bq.buf, with_keep ? bk.buf : NULL, bs.buf, bt.buf, be.buf, ages, n);
+    Py_END_ALLOW_THREADS
+    result = PyLong_FromLong(r);
+done:
+    RELEASE(&bq, &bk, &bs, &bt, &be);
+    return result;
+}
+
 /* tie_counts: the young people of tied cohorts compared with their full uniforms (engine._YouthDraws._resolve_ties).
  * Tie i is cohort c[i] (row g[i] of h), trial a + j[i]; young person y's uniform is
  * v = (h[g, y, a + j] + w[w_start[c] + y * ties[c] + pos[i]]) / 65536, and act[c, k, j] becomes the number of them
@@ -1612,6 +1659,7 @@ static PyMethodDef methods[] = {
     {"tail_sums", tail_sums, METH_VARARGS, "Expected savings after each age of a success active then."},
     {"youth_counts", youth_counts, METH_VARARGS, "Young people still active, by cohort and age."},
     {"cohort_savings", cohort_savings, METH_VARARGS, "Savings by year from the cohorts' active counts."},
+    {"youth_edges", youth_edges, METH_VARARGS, "Survival, thresholds and 16-bit edges by age (engine)."},
     {"tie_counts", tie_counts, METH_VARARGS, "Tied young people compared with their full uniforms (engine)."},
     {"cheng_prepare", cheng_prepare, METH_VARARGS, "Cheng BB: the candidates' ratio and z (Beta draws)."},
     {"cheng_screen", cheng_screen, METH_VARARGS, "Cheng BB: the quick acceptance test (Beta draws)."},

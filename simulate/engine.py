@@ -459,8 +459,9 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     last_state = int(np.argmax(incoming))
     others = [t for t in range(S) if t != last_state]
     keep = None if r is None else 1.0 - r
-    survive = _survival(keep, min(H, n_years), n)
-    draws = _YouthDraws(counts, q_eff, survive)
+    survive, thresholds, edge, no_relapse = kernels.youth_edges(q_eff, keep, min(H, n_years), n,
+                                                                edges=not counts.expected)
+    draws = _YouthDraws(counts, q_eff, survive, thresholds=thresholds, edge=edge, no_relapse=no_relapse)
     draws.draw(intake, H, n)
     if need is not None:  # only some payers, years and discounting are wanted
         wanted = [i for i, p in enumerate(paying) if p in need[0]]
@@ -531,14 +532,7 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
 
 def _survival(keep, ages: int, n: int) -> np.ndarray:
     """``(ages, n)``: ``(1 - r)^k``, the probability that a success is still active k years on."""
-    survive = np.empty((ages, n))
-    survive[0] = 1.0
-    for k in range(1, ages):
-        if keep is None:
-            survive[k] = 1.0
-        else:
-            np.multiply(survive[k - 1], keep, out=survive[k])
-    return survive
+    return kernels.youth_edges(1.0, keep, ages, n, edges=False)[0]
 
 
 def _powers(keep, rows, m: int) -> dict:
@@ -622,18 +616,19 @@ class _YouthDraws:
     65,536, so the comparison stays exact at a quarter of the random numbers and on 2-byte integers.
     """
 
-    def __init__(self, counts: "_Counts", q_eff, survive: np.ndarray):
+    def __init__(self, counts: "_Counts", q_eff, survive: np.ndarray, *, thresholds: np.ndarray | None = None,
+                 edge: np.ndarray | None = None, no_relapse: bool | None = None):
+        """``thresholds``, ``edge`` and ``no_relapse``: :func:`simulate.kernels.youth_edges` of the same inputs,
+        if the caller has them."""
         self.counts = counts
         self.rng = counts.rng
         self._ties = None
         self.q_eff, self.survive = q_eff, survive
-        self.thresholds = q_eff * survive  # (ages, n): active at age k iff V < q_eff (1 - r)^k
-        self.no_relapse = bool(np.all(survive == 1.0))
+        # (ages, n): active at age k iff V < q_eff (1 - r)^k
+        self.thresholds = q_eff * survive if thresholds is None else thresholds
+        self.no_relapse = bool(np.all(survive == 1.0)) if no_relapse is None else no_relapse
         if not counts.expected:
-            scaled = self.thresholds * UNIT16
-            np.floor(scaled, out=scaled)
-            np.minimum(scaled, UNIT16 - 1.0, out=scaled)
-            self.edge = scaled.astype(np.uint16)
+            self.edge = kernels.edges_of(self.thresholds) if edge is None else edge
 
     def _tie_rng(self) -> np.random.Generator:
         if self._ties is None:

@@ -404,6 +404,39 @@ def youth_counts(h: np.ndarray, cohorts: list, edge: np.ndarray, a: int, m: int,
 
 
 
+
+def youth_edges(q_eff, keep, ages: int, n: int, *, edges: bool = True,
+                compiled: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bool]:
+    """The per-young-person thresholds of a block: ``survive`` ``(ages, n)``, ``(1 - r)^k`` as a running product
+    from 1 (1 where ``keep`` is None); ``thresholds = q_eff * survive``; with ``edges``, ``edge = min(floor(2**16
+    thresholds), 2**16 - 1)`` as 16-bit integers; and whether every survival is 1."""
+    q = np.broadcast_to(np.asarray(q_eff, dtype=np.float64), (n,))
+    k = None if keep is None else np.broadcast_to(np.asarray(keep, dtype=np.float64), (n,))
+    if edges and _use(compiled, True, "youth_edges"):
+        survive, thresholds = np.empty((ages, n)), np.empty((ages, n))
+        edge = np.empty((ages, n), dtype=np.uint16)
+        r = _ext.youth_edges(_c(q, np.float64), np.empty(0) if k is None else _c(k, np.float64), k is not None,
+                             survive, thresholds, edge, ages, n)
+        if r >= 0:  # else a threshold outside [0, 1]: the NumPy code below decides
+            return survive, thresholds, edge, bool(r)
+    survive = np.empty((ages, n))
+    survive[0] = 1.0
+    for a in range(1, ages):
+        if keep is None:
+            survive[a] = 1.0
+        else:
+            np.multiply(survive[a - 1], keep, out=survive[a])
+    thresholds = q_eff * survive
+    return survive, thresholds, edges_of(thresholds) if edges else None, bool(np.all(survive == 1.0))
+
+
+def edges_of(thresholds: np.ndarray) -> np.ndarray:
+    """``min(floor(2**16 thresholds), 2**16 - 1)`` as 16-bit integers (thresholds in [0, 1])."""
+    scaled = thresholds * 65536.0
+    np.floor(scaled, out=scaled)
+    np.minimum(scaled, 65535.0, out=scaled)
+    return scaled.astype(np.uint16)
+
 def tie_counts(h: np.ndarray, g: np.ndarray, c: np.ndarray, j: np.ndarray, pos: np.ndarray, w: np.ndarray,
                w_start: np.ndarray, ties: np.ndarray, thresholds: np.ndarray, a: int, act: np.ndarray, *,
                compiled: bool | None = None) -> None:

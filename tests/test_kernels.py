@@ -523,3 +523,25 @@ def test_tied_young_people_both_ways(H, size, m, seed):
     c0, j0 = c[-1], j[-1]
     v = (h[g[-1], :, a + j0] + w[w_start[c0] + np.arange(size) * ties[c0] + pos[-1]]) / 65536.0
     assert np.array_equal(out[0][c0, :H - c0, j0], (v[None, :] < thresholds[:H - c0, a + j0, None]).sum(axis=1))
+
+
+@compiled_only
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 300), st.sampled_from(["none", "one", "some"]), st.booleans(),
+       st.integers(0, 2**32 - 1))
+def test_youth_edges_both_ways(ages, n, relapse, off_range, seed):
+    """kernels.youth_edges: survival, thresholds and 16-bit edges the same both ways, thresholds on an edge's
+    integer exactly (q a multiple of 2**-16, 0 and 1) included; a threshold outside [0, 1] leaves it to the
+    NumPy code."""
+    rng = np.random.default_rng(seed)
+    q = rng.random(n)
+    pick = rng.integers(0, n, size=min(n, 20))
+    q[pick] = np.array([0.0, 1.0, 1 - 2.0**-16, 2.0**-16, 12345 / 65536])[rng.integers(0, 5, pick.size)]
+    if off_range:
+        q[int(rng.integers(0, n))] = [np.nan, -1e-9, 1.5][int(rng.integers(0, 3))]
+    keep = {"none": None, "one": np.ones(n), "some": rng.uniform(0.5, 1.0, n)}[relapse]
+    with np.errstate(invalid="ignore"):  # NumPy's cast of a NaN threshold
+        out = [kernels.youth_edges(q, keep, ages, n, compiled=compiled) for compiled in (True, False)]
+    for a, b in zip(out[0][:3], out[1][:3]):
+        assert a.tobytes() == b.tobytes()
+    assert out[0][3] == out[1][3] == (relapse != "some" or ages == 1)
