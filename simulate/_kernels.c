@@ -984,16 +984,39 @@ done:
  *
  * Trials go in chunks of CHUNK, their inputs copied to small local rows first: rows of a block lie a power of
  * two apart, and reading a dozen of them side by side would make them evict each other from the cache. */
-#define CHUNK 64
+#define CHUNK 256
 WIDE static void expected_unit_core(double *restrict pi, const double *restrict U, const double *restrict T,
                                const int64_t *restrict terms, const int64_t *restrict in_tail, Py_ssize_t n_terms,
                                const int64_t *restrict moves, Py_ssize_t n_moves, int64_t last,
                                const int64_t *restrict others, Py_ssize_t n_others, Py_ssize_t S, Py_ssize_t P,
                                Py_ssize_t n, Py_ssize_t a, Py_ssize_t m, Py_ssize_t H, Py_ssize_t n_years,
-                               Py_ssize_t n_paying, double *restrict e, double *restrict work)
+                               Py_ssize_t n_paying, double *restrict e, double *restrict work, uint8_t *restrict flags)
 {
-    /* work: (S + n_terms + n_moves + S) rows of CHUNK */
-    double *lp = work, *lu = work + S * CHUNK, *lt = lu + n_terms * CHUNK, *nw = lt + n_moves * CHUNK;
+    /* work: (2 S + n_terms + n_moves) rows of CHUNK. A row of e or of the next shares is written as 0.0 plus its
+     * first product (what NumPy's zeros then += give), the later products added: no pass of zeros of its own.
+     * flags: first[2][n_terms] (whether a term is its row's first, at ages < H | beyond), zero[2][n_paying] (rows
+     * without a term), first_move[n_moves], empty[S] (states other than `last` that no move enters). */
+    uint8_t *first = flags, *zero = first + 2 * n_terms, *first_move = zero + 2 * n_paying, *empty = first_move + n_moves;
+    for (int beyond = 0; beyond < 2; beyond++) {
+        for (Py_ssize_t i = 0; i < n_paying; i++)
+            zero[beyond * n_paying + i] = 1;
+        for (Py_ssize_t q = 0; q < n_terms; q++) {
+            const int active = !beyond || in_tail[q];
+            const int64_t row = terms[3 * q + 1];
+            first[beyond * n_terms + q] = active && zero[beyond * n_paying + row];
+            if (active)
+                zero[beyond * n_paying + row] = 0;
+        }
+    }
+    for (Py_ssize_t t = 0; t < S; t++)
+        empty[t] = t != last;
+    for (Py_ssize_t q = 0; q < n_moves; q++) {
+        const int64_t t = moves[2 * q + 1];
+        first_move[q] = t != last && empty[t];
+        if (t != last)
+            empty[t] = 0;
+    }
+    double *lp = work, *nw = work + S * CHUNK, *lu = nw + S * CHUNK, *lt = lu + n_terms * CHUNK;
     for (Py_ssize_t j0 = 0; j0 < m; j0 += CHUNK) {
         const Py_ssize_t J = m - j0 < CHUNK ? m - j0 : CHUNK;
         for (Py_ssize_t st = 0; st < S; st++)
@@ -1004,26 +1027,41 @@ WIDE static void expected_unit_core(double *restrict pi, const double *restrict 
             memcpy(lt + q * CHUNK, T + (moves[2 * q] * S + moves[2 * q + 1]) * n + a + j0, J * sizeof(double));
         for (Py_ssize_t k = 0; k < n_years; k++) {
             double *ek = e + k * n_paying * m + j0;
+            const int beyond = k >= H;
             for (Py_ssize_t q = 0; q < n_terms; q++) {
-                if (k >= H && !in_tail[q])
+                if (beyond && !in_tail[q])
                     continue;
                 const double *ps = lp + terms[3 * q] * CHUNK, *us = lu + q * CHUNK;
                 double *out = ek + terms[3 * q + 1] * m;
-                for (Py_ssize_t j = 0; j < J; j++)
-                    out[j] += ps[j] * us[j];
+                if (first[beyond * n_terms + q])
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        out[j] = 0.0 + ps[j] * us[j];
+                else
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        out[j] += ps[j] * us[j];
             }
+            for (Py_ssize_t i = 0; i < n_paying; i++)
+                if (zero[beyond * n_paying + i])
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        ek[i * m + j] = 0.0;
             if (k + 1 < n_years && S > 1) {
-                for (Py_ssize_t j = 0; j < S * CHUNK; j++)
-                    nw[j] = 0.0;
                 for (Py_ssize_t q = 0; q < n_moves; q++) {
                     const int64_t st = moves[2 * q], t = moves[2 * q + 1];
                     if (t == last)
                         continue;
                     const double *ps = lp + st * CHUNK, *ts = lt + q * CHUNK;
                     double *out = nw + t * CHUNK;
-                    for (Py_ssize_t j = 0; j < J; j++)
-                        out[j] += ps[j] * ts[j];
+                    if (first_move[q])
+                        for (Py_ssize_t j = 0; j < J; j++)
+                            out[j] = 0.0 + ps[j] * ts[j];
+                    else
+                        for (Py_ssize_t j = 0; j < J; j++)
+                            out[j] += ps[j] * ts[j];
                 }
+                for (Py_ssize_t t = 0; t < S; t++)
+                    if (empty[t])
+                        for (Py_ssize_t j = 0; j < J; j++)
+                            nw[t * CHUNK + j] = 0.0;
                 double *nl = nw + last * CHUNK;
                 const double *o0 = nw + others[0] * CHUNK;
                 for (Py_ssize_t j = 0; j < J; j++)
@@ -1033,8 +1071,14 @@ WIDE static void expected_unit_core(double *restrict pi, const double *restrict 
                     for (Py_ssize_t j = 0; j < J; j++)
                         nl[j] -= oq[j];
                 }
-                memcpy(lp, nw, S * CHUNK * sizeof(double));
+                double *swap = lp; /* the next shares become the current ones */
+                lp = nw;
+                nw = swap;
             }
+        }
+        if (lp != work) { /* an odd number of swaps: back to the first buffer for the next chunk */
+            nw = lp;
+            lp = work;
         }
     }
 }
@@ -1067,15 +1111,19 @@ static PyObject *expected_unit(PyObject *self, PyObject *args)
         check_index(bothers.buf, n_others, 1, 0, S, "others") || check_index(last_arr, 1, 1, 0, S, "last"))
         goto done;
     double *work = PyMem_RawMalloc((2 * S + n_terms + n_moves) * CHUNK * sizeof(double));
-    if (work == NULL) {
+    uint8_t *flags = PyMem_RawMalloc(2 * n_terms + 2 * n_paying + n_moves + S + 1);
+    if (work == NULL || flags == NULL) {
+        PyMem_RawFree(work);
+        PyMem_RawFree(flags);
         PyErr_NoMemory();
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
     expected_unit_core(bpi.buf, bU.buf, bT.buf, bterms.buf, btail.buf, n_terms, bmoves.buf, n_moves, last,
-                       bothers.buf, n_others, S, P, n, a, m, H, n_years, n_paying, be.buf, work);
+                       bothers.buf, n_others, S, P, n, a, m, H, n_years, n_paying, be.buf, work, flags);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(work);
+    PyMem_RawFree(flags);
     result = Py_None;
     Py_INCREF(result);
 done:

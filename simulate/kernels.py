@@ -301,7 +301,7 @@ def expected_unit(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list,
     S, m = pi.shape
     if _use(compiled, S <= 64 and (S == 1 or bool(others))
             and _fit((pi, np.float64), (U, np.float64), (trans, np.float64)), "expected_unit"):
-        e = np.zeros((n_years, n_paying, m))
+        e = np.empty((n_years, n_paying, m))  # every entry written by the kernel
         _ext.expected_unit(pi, U, trans, np.asarray(terms, dtype=np.int64).reshape(-1, 3),
                            np.asarray(tail, dtype=np.int64), np.asarray(moves, dtype=np.int64).reshape(-1, 2),
                            int(last_state), np.asarray(others, dtype=np.int64), e, S, U.shape[1], U.shape[2], a, m,
