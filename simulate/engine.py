@@ -521,12 +521,15 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         if not do_tail:
             continue
         remaining = _remaining(unit, act, wanted, years, n_disc, keep_s, growth, df, H, n_years, m)
-        # yearly increments whose running sum is realised savings + the value still to come
-        life[tail_rows, :, sl] += remaining[0]
-        life[tail_rows, 1:, sl] -= remaining[0, :, :-1]
-        if life_pv is not None:
-            life_pv[tail_rows, :, sl] += remaining[1]
-            life_pv[tail_rows, 1:, sl] -= remaining[1, :, :-1]
+        # yearly increments whose running sum is realised savings + the value still to come (in place, row by
+        # row: a fancy-indexed += gathers, adds and scatters back)
+        for x, d in ((life, 0), (life_pv, 1)):
+            if x is None:
+                continue
+            for i, p in enumerate(tail_rows):
+                row = x[p, :, sl]
+                np.add(row, remaining[d, i], out=row)
+                np.subtract(row[1:], remaining[d, i, :-1], out=row[1:])
     return savings, life, life_pv, successes
 
 
