@@ -740,19 +740,19 @@ static inline double np_max(double a, double b) { return (a > b || a != a) ? a :
 WIDE static void nets_chunk(const double *restrict sav, const double *restrict cost, const double *restrict pv,
                             const double *restrict df, double *restrict net, double *restrict core,
                             double *restrict worst, Py_ssize_t P, Py_ssize_t H, Py_ssize_t n, Py_ssize_t j0,
-                            Py_ssize_t J)
+                            Py_ssize_t J, Py_ssize_t ld, Py_ssize_t o)
 {
     const Py_ssize_t Q = P + 1;
     double lowest[NET_CHUNK];
     {
         for (Py_ssize_t t = 0; t < H; t++) {
             const double dt = df[t];
-            double *restrict tot0 = net + ((P * 2 + 0) * H + t) * n + j0, *restrict tot1 = tot0 + H * n;
+            double *restrict tot0 = net + ((P * 2 + 0) * H + t) * ld + o, *restrict tot1 = tot0 + H * ld;
             for (Py_ssize_t j = 0; j < J; j++)
                 tot0[j] = 0.0, tot1[j] = 0.0;
             for (Py_ssize_t p = 0; p < P; p++) {
                 const double *restrict sv = sav + (p * H + t) * n + j0, *restrict cv = cost + (p * H + t) * n + j0;
-                double *restrict y0 = net + ((p * 2 + 0) * H + t) * n + j0, *restrict y1 = y0 + H * n;
+                double *restrict y0 = net + ((p * 2 + 0) * H + t) * ld + o, *restrict y1 = y0 + H * ld;
                 for (Py_ssize_t j = 0; j < J; j++)
                     y0[j] = sv[j] - cv[j];
                 if (pv) {
@@ -769,10 +769,10 @@ WIDE static void nets_chunk(const double *restrict sav, const double *restrict c
                 }
             }
             for (Py_ssize_t q = 0; q < Q; q++) {
-                double *restrict y0 = net + ((q * 2 + 0) * H + t) * n + j0;
+                double *restrict y0 = net + ((q * 2 + 0) * H + t) * ld + o;
                 if (core) {
-                    double *restrict w = worst + q * n + j0;
-                    memcpy(core + (q * (1 + H) + 1 + t) * n + j0, y0, J * sizeof(double));
+                    double *restrict w = worst + q * ld + o;
+                    memcpy(core + (q * (1 + H) + 1 + t) * ld + o, y0, J * sizeof(double));
                     if (t == 0)
                         memcpy(w, y0, J * sizeof(double));
                     else
@@ -781,8 +781,8 @@ WIDE static void nets_chunk(const double *restrict sav, const double *restrict c
                 }
                 if (t > 0)
                     for (Py_ssize_t d = 0; d < 2; d++) {
-                        double *restrict row = y0 + d * H * n;
-                        const double *restrict prev = row - n;
+                        double *restrict row = y0 + d * H * ld;
+                        const double *restrict prev = row - ld;
                         for (Py_ssize_t j = 0; j < J; j++)
                             row[j] += prev[j];
                     }
@@ -790,13 +790,13 @@ WIDE static void nets_chunk(const double *restrict sav, const double *restrict c
         }
         if (core)
             for (Py_ssize_t q = 0; q < Q; q++) {
-                const double *restrict c0 = net + (q * 2 * H) * n + j0;
+                const double *restrict c0 = net + (q * 2 * H) * ld + o;
                 for (Py_ssize_t j = 0; j < J; j++)
                     lowest[j] = c0[j];
                 for (Py_ssize_t t = 1; t < H; t++)
                     for (Py_ssize_t j = 0; j < J; j++)
-                        lowest[j] = np_min(lowest[j], c0[t * n + j]);
-                double *restrict need = core + (q * (1 + H)) * n + j0;
+                        lowest[j] = np_min(lowest[j], c0[t * ld + j]);
+                double *restrict need = core + (q * (1 + H)) * ld + o;
                 for (Py_ssize_t j = 0; j < J; j++)
                     need[j] = np_max(-lowest[j], 0.0);
             }
@@ -809,7 +809,7 @@ static void nets_core(const double *restrict sav, const double *restrict cost, c
                       Py_ssize_t P, Py_ssize_t H, Py_ssize_t n)
 {
     for (Py_ssize_t j0 = 0; j0 < n; j0 += NET_CHUNK)
-        nets_chunk(sav, cost, pv, df, net, core, worst, P, H, n, j0, n - j0 < NET_CHUNK ? n - j0 : NET_CHUNK);
+        nets_chunk(sav, cost, pv, df, net, core, worst, P, H, n, j0, n - j0 < NET_CHUNK ? n - j0 : NET_CHUNK, n, j0);
 }
 
 /* nets(sav, cost, pv, df, net, core, worst, with_pv, with_core, P, H, n): see nets_core. */
@@ -844,9 +844,11 @@ done:
 /* ---- the first pass over a block (simulate.metrics.first_pass) ---------------------------------------------
  * The cumulative nets (and the budget's rows), each series' range, mean and break-even counts, and the flows'
  * sums, node by node of NumPy's pairwise tree over the trials: a node of at most FIRST_NODE trials is
- * computed (nets_chunk) and summarised (stats_pairwise, flow_pairwise, which follow the same tree below it)
- * while its values are in the cache; the nodes' sums are added as the tree adds them, so every sum is the
- * same number as row_stats' and flow_sums' over the whole block. */
+ * computed (nets_chunk) into a small buffer of its own and summarised (stats_pairwise, flow_pairwise, which
+ * follow the same tree below it) while its values are in the cache, then streamed to the block's arrays with
+ * non-temporal stores (a store that misses the cache would first read the line it overwrites: the block's
+ * 20 MB of rows were read once for nothing); the nodes' sums are added as the tree adds them, so every sum is
+ * the same number as row_stats' and flow_sums' over the whole block. */
 #define FIRST_NODE 512
 _Static_assert(FIRST_NODE <= NET_CHUNK, "a first-pass node is computed by one nets_chunk");
 
@@ -860,7 +862,23 @@ typedef struct {
     int64_t *seen;    /* FIRST_NODE */
     flow_job *flow;
     double *work;     /* two sum arrays of K per level of the recursion */
+    double *local;    /* a node's net, core and worst rows, FIRST_NODE apart: computed and summarised here, in
+                       * the cache, then streamed to the block's arrays */
 } first_job;
+
+/* dst[0 .. m - 1] = src[...] with non-temporal stores (no read of the destination's lines first) */
+static void stream_copy(double *restrict dst, const double *restrict src, Py_ssize_t m)
+{
+    Py_ssize_t i = 0;
+#if defined(__SSE2__)
+    for (; i < m && ((uintptr_t)(dst + i) & 15); i++)
+        dst[i] = src[i];
+    for (; i + 2 <= m; i += 2)
+        _mm_stream_pd(dst + i, _mm_loadu_pd(src + i));
+#endif
+    for (; i < m; i++)
+        dst[i] = src[i];
+}
 
 static void first_node(first_job *b, Py_ssize_t a, Py_ssize_t m, double *restrict out, Py_ssize_t depth)
 {
@@ -874,10 +892,13 @@ static void first_node(first_job *b, Py_ssize_t a, Py_ssize_t m, double *restric
             out[k] = left[k] + right[k];
         return;
     }
-    nets_chunk(b->sav, b->cost, b->pv, b->df, b->net, b->core, b->worst, b->P, b->H, b->n, a, m);
+    const Py_ssize_t Q = b->P + 1, L = FIRST_NODE;
+    double *lnet = b->local, *lcore = lnet + b->R_net * L, *lworst = lcore + (b->R - b->R_net) * L;
+    nets_chunk(b->sav, b->cost, b->pv, b->df, lnet, b->core ? lcore : NULL, b->core ? lworst : NULL, b->P, b->H,
+               b->n, a, m, L, 0);
     for (Py_ssize_t r = 0; r < b->R; r++) { /* the net series (groups of H years), then the budget's rows */
         const int is_net = r < b->R_net;
-        const double *row = is_net ? b->net + r * b->n + a : b->core + (r - b->R_net) * b->n + a;
+        const double *row = b->local + r * L;
         row_range rr = {b->lo[r], b->hi[r], NULL, b->level, 0, 0};
         if (is_net) {
             if (r % b->H == 0)
@@ -891,7 +912,11 @@ static void first_node(first_job *b, Py_ssize_t a, Py_ssize_t m, double *restric
             b->at[r] += rr.at;
             b->by[r] += rr.by;
         }
+        stream_copy(is_net ? b->net + r * b->n + a : b->core + (r - b->R_net) * b->n + a, row, m);
     }
+    if (b->core)
+        for (Py_ssize_t q = 0; q < Q; q++)
+            stream_copy(b->worst + q * b->n + a, lworst + q * L, m);
     flow_pairwise(b->flow, a, m, out + b->R, 0);
 }
 
@@ -910,6 +935,7 @@ static PyObject *first_pass(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     double *mem = NULL;
     int64_t *seen = NULL;
+    double *local = NULL;
     const Py_ssize_t Q = P + 1, R_net = Q * 2 * H, R = R_net + (with_core ? Q * (1 + H) : 0);
     const Py_ssize_t n_rows = (with_pv ? 3 : 2) * P * H, KF = n_rows + Q * 4, K = R + KF;
     if (P < 0 || H < 1 || n < 1 || check_size3(&bs, P, H, n, 8, "sav") || check_size3(&bc, P, H, n, 8, "cost") ||
@@ -928,7 +954,8 @@ static PyObject *first_pass(PyObject *self, PyObject *args)
     const Py_ssize_t flow_work = 2 * KF * flow_depth + Q * 4 * PW_BLOCK * 3;
     mem = PyMem_RawMalloc((K + 2 * K * depth + flow_work) * sizeof(double));
     seen = PyMem_RawMalloc(FIRST_NODE * sizeof(int64_t));
-    if (mem == NULL || seen == NULL) {
+    local = PyMem_RawMalloc((R + Q) * FIRST_NODE * sizeof(double));
+    if (mem == NULL || seen == NULL || local == NULL) {
         PyErr_NoMemory();
         goto done;
     }
@@ -944,9 +971,13 @@ static PyObject *first_pass(PyObject *self, PyObject *args)
     flow_job flow = {bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, P, H, n, KF, n_rows, defined,
                      fw + 2 * KF * flow_depth, fw + 2 * KF * flow_depth + Q * 4 * PW_BLOCK, fw};
     first_job job = {bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, bn.buf, with_core ? bk.buf : NULL,
-                     with_core ? bw.buf : NULL, P, H, n, R_net, R, K, level, lo, hi, at, by, seen, &flow, mem + K};
+                     with_core ? bw.buf : NULL, P, H, n, R_net, R, K, level, lo, hi, at, by, seen, &flow, mem + K,
+                     local};
     Py_BEGIN_ALLOW_THREADS
     first_node(&job, 0, n, mem, 0);
+#if defined(__SSE2__)
+    _mm_sfence(); /* the streamed stores are done before the rows are read */
+#endif
     for (Py_ssize_t r = 0; r < R; r++) {
         const double sum = 0.0 + mem[r]; /* NumPy adds a sum to its identity, 0.0 */
         if (sum != sum) { /* a NaN in the row (or both infinities): NumPy's minimum and maximum are NaN if a NaN */
@@ -971,6 +1002,7 @@ static PyObject *first_pass(PyObject *self, PyObject *args)
 done:
     PyMem_RawFree(mem);
     PyMem_RawFree(seen);
+    PyMem_RawFree(local);
     RELEASE(&bs, &bc, &bp, &bd, &bn, &bk, &bw, &blo, &bhi, &bm, &bat, &bby, &br, &brn, &brs);
     return result;
 }
