@@ -1422,12 +1422,12 @@ done:
 WIDE static void cohort_savings_core(const double *restrict e, const float *restrict act,
                                      const int64_t *restrict paying, double *restrict sav, Py_ssize_t W,
                                      Py_ssize_t n_years, Py_ssize_t n_paying, Py_ssize_t m, Py_ssize_t H,
-                                     Py_ssize_t n, Py_ssize_t a)
+                                     Py_ssize_t n, Py_ssize_t a, double *restrict acc)
 {
     for (Py_ssize_t i = 0; i < W; i++) {
         const int64_t p = paying[i];
         for (Py_ssize_t y = 0; y < H; y++) {
-            double *restrict out = sav + (p * H + y) * n + a;
+            double *restrict out = acc; /* summed in a row of its own (in the cache), then streamed out */
             for (Py_ssize_t j = 0; j < m; j++)
                 out[j] = 0.0;
             for (Py_ssize_t c = 0; c <= y; c++) {
@@ -1438,6 +1438,7 @@ WIDE static void cohort_savings_core(const double *restrict e, const float *rest
                 for (Py_ssize_t j = 0; j < m; j++)
                     out[j] += ec[j] * (double)ac[j];
             }
+            stream_copy(sav + (p * H + y) * n + a, acc, m);
         }
     }
 }
@@ -1463,9 +1464,18 @@ static PyObject *cohort_savings(PyObject *self, PyObject *args)
     const float *act = bact.buf;
     const int64_t *paying = bpay.buf;
     double *sav = bs.buf;
+    double *acc = PyMem_RawMalloc((m > 0 ? m : 1) * sizeof(double));
+    if (acc == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
     Py_BEGIN_ALLOW_THREADS
-    cohort_savings_core(e, act, paying, sav, W, n_years, n_paying, m, H, n, a);
+    cohort_savings_core(e, act, paying, sav, W, n_years, n_paying, m, H, n, a, acc);
+#if defined(__SSE2__)
+    _mm_sfence();
+#endif
     Py_END_ALLOW_THREADS
+    PyMem_RawFree(acc);
     result = Py_None;
     Py_INCREF(result);
 done:
