@@ -1017,6 +1017,20 @@ done:
  * Trials go in chunks of CHUNK, their inputs copied to small local rows first: rows of a block lie a power of
  * two apart, and reading a dozen of them side by side would make them evict each other from the cache. */
 #define CHUNK 256
+
+/* out[j] = 0.0 + a[j] * b[j] for the first product of a sum (what NumPy's zeros then += give), else out[j] +=
+ * a[j] * b[j] */
+static inline void add_product(double *restrict out, const double *restrict a, const double *restrict b,
+                               Py_ssize_t J, int first)
+{
+    if (first)
+        for (Py_ssize_t j = 0; j < J; j++)
+            out[j] = 0.0 + a[j] * b[j];
+    else
+        for (Py_ssize_t j = 0; j < J; j++)
+            out[j] += a[j] * b[j];
+}
+
 WIDE static void expected_unit_core(double *restrict pi, const double *restrict U, const double *restrict T,
                                const int64_t *restrict terms, const int64_t *restrict in_tail, Py_ssize_t n_terms,
                                const int64_t *restrict moves, Py_ssize_t n_moves, int64_t last,
@@ -1065,12 +1079,7 @@ WIDE static void expected_unit_core(double *restrict pi, const double *restrict 
                     continue;
                 const double *ps = lp + terms[3 * q] * CHUNK, *us = lu + q * CHUNK;
                 double *out = ek + terms[3 * q + 1] * m;
-                if (first[beyond * n_terms + q])
-                    for (Py_ssize_t j = 0; j < J; j++)
-                        out[j] = 0.0 + ps[j] * us[j];
-                else
-                    for (Py_ssize_t j = 0; j < J; j++)
-                        out[j] += ps[j] * us[j];
+                add_product(out, ps, us, J, first[beyond * n_terms + q]);
             }
             for (Py_ssize_t i = 0; i < n_paying; i++)
                 if (zero[beyond * n_paying + i])
@@ -1083,12 +1092,7 @@ WIDE static void expected_unit_core(double *restrict pi, const double *restrict 
                         continue;
                     const double *ps = lp + st * CHUNK, *ts = lt + q * CHUNK;
                     double *out = nw + t * CHUNK;
-                    if (first_move[q])
-                        for (Py_ssize_t j = 0; j < J; j++)
-                            out[j] = 0.0 + ps[j] * ts[j];
-                    else
-                        for (Py_ssize_t j = 0; j < J; j++)
-                            out[j] += ps[j] * ts[j];
+                    add_product(out, ps, ts, J, first_move[q]);
                 }
                 for (Py_ssize_t t = 0; t < S; t++)
                     if (empty[t])
