@@ -1497,17 +1497,17 @@ WIDE static int youth_edges_core(const double *restrict q, const double *restric
     int bad = 0, ones = 1;
     for (Py_ssize_t k = 0; k < ages; k++) {
         double *restrict sk = survive + k * n, *restrict tk = thr + k * n;
-        const double *restrict prev = sk - n;
+        const double *restrict prev = k == 0 ? NULL : survive + (k - 1) * n;
         uint16_t *restrict ek = edge + k * n;
         for (Py_ssize_t j = 0; j < n; j++) {
-            const double sv = k == 0 || keep == NULL ? 1.0 : prev[j] * keep[j];
+            const double sv = prev == NULL || keep == NULL ? 1.0 : prev[j] * keep[j];
             const double t = q[j] * sv;
             sk[j] = sv;
             tk[j] = t;
             ones &= sv == 1.0;
             bad |= !(t >= 0.0); /* NaN or negative */
-            const double x = t * 65536.0; /* below 65535 (and not negative) the truncation is the floor */
-            ek[j] = x < 65535.0 ? (uint16_t)(int64_t)x : 65535;
+            const double x = t * 65536.0; /* in [0, 65535) the truncation is the floor */
+            ek[j] = !(x >= 0.0) ? 0 : x < 65535.0 ? (uint16_t)(int64_t)x : 65535;
         }
     }
     return bad ? -1 : ones;
@@ -1523,8 +1523,11 @@ static PyObject *youth_edges(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     if (ages < 1 || check_size(&bq, n, 8, "q") || (with_keep && check_size(&bk, n, 8, "keep")) ||
         check_size3(&bs, ages, n, 1, 8, "survive") || check_size3(&bt, ages, n, 1, 8, "thresholds") ||
-        check_size3(&be, ages, n, 1, 2, "edge"))
+        check_size3(&be, ages, n, 1, 2, "edge")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "youth_edges: bad shapes");
         goto done;
+    }
     int r;
     Py_BEGIN_ALLOW_THREADS
     r = youth_edges_core(bq.buf, with_keep ? bk.buf : NULL, bs.buf, bt.buf, be.buf, ages, n);
@@ -1549,8 +1552,11 @@ static int tie_counts_core(const uint16_t *restrict h, const int64_t *restrict g
     int64_t cnt[TIE_AGES];
     for (Py_ssize_t i = 0; i < T; i++) {
         const int64_t ci = c[i], gi = g[i], ji = j[i];
+        int64_t last_w; /* the tie's last uniform: w_start + (size - 1) ties + pos, without overflow */
         if (ci < 0 || ci >= H || gi < 0 || gi >= G || ji < 0 || ji >= m || pos[i] < 0 || pos[i] >= ties[ci] ||
-            w_start[ci] < 0 || w_start[ci] + (size - 1) * ties[ci] + pos[i] >= n_w)
+            w_start[ci] < 0 || __builtin_mul_overflow((int64_t)(size - 1), ties[ci], &last_w) ||
+            __builtin_add_overflow(last_w, w_start[ci], &last_w) || __builtin_add_overflow(last_w, pos[i], &last_w) ||
+            last_w >= n_w)
             return -1;
         const Py_ssize_t ages = H - ci;
         for (Py_ssize_t k = 0; k < ages; k++)
@@ -1725,7 +1731,7 @@ static PyObject *cheng_take(PyObject *self, PyObject *args)
     PyObject *result = NULL;
     if (check_size(&bw, m, 8, "w") || check_size(&bv, m, 8, "v") || check_size(&bs, m, 8, "s") ||
         check_size(&bst, m, 1, "state") || check_size(&bi, m, 8, "idx") || check_size(&bt, m, 8, "t") ||
-        check_size(&bq, m, 8, "q") || k < 0 || k > m || want < 0 || bo.len < want * 8 ||
+        check_size(&bq, m, 8, "q") || k < 0 || k > m || want < 0 || want > bo.len / 8 ||
         check_index(bi.buf, k, 1, 0, m, "idx")) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "cheng_take: bad shapes");

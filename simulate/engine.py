@@ -39,7 +39,8 @@ MODES = ("mc", "expected")
 
 @dataclass(frozen=True)
 class LifetimeNeed:
-    """The part of the lifetime accounting a caller needs (the rest is left at 0 to save work).
+    """The part of the lifetime accounting a caller needs (the expected-counterfactual engine leaves the rest at 0
+    to save work: the other payers' lifetime rows, and the value still to come in the other years).
 
     ``payers``: payer names, ``years``: 0-based year indices, ``discounted``: also the discounted value.
     ``lifetime=True`` in :func:`simulate` means everything.

@@ -417,7 +417,7 @@ def youth_edges(q_eff, keep, ages: int, n: int, *, edges: bool = True,
         edge = np.empty((ages, n), dtype=np.uint16)
         r = _ext.youth_edges(_c(q, np.float64), np.empty(0) if k is None else _c(k, np.float64), k is not None,
                              survive, thresholds, edge, ages, n)
-        if r >= 0:  # else a threshold outside [0, 1]: the NumPy code below decides
+        if r >= 0:  # else a negative or NaN threshold: the NumPy code below decides
             return survive, thresholds, edge, bool(r)
     survive = np.empty((ages, n))
     survive[0] = 1.0
@@ -447,8 +447,8 @@ def tie_counts(h: np.ndarray, g: np.ndarray, c: np.ndarray, j: np.ndarray, pos: 
     G, size, n = h.shape
     H, _, m = act.shape
     idx = [np.asarray(x, dtype=np.int64) for x in (g, c, j, pos, w_start, ties)]
-    if _use(compiled, thresholds.shape == (H, n) and _fit((h, np.uint16), (w, np.float64), (thresholds, np.float64),
-                                                         (act, np.float32)), "tie_counts"):
+    if _use(compiled, thresholds.shape == (H, n) and n >= 1 and size >= 1 and H <= 256
+            and _fit((h, np.uint16), (w, np.float64), (thresholds, np.float64), (act, np.float32)), "tie_counts"):
         g, c, j, pos, w_start, ties = [_c(x, np.int64) for x in idx]
         _ext.tie_counts(h, g, c, j, pos, w, w_start, ties, thresholds, act, size, n, a, m, H)
         return

@@ -393,12 +393,21 @@ def test_tied_young_people_are_compared_in_the_order_of_their_draws(seed):
         assert np.array_equal(act[c, :H - c], want[c, :H - c])
 
 
-def test_a_lifetime_need_computes_the_needed_payers_rows_and_leaves_the_others_at_0(default_data):
+def test_a_lifetime_need_computes_the_needed_payers_rows_and_leaves_the_others_at_0(default_data, monkeypatch):
     """With a LifetimeNeed, the needed payers' lifetime rows are those computed when every payer is needed, to the
-    bit; the others are 0 (no copy of their realised savings is made)."""
+    bit; the others are 0 (no copy of their realised savings is made). Fresh arrays are filled with NaN here, so
+    a row left unwritten shows (fresh pages of memory would be zero by chance)."""
     from simulate.api import block_rng
     from simulate.engine import LifetimeNeed
 
+    empty = np.empty
+
+    def poisoned(shape, dtype=float, **kw):
+        out = empty(shape, dtype=dtype, **kw)
+        out.fill(np.nan if out.dtype.kind == "f" else 0)
+        return out
+
+    monkeypatch.setattr(np, "empty", poisoned)
     s = scenario(default_data)
     payers = list(s.payers())
     years = frozenset({0, 2, 9})

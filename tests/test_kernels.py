@@ -418,11 +418,12 @@ def test_first_pass_is_the_separate_kernels(P, H, n, with_pv, with_core, seed):
 
 @compiled_only
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 10), st.integers(0, 25), st.integers(1, 3), st.one_of(st.integers(1, 200), st.just(300)),
-       st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
-def test_the_value_still_to_come_both_ways(H, tail, P, m, relapse, discounted, seed):
+@given(st.integers(1, 10), st.integers(0, 45), st.integers(1, 3), st.one_of(st.integers(1, 200), st.just(300)),
+       st.booleans(), st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
+def test_the_value_still_to_come_both_ways(H, tail, P, m, relapse, discounted, step_down, seed):
     """engine._remaining (the claims' lifetime tail) for some payers and a subset of the years: the compiled loop
-    gives the NumPy loop's numbers, bit for bit."""
+    gives the NumPy loop's numbers, bit for bit; with the Finance Ministry's step-down of the discount rate
+    beyond year 35, the discounted tail follows each cohort."""
     from simulate import engine
 
     rng = np.random.default_rng(seed)
@@ -434,6 +435,8 @@ def test_the_value_still_to_come_both_ways(H, tail, P, m, relapse, discounted, s
     keep = rng.uniform(0.5, 1.0, m) if relapse else None
     growth = 1.01 ** np.arange(n_years)
     df = 0.97 / 1.035 ** np.arange(n_years)  # not 1 in the first year, so that a division by it counts
+    if step_down:
+        df = 0.97 * engine.discount_factors(0.035, n_years, long_term_step_down=True)
     args = (unit, act, wanted, years, 2 if discounted else 1, keep, growth, df, H, n_years, m)
     got = {}
     for compiled in (True, False):
@@ -447,7 +450,7 @@ def test_the_value_still_to_come_both_ways(H, tail, P, m, relapse, discounted, s
     tail_sums, kept = kernels.tail_sums, engine._tail_ages(H, n_years, n_years, years)
 
     def poisoned(*a, ages_kept=None, **kw):
-        F = tail_sums(*a, **kw)
+        F = tail_sums(*a, ages_kept=ages_kept, **kw)
         assert ages_kept == kept
         F[[k for k in range(F.shape[0]) if k not in kept]] = np.nan
         return F
@@ -532,8 +535,8 @@ def test_tied_young_people_both_ways(H, size, m, seed):
        st.integers(0, 2**32 - 1))
 def test_youth_edges_both_ways(ages, n, relapse, off_range, seed):
     """kernels.youth_edges: survival, thresholds and 16-bit edges the same both ways, thresholds on an edge's
-    integer exactly (q a multiple of 2**-16, 0 and 1) included; a threshold outside [0, 1] leaves it to the
-    NumPy code."""
+    integer exactly (q a multiple of 2**-16, 0 and 1) and thresholds above 1 included; a negative or NaN
+    threshold leaves it to the NumPy code."""
     rng = np.random.default_rng(seed)
     q = rng.random(n)
     pick = rng.integers(0, n, size=min(n, 20))
@@ -546,3 +549,20 @@ def test_youth_edges_both_ways(ages, n, relapse, off_range, seed):
     for a, b in zip(out[0][:3], out[1][:3]):
         assert a.tobytes() == b.tobytes()
     assert out[0][3] == out[1][3] == (relapse != "some" or ages == 1)
+
+
+@compiled_only
+def test_the_new_kernels_refuse_sizes_and_indices_that_would_overflow():
+    """Direct calls with sizes whose products overflow, or no ages, are refused with a ValueError (never a read or
+    write outside a buffer, never a SystemError)."""
+    ext, m = kernels._ext, 64
+    with pytest.raises(ValueError):
+        ext.cheng_take(np.ones(m), np.zeros(m), np.zeros(m), np.ones(m, np.uint8), np.zeros(m, np.int64), np.zeros(m),
+                       np.zeros(m), np.zeros(1), 1.0, 1.0, 2**61, 0, m)
+    h = np.zeros((1, 3, 4), np.uint16)
+    i64 = lambda *v: np.array(v, dtype=np.int64)  # noqa: E731
+    with pytest.raises(ValueError):
+        ext.tie_counts(h, i64(0), i64(0), i64(0), i64(0), np.zeros(8), i64(0, 0), i64(2**62 + 1, 0),
+                       np.zeros((2, 4)), np.zeros((2, 2, 4), np.float32), 3, 4, 0, 4, 2)
+    with pytest.raises(ValueError):
+        ext.youth_edges(np.zeros(4), np.zeros(4), True, np.zeros(0), np.zeros(0), np.zeros(0, np.uint16), 0, 4)
