@@ -510,15 +510,10 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
             savings[paying, :, sl] *= growth[None, :H, None]
         if not lifetime:
             continue
-        if life_rows == list(range(P_all)):
-            life[:, :, sl] = savings[:, :, sl]
+        for p in life_rows:
+            life[p, :, sl] = savings[p, :, sl]
             if life_pv is not None:
-                life_pv[:, :, sl] = savings[:, :, sl] * df[None, :H, None]
-        else:
-            for p in life_rows:
-                life[p, :, sl] = savings[p, :, sl]
-                if life_pv is not None:
-                    np.multiply(savings[p, :, sl], df[:H, None], out=life_pv[p, :, sl])
+                np.multiply(savings[p, :, sl], df[:H, None], out=life_pv[p, :, sl])
         if not do_tail:
             continue
         remaining = _remaining(unit, act, wanted, years, n_disc, keep_s, growth, df, H, n_years, m)

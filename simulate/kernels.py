@@ -403,8 +403,6 @@ def youth_counts(h: np.ndarray, cohorts: list, edge: np.ndarray, a: int, m: int,
         tied[rows] |= lt != le
 
 
-
-
 def youth_edges(q_eff, keep, ages: int, n: int, *, edges: bool = True,
                 compiled: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bool]:
     """The per-young-person thresholds of a block: ``survive`` ``(ages, n)``, ``(1 - r)^k`` as a running product
@@ -437,6 +435,7 @@ def edges_of(thresholds: np.ndarray) -> np.ndarray:
     np.minimum(scaled, 65535.0, out=scaled)
     return scaled.astype(np.uint16)
 
+
 def tie_counts(h: np.ndarray, g: np.ndarray, c: np.ndarray, j: np.ndarray, pos: np.ndarray, w: np.ndarray,
                w_start: np.ndarray, ties: np.ndarray, thresholds: np.ndarray, a: int, act: np.ndarray, *,
                compiled: bool | None = None) -> None:
@@ -446,19 +445,18 @@ def tie_counts(h: np.ndarray, g: np.ndarray, c: np.ndarray, j: np.ndarray, pos: 
     ``thresholds[k, a + j]`` ``(H, n)`` for the ages ``k < H - c``."""
     G, size, n = h.shape
     H, _, m = act.shape
-    idx = [np.asarray(x, dtype=np.int64) for x in (g, c, j, pos, w_start, ties)]
+    g, c, j, pos, w_start, ties = [_c(x, np.int64) for x in (g, c, j, pos, w_start, ties)]
     if _use(compiled, thresholds.shape == (H, n) and n >= 1 and size >= 1 and H <= 256
             and _fit((h, np.uint16), (w, np.float64), (thresholds, np.float64), (act, np.float32)), "tie_counts"):
-        g, c, j, pos, w_start, ties = [_c(x, np.int64) for x in idx]
         _ext.tie_counts(h, g, c, j, pos, w, w_start, ties, thresholds, act, size, n, a, m, H)
         return
-    g, c, j, pos, w_start, ties = idx
     youth = np.arange(size)
     x = h[g[:, None], youth[None, :], a + j[:, None]]  # (ties, size)
     v = (x + w[w_start[c][:, None] + youth[None, :] * ties[c][:, None] + pos[:, None]]) / 65536.0
     count = (v[:, :, None] < thresholds[:, a + j].T[:, None, :]).sum(axis=1)  # (ties, ages)
     row, k = np.nonzero(np.arange(H)[None, :] < (H - c)[:, None])  # the ages each cohort is followed
     act[c[row], k, j[row]] = count[row, k]
+
 
 def cohort_savings(e: np.ndarray, act: np.ndarray, paying: list, savings: np.ndarray, a: int, *,
                    compiled: bool | None = None) -> None:
