@@ -163,7 +163,7 @@ class Uniform(_Dist):
         return self
 
     def sample(self, rng, n):
-        return rng.uniform(self.low, self.high, n)
+        return self.low + (self.high - self.low) * kernels.random(rng, n)  # rng.uniform's numbers
 
     def frozen(self):
         from scipy import stats
@@ -302,7 +302,7 @@ class Normal(_Dist):
     def sample(self, rng, n):
         if not self.truncated:
             return rng.normal(self.mean_, self.sd_, n)
-        return self.ppf(rng.random(n))
+        return self.ppf(kernels.random(rng, n))
 
     def ppf(self, u):
         from scipy.special import ndtr, ndtri
@@ -548,7 +548,7 @@ def beta_draws(rng: np.random.Generator, a: float, b: float, n: int) -> np.ndarr
     filled = 0
     while filled < n:  # candidates in batches; the accepted ones are taken in order
         m = int(1.3 * (n - filled)) + 16
-        filled += kernels.beta_candidates(rng.random((2, m)), lo, hi, alpha, beta, gamma, _LOG4, out[filled:])
+        filled += kernels.beta_candidates(kernels.random(rng, (2, m)), lo, hi, alpha, beta, gamma, _LOG4, out[filled:])
     return out if lo == a else 1.0 - out
 
 

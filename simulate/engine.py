@@ -124,7 +124,7 @@ class _Counts:
         size = np.broadcast_shapes(np.shape(n), np.shape(p))
         if size == ():
             return int(binomial_inverse(self.rng.random(1), n, p)[0])
-        return binomial_inverse(self.rng.random(size), n, p)
+        return binomial_inverse(kernels.random(self.rng, size), n, p)
 
     def split(self, n, probs: list):
         """Divide counts ``n`` over categories with probabilities ``probs`` (the last takes the rest).
@@ -647,7 +647,7 @@ class _YouthDraws:
         if len(set(sizes)) == 1 and 0 < sizes[0] <= PER_YOUTH_MAX and all(x == sizes[0] for x in intake) \
                 and (sizes[0] * n) % 4 == 0:  # the usual case: equal whole cohorts, drawn in one call
             words = H * sizes[0] * n // 4
-            self.groups[sizes[0]] = (list(range(H)), rng.bit_generator.random_raw(words).view(np.uint16)
+            self.groups[sizes[0]] = (list(range(H)), kernels.random_raw(rng, words).view(np.uint16)
                                      .reshape(H, sizes[0], n))
             return
         by_size: dict[int, list] = {}
@@ -660,10 +660,10 @@ class _YouthDraws:
             if whole:
                 words = -(-whole * n // 4)
                 by_size.setdefault(whole, []).append(
-                    (c, rng.bit_generator.random_raw(words).view(np.uint16)[: whole * n].reshape(whole, n)))
+                    (c, kernels.random_raw(rng, words).view(np.uint16)[: whole * n].reshape(whole, n)))
             if frac > 0:  # the extra young person enters with probability frac; absent ones never succeed
-                v = rng.random(n)
-                self.extra[c] = np.where(rng.random(n) < frac, v, 2.0)
+                v = kernels.random(rng, n)
+                self.extra[c] = np.where(kernels.random(rng, n) < frac, v, 2.0)
         for whole, group in by_size.items():
             self.groups[whole] = ([c for c, _ in group], np.stack([x for _, x in group]))
 
@@ -715,7 +715,7 @@ class _YouthDraws:
         for cs, h_all in self.groups.values():
             size[cs] = h_all.shape[1]
         draws = size * ties
-        w_all = self._tie_rng().random(int(draws.sum()))
+        w_all = kernels.random(self._tie_rng(), int(draws.sum()))
         w_start = np.cumsum(draws) - draws  # cohort c's draws, a (size, ties) array in C order
         pos = np.arange(c_of.size) - (np.cumsum(ties) - ties)[c_of]  # the tie's column in its cohort's array
         groups = list(self.groups.values())
@@ -807,7 +807,7 @@ def _intake_counts(x: float, n_trials: int, counts: _Counts):
     frac = x - whole
     n = np.full(n_trials, whole, dtype=np.int64)
     if frac > 0:
-        n += counts.rng.random(n_trials) < frac
+        n += kernels.random(counts.rng, n_trials) < frac
     return n
 
 

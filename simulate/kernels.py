@@ -514,3 +514,42 @@ def beta_candidates(u: np.ndarray, lo: float, hi: float, alpha: float, beta: flo
     x = w[ok][:out.size]
     out[:x.size] = x / (hi + x)
     return x.size
+
+
+# --- random numbers (NumPy's PCG64 stream) ------------------------------------------------------------------
+_LOW64 = (1 << 64) - 1
+
+
+def _pcg64(rng: np.random.Generator, out: np.ndarray, as_double: bool) -> None:
+    """Fill ``out`` with the next words (or doubles) of ``rng``'s PCG64 stream and advance ``rng`` past them."""
+    bg = rng.bit_generator
+    with bg.lock:
+        st = bg.state
+        inner = st["state"]
+        s, inc = inner["state"], inner["inc"]
+        hi, lo = _ext.pcg64_fill(out, out.size, as_double, s >> 64, s & _LOW64, inc >> 64, inc & _LOW64)
+        inner["state"] = (hi << 64) | lo
+        bg.state = st  # the buffered 32-bit word (has_uint32, uinteger) as it was
+
+
+def _pcg64_fits(rng: np.random.Generator) -> bool:
+    return type(rng.bit_generator) is np.random.PCG64 and hasattr(_ext, "pcg64_fill")
+
+
+def random_raw(rng: np.random.Generator, words: int, *, compiled: bool | None = None) -> np.ndarray:
+    """``rng.bit_generator.random_raw(words)``: the same 64-bit words, and ``rng`` left in the same state (the
+    compiled path, for NumPy's PCG64, makes them about twice as fast)."""
+    if _use(compiled, _pcg64_fits(rng), "random_raw"):
+        out = np.empty(words, dtype=np.uint64)
+        _pcg64(rng, out, False)
+        return out
+    return rng.bit_generator.random_raw(words)
+
+
+def random(rng: np.random.Generator, shape, *, compiled: bool | None = None) -> np.ndarray:
+    """``rng.random(shape)`` (float64 uniforms on [0, 1)): the same numbers, and ``rng`` left in the same state."""
+    if _use(compiled, _pcg64_fits(rng), "random"):
+        out = np.empty(shape)
+        _pcg64(rng, out, True)
+        return out
+    return rng.random(shape)

@@ -566,3 +566,39 @@ def test_the_new_kernels_refuse_sizes_and_indices_that_would_overflow():
                        np.zeros((2, 4)), np.zeros((2, 2, 4), np.float32), 3, 4, 0, 4, 2)
     with pytest.raises(ValueError):
         ext.youth_edges(np.zeros(4), np.zeros(4), True, np.zeros(0), np.zeros(0), np.zeros(0, np.uint16), 0, 4)
+
+
+@compiled_only
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32), st.integers(0, 40), st.integers(0, 3), st.booleans())
+def test_the_pcg64_stream_is_numpys(seed, n, rows, buffered):
+    """``random_raw`` and ``random`` give NumPy's own words and doubles of a PCG64 stream (any length: the four
+    side-by-side states and the one-by-one rest), and leave the generator where NumPy leaves it, a buffered
+    32-bit word included, so every later draw is the same too."""
+    ours, numpys = np.random.default_rng([seed, 7]), np.random.default_rng([seed, 7])
+    if buffered:  # a 32-bit draw leaves half a word in the generator
+        assert ours.integers(2**32, dtype=np.uint32) == numpys.integers(2**32, dtype=np.uint32)
+    words = kernels.random_raw(ours, n, compiled=True)
+    assert words.dtype == np.uint64 and np.array_equal(words, numpys.bit_generator.random_raw(n))
+    shape = (rows, n) if rows else n
+    assert np.array_equal(kernels.random(ours, shape, compiled=True), numpys.random(shape))
+    assert ours.bit_generator.state == numpys.bit_generator.state
+    assert np.array_equal(ours.integers(2**32, size=3, dtype=np.uint32), numpys.integers(2**32, size=3, dtype=np.uint32))
+    assert np.array_equal(ours.random(9), numpys.random(9))
+
+
+def test_other_bit_generators_use_numpy():
+    """Only PCG64 is compiled: any other bit generator gets NumPy's own draws (and refuses ``compiled=True``)."""
+    ours, numpys = (np.random.Generator(np.random.Philox(5)) for _ in range(2))
+    assert np.array_equal(kernels.random(ours, 17), numpys.random(17))
+    assert np.array_equal(kernels.random_raw(ours, 5), numpys.bit_generator.random_raw(5))
+    with pytest.raises(ValueError):
+        kernels.random(ours, 3, compiled=True)
+
+
+def test_uniform_inputs_are_numpys_uniform():
+    """A uniform input draws NumPy's ``Generator.uniform`` numbers from the compiled stream."""
+    from simulate.distributions import Uniform
+
+    d = Uniform(kind="uniform", low=-3.25, high=1e6)
+    assert np.array_equal(d.sample(np.random.default_rng(11), 1001), np.random.default_rng(11).uniform(-3.25, 1e6, 1001))
