@@ -382,12 +382,18 @@ static double bin_pairwise(const double *restrict x, Py_ssize_t n, bin_row *b)
  * With k > 0 thresholds t, also below[r, j] = #{i : x[r, i] < t[j]}, from the binning itself: the scale is a
  * power of two, so t[j] * scale[r] is exact, and a value in a bin below t[j]'s bin is below t[j], one in a bin
  * above it is not; only values in t[j]'s own bin (flag[bin] set) are compared. `flag` has n_bins zero bytes
- * and is left zero. With `mean` (not NULL), also m2[r] = the pairwise sum of (x[r, i] - mean[r])**2. */
+ * and is left zero. With `mean` (not NULL), also m2[r] = the pairwise sum of (x[r, i] - mean[r])**2.
+ *
+ * With `kept` (not NULL; k must be 0), each row's 16-bit counts stay in kept[r] (rows of n_bins) between calls,
+ * pending[r] values since their last flush: they are added to `counts` only when a 16-bit count could
+ * overflow, and by the caller before it reads `counts` (a flush per row and call would pass over all 64-bit
+ * counts, 64 KiB a row, for every block). */
 WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *restrict scale,
                                     const int64_t *restrict offset, int64_t *restrict counts, uint16_t *restrict local,
                                     Py_ssize_t rows, Py_ssize_t n, Py_ssize_t n_bins, const double *restrict t,
                                     int64_t *restrict below, Py_ssize_t k, uint8_t *restrict flag,
-                                    int64_t *restrict tbin, const double *restrict mean, double *restrict m2)
+                                    int64_t *restrict tbin, const double *restrict mean, double *restrict m2,
+                                    uint16_t *restrict kept, int64_t *restrict pending)
 {
     for (Py_ssize_t r = 0; r < rows; r++) {
         const double s = scale[r];
@@ -405,11 +411,14 @@ WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *rest
                 flag[tbin[j]] = 1;
             }
         }
-        memset(local, 0, n_bins * sizeof(uint16_t));
-        bin_row b = {local, counts + r * n_bins, n_bins, 0, k, s, mean ? mean[r] : 0.0, off, t, bl, flag, tbin,
-                     0, mean != NULL};
+        if (!kept)
+            memset(local, 0, n_bins * sizeof(uint16_t));
+        bin_row b = {kept ? kept + r * n_bins : local, counts + r * n_bins, n_bins, kept ? pending[r] : 0, k, s,
+                     mean ? mean[r] : 0.0, off, t, bl, flag, tbin, 0, mean != NULL};
         const double sq = bin_pairwise(x + r * n, n, &b);
-        if (!b.bad)
+        if (kept)
+            pending[r] = b.pending;
+        else if (!b.bad)
             bin_flush(&b);
         for (Py_ssize_t j = 0; j < k; j++)
             if (tbin[j] >= 0 && tbin[j] < n_bins)
@@ -464,16 +473,19 @@ WIDE static void count_below_core(const double *restrict x, const double *restri
             out[r * k + j] = count_row(x + r * n, n, t[j], inclusive);
 }
 
-/* bin_add(x, scale, offset, counts, t, below, rows, n, n_bins, k): counts[r, floor(x[r, i] * scale[r]) - offset[r]]
- * += 1; with k thresholds t, also below[r, j] = #{i : x[r, i] < t[j]} (k may be 0, with empty t and below). */
+/* bin_add(x, scale, offset, counts, t, below, mean, m2, rows, n, n_bins, k, with_m2[, kept, pending]):
+ * counts[r, floor(x[r, i] * scale[r]) - offset[r]] += 1; with k thresholds t, also below[r, j] = #{i : x[r, i] <
+ * t[j]} (k may be 0, with empty t and below); with kept (uint16, rows x n_bins) and pending (int64, rows), the
+ * counts are kept there (see bin_add_core); every pending[r] must lie in 0 .. 65535. */
 static PyObject *bin_add(PyObject *self, PyObject *args)
 {
-    Py_buffer bx, bs, bo, bc, bt, bb, bm, bm2;
+    Py_buffer bx, bs, bo, bc, bt, bb, bm, bm2, bk = {0}, bp = {0};
     Py_ssize_t rows, n, n_bins, k;
     int with_m2;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*y*w*y*w*nnnnp", &bx, &bs, &bo, &bc, &bt, &bb, &bm, &bm2, &rows, &n, &n_bins,
-                          &k, &with_m2))
+    if (!PyArg_ParseTuple(args, "y*y*y*w*y*w*y*w*nnnnp|w*w*", &bx, &bs, &bo, &bc, &bt, &bb, &bm, &bm2, &rows, &n,
+                          &n_bins, &k, &with_m2, &bk, &bp))
         return NULL;
+    const int with_kept = bk.obj != NULL;
     PyObject *result = NULL;
     uint16_t *local = NULL;
     uint8_t *flag = NULL;
@@ -487,6 +499,19 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
         check_size(&bt, k, 8, "thresholds") || check_size3(&bb, rows, k, 1, 8, "below") ||
         check_size(&bm, with_m2 ? rows : 0, 8, "mean") || check_size(&bm2, with_m2 ? rows : 0, 8, "m2"))
         goto done;
+    if (with_kept) {
+        if (bp.obj == NULL || k != 0 || check_size3(&bk, rows, n_bins, 1, 2, "kept") ||
+            check_size(&bp, rows, 8, "pending")) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "bin_add: kept counts need pending counts and no thresholds");
+            goto done;
+        }
+        for (Py_ssize_t r = 0; r < rows; r++)
+            if (((int64_t *)bp.buf)[r] < 0 || ((int64_t *)bp.buf)[r] > 65535) {
+                PyErr_SetString(PyExc_ValueError, "bin_add: pending counts must lie in 0 .. 65535");
+                goto done;
+            }
+    }
     const double *x = bx.buf, *scale = bs.buf, *t = bt.buf;
     const int64_t *offset = bo.buf;
     int64_t *counts = bc.buf, *below = bb.buf;
@@ -500,7 +525,8 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
     }
     Py_BEGIN_ALLOW_THREADS
     bad = bin_add_core(x, scale, offset, counts, local, rows, n, n_bins, t, below, k, flag, tbin,
-                       with_m2 ? (const double *)bm.buf : NULL, with_m2 ? (double *)bm2.buf : NULL);
+                       with_m2 ? (const double *)bm.buf : NULL, with_m2 ? (double *)bm2.buf : NULL,
+                       with_kept ? (uint16_t *)bk.buf : NULL, with_kept ? (int64_t *)bp.buf : NULL);
     Py_END_ALLOW_THREADS
     if (bad >= 0) {
         PyErr_Format(PyExc_ValueError, "bin_add: a value of row %zd lies outside its grid", bad);
@@ -513,6 +539,10 @@ done:
     PyMem_RawFree(flag);
     PyMem_RawFree(tbin);
     RELEASE(&bx, &bs, &bo, &bc, &bt, &bb, &bm, &bm2);
+    if (bk.obj)
+        PyBuffer_Release(&bk);
+    if (bp.obj)
+        PyBuffer_Release(&bp);
     return result;
 }
 

@@ -97,21 +97,40 @@ def squared_deviations(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 
 def bin_moments(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.ndarray, mean: np.ndarray, *,
-                below=None, compiled: bool | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+                below=None, kept: np.ndarray | None = None, pending: np.ndarray | None = None,
+                compiled: bool | None = None) -> tuple[np.ndarray | None, np.ndarray]:
     """:func:`bin_add`, and per row the sum of squared deviations from ``mean``
     (:func:`squared_deviations`, the same number: the compiled kernel sums them in NumPy's pairwise order
-    while it bins). Returns (counts below ``below`` or None, the sums ``(rows,)``)."""
+    while it bins). Returns (counts below ``below`` or None, the sums ``(rows,)``).
+
+    ``kept`` (uint16, shaped as ``counts``) and ``pending`` (int64, ``(rows,)``; without ``below``): the compiled
+    kernel adds the values to the 16-bit counts ``kept`` instead, ``pending`` counting them per row, and moves
+    them to ``counts`` only when one could overflow; the caller adds the rest (:func:`flush_kept`) before it reads
+    ``counts``. The NumPy code adds to ``counts`` directly: the counts are the same once flushed."""
     rows, n = x.shape
     n_bins = counts.shape[1]
     t = None if below is None else _c(np.atleast_1d(np.asarray(below, dtype=np.float64)), np.float64)
-    if _use(compiled, _fit((counts, np.int64)), "bin_moments"):
+    if kept is not None and t is not None:
+        raise ValueError("bin_moments: kept counts cannot count values below thresholds")
+    if _use(compiled, _fit((counts, np.int64)) and (kept is None or _fit((kept, np.uint16), (pending, np.int64))),
+            "bin_moments"):
         out = np.empty((rows, 0 if t is None else len(t)), dtype=np.int64)
         m2 = np.empty(rows)
         _ext.bin_add(_c(x, np.float64), _c(scale, np.float64), _c(offset, np.int64), counts,
                      np.empty(0) if t is None else t, out, _c(mean, np.float64), m2, rows, n, n_bins, out.shape[1],
-                     True)
+                     True, *(() if kept is None else (kept, pending)))
         return (None if t is None else out), m2
     return bin_add(counts, x, scale, offset, below=below, compiled=False), squared_deviations(x, mean)
+
+
+def flush_kept(counts: np.ndarray, kept: np.ndarray, pending: np.ndarray) -> None:
+    """Add the 16-bit counts ``kept`` of :func:`bin_moments` to ``counts`` and clear them (rows with ``pending``
+    values only)."""
+    rows = np.flatnonzero(pending)
+    if rows.size:
+        counts[rows] += kept[rows]
+        kept[rows] = 0
+        pending[rows] = 0
 
 
 def nets(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray | None = None, *,

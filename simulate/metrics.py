@@ -15,7 +15,7 @@ of the empirical quantile of all trials.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -57,17 +57,44 @@ def _grid(lo: np.ndarray, hi: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.n
     return level, np.floor(lo * np.ldexp(1.0, -level)).astype(np.int64)
 
 
-@dataclass
+@dataclass(eq=False)
 class Histogram:
     """Per-series counts and sums on a dyadic grid: bin i of series s is
-    ``[(offset[s] + i) * 2**level[s], (offset[s] + i + 1) * 2**level[s])``."""
+    ``[(offset[s] + i) * 2**level[s], (offset[s] + i + 1) * 2**level[s])``.
+
+    A histogram that blocks are added to (:meth:`with_moments` with ``into``) keeps their values in 16-bit
+    counts of its own until one could overflow or its grid moves, or until ``counts`` is read (which adds them
+    first): the 64-bit counts, 64 KiB a series, are then passed over every fourth block instead of every block.
+    The counts read are the same."""
 
     n_bins: int
     lo: np.ndarray
     hi: np.ndarray
     level: np.ndarray
     offset: np.ndarray
-    counts: np.ndarray
+    _counts: np.ndarray
+    _kept: np.ndarray | None = field(default=None, repr=False)  # 16-bit counts not yet in _counts
+    _pending: np.ndarray | None = field(default=None, repr=False)  # values in _kept, per series
+
+    @property
+    def counts(self) -> np.ndarray:
+        """The 64-bit counts ``(n_series, n_bins)``, every value added so far included."""
+        self._flush()
+        return self._counts
+
+    @counts.setter
+    def counts(self, value: np.ndarray) -> None:
+        self._flush()
+        self._counts = value
+
+    def _flush(self) -> None:
+        if self._kept is not None:
+            kernels.flush_kept(self._counts, self._kept, self._pending)
+
+    def __getstate__(self) -> dict:
+        """Pickled (a worker's partial) with its counts complete and without the 16-bit ones."""
+        self._flush()
+        return {**self.__dict__, "_kept": None, "_pending": None}
 
     @classmethod
     def empty(cls, lo: np.ndarray, hi: np.ndarray, n_bins: int = N_BINS) -> "Histogram":
@@ -92,7 +119,8 @@ class Histogram:
         """Move to the grid of the merged range of this histogram and of [``lo``, ``hi``]."""
         lo, hi = np.minimum(self.lo, lo), np.maximum(self.hi, hi)
         level, offset = _grid(lo, hi, self.n_bins)
-        self.counts = self._rebinned(level, offset, inplace=True)
+        if not (np.array_equal(level, self.level) and np.array_equal(offset, self.offset)):
+            self.counts = self._rebinned(level, offset, inplace=True)  # reading the counts adds the 16-bit ones
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
 
     @classmethod
@@ -113,7 +141,14 @@ class Histogram:
         else:
             hist = into
             hist._widen(lo, hi)
-        out, m2 = kernels.bin_moments(hist.counts, x, hist.scale, hist.offset, mean, below=below)
+        if into is not None and below is None and kernels.COMPILED:  # later blocks will be added too: keep
+            if hist._kept is None:
+                hist._kept = np.zeros(hist._counts.shape, dtype=np.uint16)
+                hist._pending = np.zeros(len(hist._counts), dtype=np.int64)
+            out, m2 = kernels.bin_moments(hist._counts, x, hist.scale, hist.offset, mean, kept=hist._kept,
+                                          pending=hist._pending)
+        else:
+            out, m2 = kernels.bin_moments(hist.counts, x, hist.scale, hist.offset, mean, below=below)
         return hist, out, Moments(x.shape[1], mean, m2)
 
     def _rebinned(self, level: np.ndarray, offset: np.ndarray, *, inplace: bool = False) -> np.ndarray:

@@ -602,3 +602,38 @@ def test_uniform_inputs_are_numpys_uniform():
 
     d = Uniform(kind="uniform", low=-3.25, high=1e6)
     assert np.array_equal(d.sample(np.random.default_rng(11), 1001), np.random.default_rng(11).uniform(-3.25, 1e6, 1001))
+
+
+@compiled_only
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 5), st.integers(22_000, 30_000), st.integers(3, 5), st.integers(0, 2**31))
+def test_counts_kept_in_16_bits_equal_the_counts(rows, n, calls, seed):
+    """Values added to 16-bit counts (``kept``) over several calls, moved to the 64-bit counts when one could
+    overflow and by ``flush_kept`` at the end, give the counts and squared deviations of adding them directly;
+    values crowd into few bins so that 16-bit counts would overflow without the moves."""
+    rng = np.random.default_rng(seed)
+    xs = [np.round(rng.normal(0, 0.5, (rows, n))) for _ in range(calls)]
+    lo, hi = np.full(rows, -60.0), np.full(rows, 60.0)
+    level, offset = _grid(lo, hi, N_BINS)
+    scale = np.ldexp(1.0, -level)
+    direct, counts = (np.zeros((rows, N_BINS), dtype=np.int64) for _ in range(2))
+    kept, pending = np.zeros((rows, N_BINS), dtype=np.uint16), np.zeros(rows, dtype=np.int64)
+    for x in xs:
+        mean = x.mean(axis=1)
+        _, want = kernels.bin_moments(direct, x, scale, offset, mean, compiled=True)
+        _, got = kernels.bin_moments(counts, x, scale, offset, mean, kept=kept, pending=pending, compiled=True)
+        assert got.tobytes() == want.tobytes()
+        assert np.all(pending <= 65535) and np.array_equal(pending, kept.sum(axis=1))
+    kernels.flush_kept(counts, kept, pending)
+    assert np.array_equal(counts, direct) and not kept.any() and not pending.any()
+
+
+@compiled_only
+def test_kept_counts_refuse_thresholds_and_bad_pending_counts():
+    x, scale, offset = np.zeros((1, 4)), np.ones(1), np.zeros(1, dtype=np.int64)
+    counts, kept = np.zeros((1, 8), dtype=np.int64), np.zeros((1, 8), dtype=np.uint16)
+    with pytest.raises(ValueError):
+        kernels.bin_moments(counts, x, scale, offset, np.zeros(1), below=[1.0], kept=kept,
+                            pending=np.zeros(1, dtype=np.int64))
+    with pytest.raises(ValueError, match="65535"):
+        kernels.bin_moments(counts, x, scale, offset, np.zeros(1), kept=kept, pending=np.full(1, 70_000))

@@ -155,3 +155,24 @@ def test_a_claim_is_reached_as_its_metric_defines_it(metric, year, value, at_thr
     with np.errstate(invalid="ignore"):  # inf - inf in a cumulative net (flows of a run are finite)
         got = metrics._reached_claim(claim, cum_sav, cum_cost, successes)
     assert np.array_equal(got, want)
+
+
+def test_counts_kept_in_16_bits_between_blocks_are_complete_when_read():
+    """A histogram that blocks are added to keeps their counts in 16 bits between blocks: a bin past 65,535
+    values, a grid that moves, a copy sent to another process (pickled) and the counts read mid-way all give the
+    counts of one histogram of every value."""
+    import pickle
+
+    rng = np.random.default_rng(8)
+    blocks = [np.full((2, 20_000), 5.0) for _ in range(4)]  # 80,000 values in one bin of each series
+    blocks += [rng.normal(0, 1e3, (2, 9_000)), rng.normal(5e6, 1.0, (2, 30_000))]  # the grid widens
+    added = Histogram.of(blocks[0])
+    for i, b in enumerate(blocks[1:]):
+        Histogram.with_moments(b, added)
+        if i == 2:
+            assert added.counts.sum() == 2 * 80_000  # read mid-way: complete, and the adding goes on after
+    copy = pickle.loads(pickle.dumps(added))
+    whole = Histogram.of(np.concatenate(blocks, axis=1))
+    for h in (added, copy):
+        assert np.array_equal(h.counts, whole.counts)
+        assert np.array_equal(h.level, whole.level) and np.array_equal(h.offset, whole.offset)
