@@ -1518,6 +1518,125 @@ done:
 }
 
 
+/* ---- the counterfactual of a slice, chunk by chunk (engine: expected_unit, e[0] *= f, cohort_savings,
+ * tail_sums) ----------------------------------------------------------------------------------------------------
+ * The same operations in the same order as those four kernels called one after the other on the whole slice,
+ * run on CF_CHUNK trials at a time: the expected saving by age, e (ages x payers, 160 KiB a chunk), stays in the
+ * cache instead of passing through memory (5 MiB a slice, written once and read twice). Only the tail sums'
+ * stored ages (`store`) are written to F and F_pv. */
+#define CF_CHUNK 256
+
+WIDE static void counterfactual_core(const double *restrict pi, const double *restrict U, const double *restrict T,
+                                     const int64_t *restrict terms, const int64_t *restrict in_tail,
+                                     Py_ssize_t n_terms, const int64_t *restrict moves, Py_ssize_t n_moves,
+                                     int64_t last, const int64_t *restrict others, Py_ssize_t n_others,
+                                     Py_ssize_t S, Py_ssize_t P, Py_ssize_t n, Py_ssize_t a, Py_ssize_t m,
+                                     Py_ssize_t H, Py_ssize_t n_years, Py_ssize_t n_paying,
+                                     const double *restrict f, const float *restrict act,
+                                     const int64_t *restrict paying, Py_ssize_t n_pay, double *restrict sav,
+                                     const int64_t *restrict wanted, Py_ssize_t W, const double *restrict growth,
+                                     const double *restrict keep, const uint8_t *restrict store,
+                                     const double *restrict df, double *restrict F, double *restrict F_pv,
+                                     double *restrict mem, uint8_t *restrict flags)
+{
+    double *lpi = mem, *le = lpi + S * CF_CHUNK, *lF = le + n_years * n_paying * CF_CHUNK;
+    double *acc = lF + n_years * (W > 0 ? W : 1) * CF_CHUNK, *work = acc + CF_CHUNK;
+    float *lact = (float *)(work + (2 * S + n_terms + n_moves) * CHUNK);
+    for (Py_ssize_t j0 = 0; j0 < m; j0 += CF_CHUNK) {
+        const Py_ssize_t J = m - j0 < CF_CHUNK ? m - j0 : CF_CHUNK;
+        for (Py_ssize_t st = 0; st < S; st++)
+            memcpy(lpi + st * J, pi + st * m + j0, J * sizeof(double));
+        expected_unit_core(lpi, U, T, terms, in_tail, n_terms, moves, n_moves, last, others, n_others, S, P, n,
+                           a + j0, J, H, n_years, n_paying, le, work, flags);
+        for (Py_ssize_t i = 0; i < n_paying; i++) /* e[0] *= f: the intake year counts the fraction f */
+            for (Py_ssize_t j = 0; j < J; j++)
+                le[i * J + j] *= f[j0 + j];
+        for (Py_ssize_t c = 0; c < H; c++) /* the cohorts' rows c + k < H, which cohort_savings reads */
+            for (Py_ssize_t k = 0; k < H - c; k++)
+                memcpy(lact + (c * H + k) * J, act + (c * H + k) * m + j0, J * sizeof(float));
+        cohort_savings_core(le, lact, paying, sav, n_pay, n_years, n_paying, J, H, n, a + j0, acc);
+        for (int d = 0; d < 2 && W > 0; d++) {
+            double *out = d == 0 ? F : F_pv;
+            if (out == NULL)
+                continue;
+            tail_sums_core(le, wanted, growth, df, d == 1, keep + j0, store, lF, acc, W, n_years, n_paying, J);
+            for (Py_ssize_t l = 0; l < n_years; l++)
+                if (store[l])
+                    for (Py_ssize_t w = 0; w < W; w++)
+                        memcpy(out + (l * W + w) * m + j0, lF + (l * W + w) * J, J * sizeof(double));
+        }
+    }
+#if defined(__SSE2__)
+    _mm_sfence(); /* cohort_savings_core streams its rows */
+#endif
+}
+
+/* counterfactual(pi, U, T, terms, tail, moves, last, others, f, act, paying, savings, wanted, growth, keep, store,
+ * df, F, F_pv, S, P, n, a, m, H, n_years, n_paying, with_pv): see counterfactual_core; W = len(wanted) may be 0
+ * (no tail sums: F and F_pv empty). */
+static PyObject *counterfactual(PyObject *self, PyObject *args)
+{
+    Py_buffer bpi, bU, bT, bterms, btail, bmoves, bothers, bf, bact, bpay, bs, bw, bg, bk, bst, bd, bF, bFp;
+    long long last;
+    Py_ssize_t S, P, n, a, m, H, n_years, n_paying;
+    int with_pv;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*Ly*y*y*y*w*y*y*y*y*y*w*w*nnnnnnnnp", &bpi, &bU, &bT, &bterms, &btail,
+                          &bmoves, &last, &bothers, &bf, &bact, &bpay, &bs, &bw, &bg, &bk, &bst, &bd, &bF, &bFp, &S,
+                          &P, &n, &a, &m, &H, &n_years, &n_paying, &with_pv))
+        return NULL;
+    PyObject *result = NULL;
+    double *mem = NULL;
+    uint8_t *flags = NULL;
+    const Py_ssize_t n_terms = btail.len / 8, n_moves = bmoves.len / 16, n_others = bothers.len / 8;
+    const Py_ssize_t n_pay = bpay.len / 8, W = bw.len / 8;
+    if (check_size3(&bpi, S, m, 1, 8, "pi") || check_size3(&bU, S, P, n, 8, "U") ||
+        check_size3(&bT, S, S, n, 8, "T") || check_size3(&bterms, n_terms, 3, 1, 8, "terms") ||
+        check_size3(&btail, n_terms, 1, 1, 8, "tail") || check_size3(&bmoves, n_moves, 2, 1, 8, "moves") ||
+        check_size3(&bothers, n_others, 1, 1, 8, "others") || check_size(&bf, m, 8, "f") ||
+        check_size3(&bact, H, H, m, 4, "act") || check_size3(&bpay, n_pay, 1, 1, 8, "paying") ||
+        check_size3(&bs, P, H, n, 8, "savings") || check_size3(&bw, W, 1, 1, 8, "wanted") ||
+        check_size(&bg, W ? n_years : 0, 8, "growth") || check_size(&bk, W ? m : 0, 8, "keep") ||
+        check_size(&bst, W ? n_years : 0, 1, "store") || check_size(&bd, W && with_pv ? n_years : 0, 8, "df") ||
+        check_size3(&bF, W ? n_years : 0, W, m, 8, "F") || check_size3(&bFp, W && with_pv ? n_years : 0, W, m, 8, "F_pv"))
+        goto done;
+    if (S < 1 || S > MAX_STATES || (S > 1 && n_others < 1) || a < 0 || m < 0 || a > n - m || H < 0 ||
+        H > n_years || n_pay > n_paying) {
+        PyErr_SetString(PyExc_ValueError, "counterfactual: bad shapes");
+        goto done;
+    }
+    const int64_t last_arr[1] = {last};
+    if (check_index(bterms.buf, n_terms, 3, 0, S, "terms (state)") ||
+        check_index(bterms.buf, n_terms, 3, 1, n_paying, "terms (row)") ||
+        check_index(bterms.buf, n_terms, 3, 2, P, "terms (payer)") ||
+        check_index(bmoves.buf, n_moves, 2, 0, S, "moves (from)") ||
+        check_index(bmoves.buf, n_moves, 2, 1, S, "moves (to)") ||
+        check_index(bothers.buf, n_others, 1, 0, S, "others") || check_index(last_arr, 1, 1, 0, S, "last") ||
+        check_index(bpay.buf, n_pay, 1, 0, P, "paying") || check_index(bw.buf, W, 1, 0, n_paying, "wanted"))
+        goto done;
+    const Py_ssize_t words = S * CF_CHUNK + n_years * n_paying * CF_CHUNK + n_years * (W > 0 ? W : 1) * CF_CHUNK +
+                             CF_CHUNK + (2 * S + n_terms + n_moves) * CHUNK + (H * H * CF_CHUNK + 1) / 2 + 1;
+    mem = PyMem_RawMalloc(words * sizeof(double));
+    flags = PyMem_RawMalloc(2 * n_terms + 2 * n_paying + n_moves + S + 1);
+    if (mem == NULL || flags == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    counterfactual_core(bpi.buf, bU.buf, bT.buf, bterms.buf, btail.buf, n_terms, bmoves.buf, n_moves, last,
+                        bothers.buf, n_others, S, P, n, a, m, H, n_years, n_paying, bf.buf, bact.buf, bpay.buf, n_pay,
+                        bs.buf, bw.buf, W, bg.buf, bk.buf, bst.buf, bd.buf, W ? bF.buf : NULL,
+                        W && with_pv ? bFp.buf : NULL, mem, flags);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(mem);
+    PyMem_RawFree(flags);
+    RELEASE(&bpi, &bU, &bT, &bterms, &btail, &bmoves, &bothers, &bf, &bact, &bpay, &bs, &bw, &bg, &bk, &bst, &bd, &bF,
+            &bFp);
+    return result;
+}
+
 /* youth_edges: survive[0] = 1, survive[k] = survive[k - 1] * keep (1 without relapse); thr[k] = q * survive[k];
  * edge[k] = min(floor(65536 thr[k]), 65535) as 16-bit integers (engine._YouthDraws). Returns -1 if a threshold is
  * negative or NaN (the caller's NumPy code decides then), else whether every survival is 1. */
@@ -1891,6 +2010,7 @@ static PyMethodDef methods[] = {
     {"tail_sums", tail_sums, METH_VARARGS, "Expected savings after each age of a success active then."},
     {"youth_counts", youth_counts, METH_VARARGS, "Young people still active, by cohort and age."},
     {"cohort_savings", cohort_savings, METH_VARARGS, "Savings by year from the cohorts' active counts."},
+    {"counterfactual", counterfactual, METH_VARARGS, "A slice's expected savings by age, cohort savings and tail sums, chunk by chunk."},
     {"youth_edges", youth_edges, METH_VARARGS, "Survival, thresholds and 16-bit edges by age (engine)."},
     {"tie_counts", tie_counts, METH_VARARGS, "Tied young people compared with their full uniforms (engine)."},
     {"cheng_prepare", cheng_prepare, METH_VARARGS, "Cheng BB: the candidates' ratio and z (Beta draws)."},

@@ -493,19 +493,29 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         pi = np.empty((S, m))
         for st, x in enumerate(pi0):
             pi[st] = _cut(x, sl)
-        e = kernels.expected_unit(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H, n_years,
-                                  len(paying))
         f_s, L_s, keep_s = _cut(f, sl), _cut(L, sl), _cut(keep, sl)
-        if L is None:  # the intake year counts the fraction f, later years in full
-            e[0] *= f_s
-        else:
-            e[0] *= np.minimum(f_s, L_s)
-            for k in range(1, n_years):
-                e[k] *= np.clip(L_s - f_s - (k - 1), 0.0, 1.0)
-        unit = e  # (ages, P, m): saving of one success (active or not) at each age, as weighted
         act = draws.cohorts(sl)  # (cohort, age, m)
         successes[:, sl] = act[:, 0]
-        kernels.cohort_savings(unit, act, paying, savings, sl.start)  # by the year they fall in, before price growth
+        unit = F = F_pv = None
+        if L is None and act.dtype == np.float32 and (not do_tail or _separable(n_disc, n_years, df)):
+            # the intake year counts the fraction f, later years in full: e, the savings and the tail sums in one
+            # kernel, a few hundred trials at a time
+            tail = {} if not do_tail else dict(
+                wanted=wanted, growth=growth, keep=1.0 if keep_s is None else keep_s,
+                df=df if n_disc == 2 else None, ages_kept=_tail_ages(H, n_years, n_years, years))
+            F, F_pv = kernels.counterfactual(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H,
+                                             n_years, len(paying), f_s, act, paying, savings, **tail)
+        else:
+            e = kernels.expected_unit(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H,
+                                      n_years, len(paying))
+            if L is None:  # the intake year counts the fraction f, later years in full
+                e[0] *= f_s
+            else:
+                e[0] *= np.minimum(f_s, L_s)
+                for k in range(1, n_years):
+                    e[k] *= np.clip(L_s - f_s - (k - 1), 0.0, 1.0)
+            unit = e  # (ages, P, m): saving of one success (active or not) at each age, as weighted
+            kernels.cohort_savings(unit, act, paying, savings, sl.start)  # by the year they fall in, before growth
         if np.any(growth[:H] != 1.0):
             savings[paying, :, sl] *= growth[None, :H, None]
         if not lifetime:
@@ -516,7 +526,7 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                 np.multiply(savings[p, :, sl], df[:H, None], out=life_pv[p, :, sl])
         if not do_tail:
             continue
-        remaining = _remaining(unit, act, wanted, years, n_disc, keep_s, growth, df, H, n_years, m)
+        remaining = _remaining(unit, act, wanted, years, n_disc, keep_s, growth, df, H, n_years, m, F=F, F_pv=F_pv)
         # yearly increments whose running sum is realised savings + the value still to come (in place, row by
         # row: a fancy-indexed += gathers, adds and scatters back)
         for x, d in ((life, 0), (life_pv, 1)):
@@ -548,15 +558,26 @@ def _powers(keep, rows, m: int) -> dict:
     return out
 
 
-def _remaining(unit, act, wanted, years, n_disc, keep, growth, df, H, n_years, m) -> np.ndarray:
+def _separable(n_disc: int, n_years: int, df: np.ndarray) -> bool:
+    """Whether the discounted tail sums separate by age like the undiscounted ones (the rate constant in the
+    tail), so that :func:`_remaining` needs them alone and not the savings by age."""
+    return not (n_disc == 2 and n_years > 35 and _steps_down(df))
+
+
+def _remaining(unit, act, wanted, years, n_disc, keep, growth, df, H, n_years, m, *, F=None, F_pv=None) -> np.ndarray:
     """``(2, len(wanted), H, m)``: expected savings still to come after each year, of the successes active
-    then (undiscounted; discounted to year 1), for the payers ``wanted`` and the programme ``years``."""
+    then (undiscounted; discounted to year 1), for the payers ``wanted`` and the programme ``years``.
+
+    ``F`` and ``F_pv``: the tail sums of ``unit`` at the ages :func:`_tail_ages` (``F_pv`` where discounted and
+    :func:`_separable`), if the caller has them; ``unit`` is then not needed."""
     ratio = 1.0 if keep is None else keep
     ages = n_years
-    separable_df = not (n_disc == 2 and n_years > 35 and _steps_down(df))
-    kept = _tail_ages(H, ages, n_years, years)
-    F = kernels.tail_sums(unit, wanted, growth, ratio, None, ages_kept=kept)
-    F_pv = kernels.tail_sums(unit, wanted, growth, ratio, df, ages_kept=kept) if n_disc == 2 and separable_df else None
+    separable_df = _separable(n_disc, n_years, df)
+    if F is None:
+        kept = _tail_ages(H, ages, n_years, years)
+        F = kernels.tail_sums(unit, wanted, growth, ratio, None, ages_kept=kept)
+        F_pv = kernels.tail_sums(unit, wanted, growth, ratio, df, ages_kept=kept) if n_disc == 2 and separable_df \
+            else None
     if n_disc == 1 or F_pv is not None:
         remaining = kernels.remaining(F, F_pv, act, keep, growth, df, years, H, n_years)
         if remaining is not None:

@@ -349,6 +349,54 @@ def expected_unit(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list,
     return e
 
 
+
+def counterfactual(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list, tail: list, moves: list,
+                   last_state: int, others: list, a: int, H: int, n_years: int, n_paying: int, f, act: np.ndarray,
+                   paying: list, savings: np.ndarray, *, wanted: list = (), growth: np.ndarray | None = None, keep=1.0,
+                   df: np.ndarray | None = None, ages_kept=None, compiled: bool | None = None):
+    """The counterfactual of trials ``a .. a + m - 1`` when the intake year counts the fraction ``f`` and later
+    years in full: :func:`expected_unit` (``e``), ``e[0] *= f``, :func:`cohort_savings` into ``savings`` and, for
+    the payers ``wanted``, :func:`tail_sums` of ``e`` undiscounted (and discounted with ``df``), the same numbers
+    as those calls one after the other. Returns (F, F_pv or None) (None, None without ``wanted``), written at
+    the ages ``ages_kept`` only (all without it).
+
+    The compiled kernel runs them on a few hundred trials at a time, so ``e`` never leaves the cache; the NumPy
+    code makes the calls."""
+    S, m = pi.shape
+    f = _c(np.broadcast_to(np.asarray(f, dtype=np.float64), (m,)), np.float64)
+    k = _c(np.broadcast_to(np.asarray(keep, dtype=np.float64), (m,)), np.float64)
+    wanted = list(wanted)
+    ages = n_years
+    if _use(compiled, S <= 64 and (S == 1 or bool(others)) and H <= n_years
+            and _fit((pi, np.float64), (U, np.float64), (trans, np.float64), (act, np.float32),
+                     (savings, np.float64)), "counterfactual"):
+        F = np.empty((ages, len(wanted), m)) if wanted else np.empty(0)
+        F_pv = np.empty((ages, len(wanted), m)) if wanted and df is not None else np.empty(0)
+        store = np.ones(ages if wanted else 0, dtype=np.uint8)
+        if wanted and ages_kept is not None:
+            store[:] = 0
+            store[[x for x in ages_kept if 0 <= x < ages]] = 1
+        g = _c(growth[:ages], np.float64) if wanted else np.empty(0)
+        d = _c(df[:ages], np.float64) if wanted and df is not None else np.empty(0)
+        _ext.counterfactual(pi, U, trans, np.asarray(terms, dtype=np.int64).reshape(-1, 3),
+                            np.asarray(tail, dtype=np.int64), np.asarray(moves, dtype=np.int64).reshape(-1, 2),
+                            int(last_state), np.asarray(others, dtype=np.int64), f, act,
+                            np.asarray(paying, dtype=np.int64), savings, np.asarray(wanted, dtype=np.int64), g,
+                            k if wanted else np.empty(0), store, d, F, F_pv, S, U.shape[1], U.shape[2], a, m, H,
+                            n_years, n_paying, df is not None)
+        if not wanted:
+            return None, None
+        return F, (F_pv if df is not None else None)
+    e = expected_unit(pi, U, trans, terms, tail, moves, last_state, others, a, H, n_years, n_paying,
+                      compiled=compiled)
+    e[0] *= f
+    cohort_savings(e, act, paying, savings, a, compiled=compiled)
+    if not wanted:
+        return None, None
+    F = tail_sums(e, wanted, growth, keep, None, ages_kept=ages_kept, compiled=compiled)
+    F_pv = None if df is None else tail_sums(e, wanted, growth, keep, df, ages_kept=ages_kept, compiled=compiled)
+    return F, F_pv
+
 def tail_sums(unit: np.ndarray, wanted: list, growth: np.ndarray, keep, df: np.ndarray | None, *,
               ages_kept=None, compiled: bool | None = None) -> np.ndarray:
     """``F[k] = sum_{j>k} keep^(j-k) unit_j growth_j (df_j)`` for every age k, ``(ages, len(wanted), m)``: the

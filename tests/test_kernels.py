@@ -11,7 +11,7 @@ import sysconfig
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from simulate import kernels
@@ -637,3 +637,57 @@ def test_kept_counts_refuse_thresholds_and_bad_pending_counts():
                             pending=np.zeros(1, dtype=np.int64))
     with pytest.raises(ValueError, match="65535"):
         kernels.bin_moments(counts, x, scale, offset, np.zeros(1), kept=kept, pending=np.full(1, 70_000))
+
+
+@compiled_only
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 3), st.integers(1, 12),
+       st.one_of(st.sampled_from([1, 255, 256, 257, 513, 1100]), st.integers(1, 800)), st.sampled_from([0, 1, 2, 3]),
+       st.booleans(), st.booleans(), st.integers(0, 2**32 - 1))
+@example(S=3, P=2, H=10, m=1100, W=1, relapse=True, discounted=True, seed=5)  # the default's shape, 5 chunks
+def test_the_counterfactual_chunk_by_chunk_matches_the_calls_one_after_the_other(S, P, H, m, W, relapse, discounted,
+                                                                                 seed):
+    """The fused counterfactual kernel (chunks of 256 trials: a last chunk part-filled, several chunks) gives the
+    numbers of expected_unit, e[0] *= f, cohort_savings and tail_sums called on the whole slice, each of them
+    compiled and as NumPy code: the savings of the paying payers, F and F_pv at the ages kept, and leaves the
+    other payers' savings rows and the trials outside the slice alone."""
+    rng = np.random.default_rng(seed)
+    n_years, n, a = H + int(rng.integers(0, 30)), m + 9, 4
+    U = rng.normal(0, 1e5, (S, P + 1, n))
+    T = rng.uniform(0, 0.3, (S, S, n))
+    terms = [(s, i, p) for s in range(S) for i, p in enumerate(range(P)) if rng.random() < 0.8] or [(0, 0, 0)]
+    tail = [bool(rng.random() < 0.5) for _ in terms]
+    moves = [(s, t) for s in range(S) for t in range(S) if s != t and rng.random() < 0.7]
+    last = int(rng.integers(0, S))
+    others = [t for t in range(S) if t != last]
+    pi0 = rng.dirichlet(np.ones(S), m).T.copy()
+    f = rng.uniform(0, 1, m) if rng.random() < 0.7 else 0.5
+    act = rng.integers(0, 11, (H, H, m)).astype(np.float32)
+    paying = sorted(rng.choice(P + 1, P, replace=False).tolist())
+    wanted = sorted(rng.choice(P, min(W, P), replace=False).tolist())
+    keep = rng.uniform(0.5, 1.0, m) if relapse else 1.0
+    growth, df = 1.01 ** np.arange(n_years), 1 / 1.035 ** np.arange(n_years)
+    kept = sorted({0, n_years - 1, *rng.integers(0, n_years, 3).tolist()})
+    tail_args = dict(wanted=wanted, growth=growth, keep=keep, df=df if discounted else None, ages_kept=kept)
+    results = []
+    for compiled in (True, False):
+        savings = np.full((P + 1, H, n), np.nan)
+        F, F_pv = kernels.counterfactual(pi0.copy(), U, T, terms, tail, moves, last, others, a, H, n_years, P, f,
+                                         act, paying, savings, **tail_args, compiled=compiled)
+        results.append((savings, F, F_pv))
+    e = kernels.expected_unit(pi0.copy(), U, T, terms, tail, moves, last, others, a, H, n_years, P, compiled=False)
+    e[0] *= f
+    want = np.full((P + 1, H, n), np.nan)
+    kernels.cohort_savings(e, act, paying, want, a, compiled=False)
+    for savings, F, F_pv in results:
+        assert savings.tobytes() == want.tobytes()  # NaN (untouched) where they should be, bit for bit elsewhere
+        if not wanted:
+            assert F is None and F_pv is None
+            continue
+        full = kernels.tail_sums(e, wanted, growth, keep, None, compiled=False)
+        assert F[kept].tobytes() == full[kept].tobytes()
+        if discounted:
+            full_pv = kernels.tail_sums(e, wanted, growth, keep, df, compiled=False)
+            assert F_pv[kept].tobytes() == full_pv[kept].tobytes()
+        else:
+            assert F_pv is None
