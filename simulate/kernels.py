@@ -123,14 +123,18 @@ def bin_moments(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np
     return bin_add(counts, x, scale, offset, below=below, compiled=False), squared_deviations(x, mean)
 
 
-def flush_kept(counts: np.ndarray, kept: np.ndarray, pending: np.ndarray) -> None:
-    """Add the 16-bit counts ``kept`` of :func:`bin_moments` to ``counts`` and clear them (rows with ``pending``
-    values only)."""
-    rows = np.flatnonzero(pending)
-    if rows.size:
-        counts[rows] += kept[rows]
-        kept[rows] = 0
-        pending[rows] = 0
+def flush_kept(counts: np.ndarray, kept: np.ndarray, pending: np.ndarray, rows=None) -> None:
+    """Add the 16-bit counts ``kept`` of :func:`bin_moments` to ``counts`` and clear them: all rows, or the
+    ``rows`` given (those with ``pending`` values only; row by row, without fancy-indexed copies)."""
+    rows = np.flatnonzero(pending) if rows is None else np.asarray(rows)[pending[rows] > 0]
+    if rows.size == len(pending):
+        counts += kept
+        kept.fill(0)
+    else:
+        for r in rows:
+            counts[r] += kept[r]
+            kept[r] = 0
+    pending[rows] = 0
 
 
 def nets(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray | None = None, *,

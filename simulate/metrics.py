@@ -119,8 +119,11 @@ class Histogram:
         """Move to the grid of the merged range of this histogram and of [``lo``, ``hi``]."""
         lo, hi = np.minimum(self.lo, lo), np.maximum(self.hi, hi)
         level, offset = _grid(lo, hi, self.n_bins)
-        if not (np.array_equal(level, self.level) and np.array_equal(offset, self.offset)):
-            self.counts = self._rebinned(level, offset, inplace=True)  # reading the counts adds the 16-bit ones
+        moved = np.flatnonzero((level != self.level) | (offset != self.offset))
+        if moved.size:  # only the series whose grid moves need their 16-bit counts first
+            if self._kept is not None:
+                kernels.flush_kept(self._counts, self._kept, self._pending, moved)
+            self._counts = self._rebinned(level, offset, inplace=True)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
 
     @classmethod
@@ -154,10 +157,10 @@ class Histogram:
     def _rebinned(self, level: np.ndarray, offset: np.ndarray, *, inplace: bool = False) -> np.ndarray:
         """The counts on the grid (``level``, ``offset``), which must be as coarse as this one (not a copy
         when the grid is this one's; ``inplace``: this one's counts, changed row by row where the grid moved,
-        without copying the rows that stay)."""
+        without copying the rows that stay). The series whose grid moves must have no 16-bit counts kept."""
         if np.array_equal(level, self.level) and np.array_equal(offset, self.offset):
-            return self.counts
-        counts = self.counts if inplace else self.counts.copy()
+            return self._counts
+        counts = self._counts if inplace else self._counts.copy()
         shifted = np.flatnonzero((level == self.level) & (offset != self.offset))
         for row in shifted:  # same grid, window moved down: a plain shift of the counts
             d = int(self.offset[row] - offset[row])
@@ -169,7 +172,7 @@ class Histogram:
         shift = (level - self.level)[moved]
         src = self.offset[moved, None] + np.arange(self.n_bins)[None, :]
         dst = (src >> shift[:, None]) - offset[moved, None]
-        old = self.counts[moved]
+        old = self._counts[moved]
         keep = old > 0
         rows = np.broadcast_to(np.arange(len(moved))[:, None], dst.shape)
         flat = (dst + rows * self.n_bins)[keep]
@@ -182,6 +185,8 @@ class Histogram:
         into this one, without a copy of the counts where the grid stays)."""
         lo, hi = np.minimum(self.lo, other.lo), np.maximum(self.hi, other.hi)
         level, offset = _grid(lo, hi, self.n_bins)
+        self._flush()
+        other._flush()
         if not inplace:
             counts = self._rebinned(level, offset) + other._rebinned(level, offset)
             return Histogram(self.n_bins, lo, hi, level, offset, counts)
