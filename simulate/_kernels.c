@@ -618,6 +618,23 @@ typedef struct {
     double *work;     /* two sum arrays of K per level of the recursion */
 } flow_job;
 
+/* ratio[j] = sv[j] / cv[j] where cv[j] > 0, else 0.0; returns how many are defined. Every lane is divided (by
+ * cost, or 1.0 where it is not defined, the quotient then dropped), so that the loop is vectorised: the quotients
+ * kept are the same. Without trapping math only here: a division whose result is dropped may then be done. */
+__attribute__((optimize("no-trapping-math"))) WIDE static int64_t roi_ratios(const double *restrict sv,
+                                                                             const double *restrict cv,
+                                                                             double *restrict ratio, Py_ssize_t n)
+{
+    int64_t c = 0;
+    for (Py_ssize_t j = 0; j < n; j++) {
+        const int ok = cv[j] > 0.0;
+        const double q = sv[j] / (ok ? cv[j] : 1.0);
+        ratio[j] = ok ? q : 0.0;
+        c += ok;
+    }
+    return c;
+}
+
 /* The pairwise sums over trials a .. a + n - 1 of: each row of sav, cost (and pv), then each ROI series'
  * savings / cost (0 where cost <= 0); also counts the trials with cost > 0. `out` has K sums. */
 WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, double *restrict out, Py_ssize_t depth)
@@ -697,13 +714,7 @@ WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, do
     for (Py_ssize_t s = 0; s < Q * 4; s++) { /* ROI series (payer, discounting, end) */
         const double *restrict sv = ends + s * PW_BLOCK, *restrict cv = ends + (Q * 4 + s) * PW_BLOCK;
         double *restrict ratio = f->ratio + s * PW_BLOCK;
-        int64_t c = 0;
-        for (Py_ssize_t j = 0; j < n; j++) {
-            const int ok = cv[j] > 0.0;
-            ratio[j] = ok ? sv[j] / cv[j] : 0.0;
-            c += ok;
-        }
-        f->defined[s] += c;
+        f->defined[s] += roi_ratios(sv, cv, ratio, n);
         out[k++] = pw_leaf(ratio, n);
     }
 }
