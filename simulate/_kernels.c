@@ -612,6 +612,7 @@ done:
 typedef struct {
     const double *sav, *cost, *pv, *df;
     Py_ssize_t P, H, n, K, n_rows;
+    const uint8_t *zs, *zc, *zp; /* per payer: its sav, cost, pv rows are all +0.0 (not read), or NULL */
     int64_t *defined; /* (P + 1) * 4 */
     double *ratio;    /* (P + 1) * 4 rows of PW_BLOCK */
     double *ends;     /* 2 * (P + 1) * 4 rows of PW_BLOCK */
@@ -635,6 +636,18 @@ __attribute__((optimize("no-trapping-math"))) WIDE static int64_t roi_ratios(con
     return c;
 }
 
+/* Rows of +0.0 that a payer's flows are known to be (the engine says which): read here instead of memory. */
+#define ZERO_ROW 512
+static const double zero_row[ZERO_ROW];
+
+/* Row t of payer p of a (P, H, N) flow array from trial a on, or zero_row if `zero` marks the payer's rows as
+ * +0.0 (at most ZERO_ROW values are then read). */
+static inline const double *flow_row(const double *base, const uint8_t *zero, Py_ssize_t p, Py_ssize_t t,
+                                     Py_ssize_t H, Py_ssize_t N, Py_ssize_t a)
+{
+    return zero && zero[p] ? zero_row : base + (p * H + t) * N + a;
+}
+
 /* The pairwise sums over trials a .. a + n - 1 of: each row of sav, cost (and pv), then each ROI series'
  * savings / cost (0 where cost <= 0); also counts the trials with cost > 0. `out` has K sums. */
 WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, double *restrict out, Py_ssize_t depth)
@@ -651,30 +664,31 @@ WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, do
     }
     Py_ssize_t k = 0;
     for (Py_ssize_t r = 0; r < P * H; r++)
-        out[k++] = pw_leaf(f->sav + r * N + a, n);
+        out[k++] = pw_leaf(flow_row(f->sav, f->zs, r / H, r % H, H, N, a), n);
     for (Py_ssize_t r = 0; r < P * H; r++)
-        out[k++] = pw_leaf(f->cost + r * N + a, n);
+        out[k++] = pw_leaf(flow_row(f->cost, f->zc, r / H, r % H, H, N, a), n);
     if (f->pv)
         for (Py_ssize_t r = 0; r < P * H; r++)
-            out[k++] = pw_leaf(f->pv + r * N + a, n);
+            out[k++] = pw_leaf(flow_row(f->pv, f->zp, r / H, r % H, H, N, a), n);
     /* ends[i, q, d, e, j]: flow i (savings, cost), payer q (total last), discounting d, year 1 | horizon e; rows
      * d * 2 + e of PW_BLOCK trials */
     const Py_ssize_t Q = P + 1;
     double *ends = f->ends;
     for (Py_ssize_t i = 0; i < 2; i++) {
         const double *flow = i == 0 ? f->sav : f->cost, *pv = i == 0 ? f->pv : NULL;
+        const uint8_t *zf = i == 0 ? f->zs : f->zc;
         double *restrict tot = ends + ((i * Q + P) * 4) * PW_BLOCK;
         for (Py_ssize_t j = 0; j < 4 * PW_BLOCK; j++)
             tot[j] = 0.0;
         for (Py_ssize_t p = 0; p < P; p++) {
             double *e = ends + ((i * Q + p) * 4) * PW_BLOCK; /* its rows are written through h and hd too */
-            const double *restrict f0 = flow + (p * H) * N + a;
+            const double *restrict f0 = flow_row(flow, zf, p, 0, H, N, a);
             for (Py_ssize_t j = 0; j < n; j++) {
                 e[j] = f0[j];
                 e[PW_BLOCK + j] = 0.0;
             }
             if (pv) {
-                const double *v0 = pv + (p * H) * N + a;
+                const double *v0 = flow_row(pv, f->zp, p, 0, H, N, a);
                 for (Py_ssize_t j = 0; j < n; j++) {
                     e[2 * PW_BLOCK + j] = v0[j];
                     e[3 * PW_BLOCK + j] = 0.0;
@@ -689,19 +703,19 @@ WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, do
             }
             double *h = e + PW_BLOCK, *hd = e + 3 * PW_BLOCK;
             for (Py_ssize_t t = 0; t < H; t++) {
-                const double *restrict ft = flow + (p * H + t) * N + a;
+                const double *restrict ft = flow_row(flow, zf, p, t, H, N, a);
                 for (Py_ssize_t j = 0; j < n; j++)
                     h[j] += ft[j];
             }
             if (pv)
                 for (Py_ssize_t t = 0; t < H; t++) {
-                    const double *restrict vt = pv + (p * H + t) * N + a;
+                    const double *restrict vt = flow_row(pv, f->zp, p, t, H, N, a);
                     for (Py_ssize_t j = 0; j < n; j++)
                         hd[j] += vt[j];
                 }
             else
                 for (Py_ssize_t t = 1; t < H; t++) {
-                    const double *restrict ft = flow + (p * H + t) * N + a;
+                    const double *restrict ft = flow_row(flow, zf, p, t, H, N, a);
                     const double dt = f->df[t];
                     for (Py_ssize_t j = 0; j < n; j++)
                         hd[j] += ft[j] * dt;
@@ -748,7 +762,7 @@ static PyObject *flow_sums(PyObject *self, PyObject *args)
     int64_t *defined = bn.buf;
     for (Py_ssize_t s = 0; s < Q * 4; s++)
         defined[s] = 0;
-    flow_job job = {bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, P, H, n, K, n_rows, defined,
+    flow_job job = {bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, P, H, n, K, n_rows, NULL, NULL, NULL, defined,
                     mem + K + 2 * K * depth, mem + K + 2 * K * depth + Q * 4 * PW_BLOCK, mem + K};
     Py_BEGIN_ALLOW_THREADS
     flow_pairwise(&job, 0, n, mem, 0);
@@ -781,7 +795,8 @@ static inline double np_max(double a, double b) { return (a > b || a != a) ? a :
 WIDE static void nets_chunk(const double *restrict sav, const double *restrict cost, const double *restrict pv,
                             const double *restrict df, double *restrict net, double *restrict core,
                             double *restrict worst, Py_ssize_t P, Py_ssize_t H, Py_ssize_t n, Py_ssize_t j0,
-                            Py_ssize_t J, Py_ssize_t ld, Py_ssize_t o)
+                            Py_ssize_t J, Py_ssize_t ld, Py_ssize_t o, const uint8_t *zs, const uint8_t *zc,
+                            const uint8_t *zp)
 {
     const Py_ssize_t Q = P + 1;
     double lowest[NET_CHUNK];
@@ -792,12 +807,13 @@ WIDE static void nets_chunk(const double *restrict sav, const double *restrict c
             for (Py_ssize_t j = 0; j < J; j++)
                 tot0[j] = 0.0, tot1[j] = 0.0;
             for (Py_ssize_t p = 0; p < P; p++) {
-                const double *restrict sv = sav + (p * H + t) * n + j0, *restrict cv = cost + (p * H + t) * n + j0;
+                const double *restrict sv = flow_row(sav, zs, p, t, H, n, j0),
+                                       *restrict cv = flow_row(cost, zc, p, t, H, n, j0);
                 double *restrict y0 = net + ((p * 2 + 0) * H + t) * ld + o, *restrict y1 = y0 + H * ld;
                 for (Py_ssize_t j = 0; j < J; j++)
                     y0[j] = sv[j] - cv[j];
                 if (pv) {
-                    const double *restrict vv = pv + (p * H + t) * n + j0;
+                    const double *restrict vv = flow_row(pv, zp, p, t, H, n, j0);
                     for (Py_ssize_t j = 0; j < J; j++)
                         y1[j] = vv[j] - cv[j] * dt;
                 }
@@ -850,7 +866,8 @@ static void nets_core(const double *restrict sav, const double *restrict cost, c
                       Py_ssize_t P, Py_ssize_t H, Py_ssize_t n)
 {
     for (Py_ssize_t j0 = 0; j0 < n; j0 += NET_CHUNK)
-        nets_chunk(sav, cost, pv, df, net, core, worst, P, H, n, j0, n - j0 < NET_CHUNK ? n - j0 : NET_CHUNK, n, j0);
+        nets_chunk(sav, cost, pv, df, net, core, worst, P, H, n, j0, n - j0 < NET_CHUNK ? n - j0 : NET_CHUNK, n, j0,
+                   NULL, NULL, NULL);
 }
 
 /* nets(sav, cost, pv, df, net, core, worst, with_pv, with_core, P, H, n): see nets_core. */
@@ -892,6 +909,7 @@ done:
  * the same number as row_stats' and flow_sums' over the whole block. */
 #define FIRST_NODE 512
 _Static_assert(FIRST_NODE <= NET_CHUNK, "a first-pass node is computed by one nets_chunk");
+_Static_assert(FIRST_NODE <= ZERO_ROW && PW_BLOCK <= ZERO_ROW, "a zero row covers what a node or leaf reads");
 
 typedef struct {
     const double *sav, *cost, *pv, *df;
@@ -936,7 +954,7 @@ static void first_node(first_job *b, Py_ssize_t a, Py_ssize_t m, double *restric
     const Py_ssize_t Q = b->P + 1, L = FIRST_NODE;
     double *lnet = b->local, *lcore = lnet + b->R_net * L, *lworst = lcore + (b->R - b->R_net) * L;
     nets_chunk(b->sav, b->cost, b->pv, b->df, lnet, b->core ? lcore : NULL, b->core ? lworst : NULL, b->P, b->H,
-               b->n, a, m, L, 0);
+               b->n, a, m, L, 0, b->flow->zs, b->flow->zc, b->flow->zp);
     for (Py_ssize_t r = 0; r < b->R; r++) { /* the net series (groups of H years), then the budget's rows */
         const int is_net = r < b->R_net;
         const double *row = b->local + r * L;
@@ -966,12 +984,13 @@ static void first_node(first_job *b, Py_ssize_t a, Py_ssize_t m, double *restric
  * the budget's rows, and kernels.flow_sums, in one pass. */
 static PyObject *first_pass(PyObject *self, PyObject *args)
 {
-    Py_buffer bs, bc, bp, bd, bn, bk, bw, blo, bhi, bm, bat, bby, br, brn, brs;
+    Py_buffer bs, bc, bp, bd, bn, bk, bw, blo, bhi, bm, bat, bby, br, brn, brs, bzs = {0}, bzc = {0}, bzp = {0};
     double level;
     Py_ssize_t P, H, n;
     int with_pv, with_core;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*w*w*w*w*w*w*w*w*w*dppnnn", &bs, &bc, &bp, &bd, &bn, &bk, &bw, &blo, &bhi,
-                          &bm, &bat, &bby, &br, &brn, &brs, &level, &with_pv, &with_core, &P, &H, &n))
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*w*w*w*w*w*w*w*w*w*w*dppnnn|y*y*y*", &bs, &bc, &bp, &bd, &bn, &bk, &bw, &blo,
+                          &bhi, &bm, &bat, &bby, &br, &brn, &brs, &level, &with_pv, &with_core, &P, &H, &n, &bzs, &bzc,
+                          &bzp))
         return NULL;
     PyObject *result = NULL;
     double *mem = NULL;
@@ -988,6 +1007,12 @@ static PyObject *first_pass(PyObject *self, PyObject *args)
         check_size(&brs, Q * 4, 8, "roi_sum")) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "first_pass: bad shapes");
+        goto done;
+    }
+    /* zero flags: one byte per payer (its sav, cost or pv rows are all +0.0), or none at all */
+    if ((bzs.obj && bzs.len != 0 && bzs.len != P) || (bzc.obj && bzc.len != 0 && bzc.len != P) ||
+        (bzp.obj && bzp.len != 0 && bzp.len != P)) {
+        PyErr_SetString(PyExc_ValueError, "first_pass: zero flags need one byte per payer");
         goto done;
     }
     /* a node smaller than FIRST_NODE can be one level deeper below it than FIRST_NODE itself: one level spare */
@@ -1009,7 +1034,9 @@ static PyObject *first_pass(PyObject *self, PyObject *args)
     for (Py_ssize_t q = 0; q < Q * 4; q++)
         defined[q] = 0;
     double *fw = mem + K + 2 * K * depth;
-    flow_job flow = {bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, P, H, n, KF, n_rows, defined,
+    flow_job flow = {bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, P, H, n, KF, n_rows,
+                     bzs.obj && bzs.len ? bzs.buf : NULL, bzc.obj && bzc.len ? bzc.buf : NULL,
+                     bzp.obj && bzp.len && with_pv ? bzp.buf : NULL, defined,
                      fw + 2 * KF * flow_depth, fw + 2 * KF * flow_depth + Q * 4 * PW_BLOCK, fw};
     first_job job = {bs.buf, bc.buf, with_pv ? bp.buf : NULL, bd.buf, bn.buf, with_core ? bk.buf : NULL,
                      with_core ? bw.buf : NULL, P, H, n, R_net, R, K, level, lo, hi, at, by, seen, &flow, mem + K,
@@ -1045,6 +1072,12 @@ done:
     PyMem_RawFree(seen);
     PyMem_RawFree(local);
     RELEASE(&bs, &bc, &bp, &bd, &bn, &bk, &bw, &blo, &bhi, &bm, &bat, &bby, &br, &brn, &brs);
+    if (bzs.obj)
+        PyBuffer_Release(&bzs);
+    if (bzc.obj)
+        PyBuffer_Release(&bzc);
+    if (bzp.obj)
+        PyBuffer_Release(&bzp);
     return result;
 }
 

@@ -76,6 +76,9 @@ class Trajectories:
         Factor that brings a flow of each programme year to year-1 value.
     inputs : dict
         The input values drawn (path -> ``(n_trials,)`` array or float).
+    zero_payers : dict
+        For some of the money arrays (by attribute name), the payers whose rows the engine wrote as +0.0
+        throughout: a promise that kernels use to skip reading them (empty: no promise).
     """
 
     payers: tuple[str, ...]
@@ -86,6 +89,7 @@ class Trajectories:
     successes: np.ndarray
     discount_factor: np.ndarray
     inputs: dict = field(repr=False)
+    zero_payers: dict = field(default_factory=dict, repr=False)
 
     @property
     def n_trials(self) -> int:
@@ -293,15 +297,17 @@ def simulate(
     if cf.sampling == "expected":
         pi0 = _start_shares(start, states)
         trans = _keep_matrix(moves, None, S, n_trials)
-        savings, life, life_pv, successes = _simulate_expected_counterfactual(
+        savings, life, life_pv, successes, zero = _simulate_expected_counterfactual(
             intake=intake, q_eff=q_eff, f=f, L=L, r=r, pi0=pi0, trans=trans, U=U, growth=growth, df=df,
             H=H, n_years=min(n_years, H + last_offset + 1) if L is not None else n_years,
             n_trials=n_trials, counts=outcome, lifetime=lifetime,
             need=None if lifetime is True or not lifetime else (
                 [payers.index(p) for p in lifetime.payers if p in payers], lifetime.years, lifetime.discounted),
         )
+        no_cost = frozenset(p for p in range(P) if not shares[p])
         return Trajectories(payers=payers, cost_dkk=cost, savings_dkk=savings, lifetime_savings_dkk=life,
-                            lifetime_savings_pv_dkk=life_pv, successes=successes, discount_factor=df[:H], inputs=v)
+                            lifetime_savings_pv_dkk=life_pv, successes=successes, discount_factor=df[:H], inputs=v,
+                            zero_payers={"cost_dkk": no_cost, **zero})
 
     M = _keep_matrix(moves, r, S, n_trials) if lifetime else None
     savings = np.zeros((P, H, n_trials))
@@ -411,7 +417,8 @@ def _by_rule_period(scenario: Scenario, n_trials: int, rng, **options) -> Trajec
         return sum(w[None, :H, None] * a for (w, _), a in zip(runs, arrays))
 
     return replace(runs[0][1], savings_dkk=mix("savings_dkk"), lifetime_savings_dkk=mix("lifetime_savings_dkk"),
-                   lifetime_savings_pv_dkk=mix("lifetime_savings_pv_dkk"))
+                   lifetime_savings_pv_dkk=mix("lifetime_savings_pv_dkk"),
+                   zero_payers={k: v for k, v in runs[0][1].zero_payers.items() if k == "cost_dkk"})
 
 
 PER_YOUTH_MAX = 32  # cohorts up to this size are drawn youth by youth (one uniform each); larger ones as binomials
@@ -536,7 +543,13 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                 row = x[p, :, sl]
                 np.add(row, remaining[d, i], out=row)
                 np.subtract(row[1:], remaining[d, i, :-1], out=row[1:])
-    return savings, life, life_pv, successes
+    # the rows written as +0.0 above, which stay so: a promise to the kernels that read the arrays
+    zero = {"savings_dkk": frozenset(p for p in range(P_all) if p not in paying)}
+    if need is not None:
+        for name, x in (("lifetime_savings_dkk", life), ("lifetime_savings_pv_dkk", life_pv)):
+            if x is not None:
+                zero[name] = frozenset(p for p in range(P_all) if p not in life_rows)
+    return savings, life, life_pv, successes, zero
 
 
 def _survival(keep, ages: int, n: int) -> np.ndarray:

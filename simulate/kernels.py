@@ -179,7 +179,7 @@ def nets(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray |
 
 
 def first_pass(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.ndarray | None = None, *,
-               core: np.ndarray | None = None, worst: np.ndarray | None = None, level: float,
+               core: np.ndarray | None = None, worst: np.ndarray | None = None, level: float, zero=((), (), ()),
                compiled: bool | None = None) -> tuple:
     """A block's first pass: :func:`nets` (with the budget's rows where ``core`` and ``worst`` are given),
     :func:`row_stats` of the net series ``(P + 1, 2, H, n)`` flattened (with the break-even counts at ``level``,
@@ -189,7 +189,8 @@ def first_pass(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.nda
     Returns ``(net, net_stats, core_stats, flows)``: ``net_stats`` (lo, hi, mean, at, by), ``core_stats``
     (lo, hi, mean) or None, ``flows`` as :func:`flow_sums` returns them. The compiled kernel does it node by
     node of the pairwise tree over trials (512 trials or fewer at a time, in the cache), one pass over memory
-    instead of four."""
+    instead of four. ``zero``: the payers whose ``sav``, ``cost`` and ``sav_pv`` rows are all +0.0 (the engine's
+    ``Trajectories.zero_payers``), which the compiled kernel then does not read."""
     P, H, n = cost.shape
     Q = P + 1
     fits = n > 0 and _fit((sav, np.float64), (cost, np.float64)) and (
@@ -208,10 +209,17 @@ def first_pass(sav: np.ndarray, cost: np.ndarray, df: np.ndarray, sav_pv: np.nda
     roi_n, roi_sum = np.empty((Q, 2, 2), dtype=np.int64), np.empty((Q, 2, 2))
     _ext.first_pass(sav, cost, np.empty(0) if sav_pv is None else sav_pv, _c(df[:H], np.float64), net,
                     np.empty(0) if core is None else core, np.empty(0) if core is None else worst, lo, hi, mean, at,
-                    by, rows, roi_n, roi_sum, float(level), sav_pv is not None, core is not None, P, H, n)
+                    by, rows, roi_n, roi_sum, float(level), sav_pv is not None, core is not None, P, H, n,
+                    *(_payer_flags(z, P) for z in zero))
     stats = (lo[:R_net], hi[:R_net], mean[:R_net], at, by)
     core_stats = None if core is None else (lo[R_net:], hi[R_net:], mean[R_net:])
     return net, stats, core_stats, (rows[0], rows[1], None if sav_pv is None else rows[2], roi_n, roi_sum)
+
+
+def _payer_flags(payers, P: int) -> np.ndarray:
+    flags = np.zeros(P, dtype=np.uint8)
+    flags[list(payers)] = 1
+    return flags
 
 
 def _sum_in_order(x: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:

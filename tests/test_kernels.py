@@ -691,3 +691,50 @@ def test_the_counterfactual_chunk_by_chunk_matches_the_calls_one_after_the_other
             assert F_pv[kept].tobytes() == full_pv[kept].tobytes()
         else:
             assert F_pv is None
+
+
+@compiled_only
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 11), st.sampled_from([1, 130, 511, 512, 513, 1100, 9001]), st.booleans(),
+       st.booleans(), st.data())
+def test_first_pass_reads_the_payers_marked_zero_as_zeros(P, H, n, with_pv, with_core, data):
+    """Payers marked as zero in ``sav``, ``cost`` or ``sav_pv`` are read as +0.0, not from memory: a first pass
+    over flows holding anything there gives the numbers of a first pass over the same flows with those rows
+    zeroed and unmarked."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    marks = [data.draw(st.sets(st.integers(0, P - 1))) for _ in range(3)]
+    sav, cost = rng.normal(1e5, 2e5, (P, H, n)), rng.normal(5e4, 1e5, (P, H, n))
+    df = 1.0 / 1.035 ** np.arange(H)
+    pv = rng.normal(1e5, 2e5, (P, H, n)) if with_pv else None
+    zeroed = [x if x is None else x.copy() for x in (sav, cost, pv)]
+    for x, marked in zip(zeroed, marks):
+        if x is not None:
+            x[sorted(marked)] = 0.0
+    out = []
+    for (s, c, v), zero in (((sav, cost, pv), marks), (zeroed, ((), (), ()))):
+        core, worst = (np.empty((P + 1, 1 + H, n)), np.empty((P + 1, n))) if with_core else (None, None)
+        net, stats, core_stats, flows = kernels.first_pass(s, c, df, v, core=core, worst=worst, level=-0.5, zero=zero,
+                                                           compiled=True)
+        out.append([a.tobytes() for a in (net, *stats, *([] if core is None else [core, worst, *core_stats]),
+                                          *[f for f in flows if f is not None])])
+    assert out[0] == out[1]
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_the_rows_the_engine_promises_as_zero_are_positive_zeros(config):
+    """Every row that ``Trajectories.zero_payers`` names is +0.0 throughout (the first pass reads it as such), for
+    the scenarios with and without the claims' lifetime values."""
+    from simulate.api import LifetimeNeed, block_rng
+    from simulate.engine import simulate
+
+    scenario = _scenario(config)
+    need = LifetimeNeed(frozenset({c.payer for c in scenario.claims}), frozenset(c.year - 1 for c in scenario.claims))
+    promised = 0
+    for lifetime in (False, True, need):
+        traj = simulate(scenario, 3000, block_rng(5, 2), lifetime=lifetime)
+        for name, payers in traj.zero_payers.items():
+            x = getattr(traj, name)
+            for p in payers:
+                assert np.all(x[p] == 0.0) and not np.signbit(x[p]).any(), (name, p)
+                promised += 1
+    assert promised > 0 or config != "naerbolig.yaml"
