@@ -11,6 +11,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -2025,6 +2026,105 @@ done:
 }
 #endif
 
+/* ---- the claims reached (simulate.metrics._claims_hits) -----------------------------------------------------
+ * For one payer's yearly savings and cost (H, n): per claim c (kind 0 cumulative net, 1 ROI, 2 break-even
+ * successes; year[c] >= 1; threshold thr[c]), the trials whose cumulative figure at its year reaches it, with
+ * the cumulative sums 0.0 + flow[0] + flow[1] + ... in order, and each test as metrics._reached_claim does it:
+ * net: sav - cost >= thr; ROI: clip(sav / cost - 1, +-DBL_MAX) >= thr and cost > 0 (a NaN never reaches);
+ * break-even: avg[c] * cost / sav <= thr and sav > 0, avg[c] the claim's average successes (one row per claim).
+ * Without trapping math (so that the selects are vectorised): every operation is done, none is dropped. */
+#define CLAIM_CHUNK 512
+
+__attribute__((optimize("no-trapping-math"))) WIDE static void claim_hits_core(const double *restrict sav, const double *restrict cost, const int64_t *restrict kind,
+                                 const int64_t *restrict year, const double *restrict thr, const double *restrict avg,
+                                 int64_t *restrict hits, Py_ssize_t k, Py_ssize_t H, Py_ssize_t n, Py_ssize_t T,
+                                 double *restrict cs, double *restrict cc)
+{
+    for (Py_ssize_t c = 0; c < k; c++)
+        hits[c] = 0;
+    for (Py_ssize_t j0 = 0; j0 < n; j0 += CLAIM_CHUNK) {
+        const Py_ssize_t J = n - j0 < CLAIM_CHUNK ? n - j0 : CLAIM_CHUNK;
+        for (Py_ssize_t t = 1; t <= T; t++) {
+            const double *restrict sv = sav + (t - 1) * n + j0, *restrict cv = cost + (t - 1) * n + j0;
+            if (t == 1)
+                for (Py_ssize_t j = 0; j < J; j++) {
+                    cs[j] = 0.0 + sv[j];
+                    cc[j] = 0.0 + cv[j];
+                }
+            else
+                for (Py_ssize_t j = 0; j < J; j++) {
+                    cs[j] = cs[j] + sv[j];
+                    cc[j] = cc[j] + cv[j];
+                }
+            for (Py_ssize_t c = 0; c < k; c++) {
+                if (year[c] != t)
+                    continue;
+                const double th = thr[c];
+                int64_t h = 0;
+                if (kind[c] == 0)
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        h += cs[j] - cc[j] >= th;
+                else if (kind[c] == 1)
+                    for (Py_ssize_t j = 0; j < J; j++) {
+                        double r = cs[j] / cc[j];
+                        r -= 1.0;
+                        r = r > DBL_MAX ? DBL_MAX : (r < -DBL_MAX ? -DBL_MAX : r);
+                        h += (r >= th) & (cc[j] > 0.0);
+                    }
+                else {
+                    const double *restrict a = avg + c * n + j0;
+                    for (Py_ssize_t j = 0; j < J; j++) {
+                        double b = a[j];
+                        b *= cc[j];
+                        b /= cs[j];
+                        h += (b <= th) & (cs[j] > 0.0);
+                    }
+                }
+                hits[c] += h;
+            }
+        }
+    }
+}
+
+/* claim_hits(sav, cost, kind, year, thr, avg, hits, k, H, n): see claim_hits_core (avg: k rows of n, read for the
+ * break-even claims only) */
+static PyObject *claim_hits(PyObject *self, PyObject *args)
+{
+    Py_buffer bs, bc, bk, by, bt, ba, bh;
+    Py_ssize_t k, H, n;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*nnn", &bs, &bc, &bk, &by, &bt, &ba, &bh, &k, &H, &n))
+        return NULL;
+    PyObject *result = NULL;
+    double *mem = NULL;
+    Py_ssize_t T = 0;
+    if (check_size3(&bs, H, n, 1, 8, "sav") || check_size3(&bc, H, n, 1, 8, "cost") || check_size(&bk, k, 8, "kind") ||
+        check_size(&by, k, 8, "year") || check_size(&bt, k, 8, "thr") || check_size3(&ba, k, n, 1, 8, "avg") ||
+        check_size(&bh, k, 8, "hits"))
+        goto done;
+    for (Py_ssize_t c = 0; c < k; c++) {
+        const int64_t y = ((const int64_t *)by.buf)[c], kd = ((const int64_t *)bk.buf)[c];
+        if (y < 1 || y > H || kd < 0 || kd > 2) {
+            PyErr_SetString(PyExc_ValueError, "claim_hits: a claim's year lies outside 1 .. H or its kind outside 0 .. 2");
+            goto done;
+        }
+        T = y > T ? y : T;
+    }
+    mem = PyMem_RawMalloc(2 * CLAIM_CHUNK * sizeof(double));
+    if (mem == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    claim_hits_core(bs.buf, bc.buf, bk.buf, by.buf, bt.buf, ba.buf, bh.buf, k, H, n, T, mem, mem + CLAIM_CHUNK);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(mem);
+    RELEASE(&bs, &bc, &bk, &by, &bt, &ba, &bh);
+    return result;
+}
+
 /* wide_bins(flag): use the AVX2 bin index where the processor has it (1) or the plain one (0); returns whether
  * it was in use. For tests: both must give the same counts and refuse the same values. */
 static PyObject *wide_bins(PyObject *self, PyObject *args)
@@ -2060,6 +2160,7 @@ static PyMethodDef methods[] = {
     {"cheng_prepare", cheng_prepare, METH_VARARGS, "Cheng BB: the candidates' ratio and z (Beta draws)."},
     {"cheng_screen", cheng_screen, METH_VARARGS, "Cheng BB: the quick acceptance test (Beta draws)."},
     {"cheng_take", cheng_take, METH_VARARGS, "Cheng BB: the full test and the accepted draws, in order."},
+    {"claim_hits", claim_hits, METH_VARARGS, "The trials that reach each of a payer's claims."},
 #if defined(__SIZEOF_INT128__)
     {"pcg64_fill", pcg64_fill, METH_VARARGS, "Words or doubles of NumPy's PCG64 stream, from its state."},
 #endif

@@ -632,3 +632,23 @@ def random(rng: np.random.Generator, shape, *, compiled: bool | None = None) -> 
         _pcg64(rng, out, True)
         return out
     return rng.random(shape)
+
+
+# --- claims (simulate.metrics._claims_hits) -------------------------------------------------------------------
+CLAIM_KINDS = ("cumulative_net", "roi", "break_even_successes")
+
+
+def claim_hits(sav: np.ndarray, cost: np.ndarray, kinds: list, years: list, thresholds: list,
+               avg: np.ndarray) -> np.ndarray | None:
+    """For one payer's yearly savings and cost ``(H, n)``: per claim (kind index in :data:`CLAIM_KINDS`, year,
+    threshold), the trials that reach it, as ``metrics._reached_claim`` counts them from the cumulative sums
+    ``0.0 + flow[0] + flow[1] + ...``; ``avg`` ``(claims, n)``: each break-even claim's average successes (other
+    rows unread). Compiled only: None where the kernel is not built or the arrays do not fit it."""
+    H, n = cost.shape
+    if not (COMPILED and hasattr(_ext, "claim_hits") and _fit((sav, np.float64), (cost, np.float64),
+                                                             (avg, np.float64))):
+        return None
+    hits = np.empty(len(kinds), dtype=np.int64)
+    _ext.claim_hits(sav, cost, np.asarray(kinds, dtype=np.int64), np.asarray(years, dtype=np.int64),
+                    np.asarray(thresholds, dtype=np.float64), avg, hits, len(kinds), H, n)
+    return hits

@@ -429,9 +429,9 @@ _MAX = np.finfo(np.float64).max
 def _reached_claim(claim, cum_sav: np.ndarray, cum_cost: np.ndarray, successes: np.ndarray) -> np.ndarray:
     """:func:`claim_reached` from the cumulative savings and cost at the claim's year."""
     t = claim.year
-    tol = claim.tolerance + 1e-9 * max(1.0, abs(claim.value))
+    threshold = _claim_threshold(claim)
     if claim.metric == "cumulative_net":
-        return cum_sav - cum_cost >= claim.value - tol
+        return cum_sav - cum_cost >= threshold
     # As roi() and _break_even() compute them, without their placeholders: the ROI (NaN, never reached, where
     # nothing was spent) is savings / cost - 1 where cost > 0; the break-even (inf, never reached, without
     # savings) is average successes * cost / savings where savings > 0. The masked-out quotients are ignored.
@@ -440,11 +440,11 @@ def _reached_claim(claim, cum_sav: np.ndarray, cum_cost: np.ndarray, successes: 
             ratio = cum_sav / cum_cost
             ratio -= 1.0
             np.clip(ratio, -_MAX, _MAX, out=ratio)  # infinities as nan_to_num makes them; a NaN is never reached
-            return (ratio >= claim.value - tol) & (cum_cost > 0)
+            return (ratio >= threshold) & (cum_cost > 0)
         avg = successes[:t].sum(axis=0) / t
         avg *= cum_cost
         avg /= cum_sav
-        return (avg <= claim.value + tol) & (cum_sav > 0)
+        return (avg <= threshold) & (cum_sav > 0)
 
 
 def _claims_hits(traj: Trajectories, claims, payers: tuple) -> np.ndarray:
@@ -458,6 +458,8 @@ def _claims_hits(traj: Trajectories, claims, payers: tuple) -> np.ndarray:
         by_payer: dict = {}
         for claim in claims:
             by_payer.setdefault(payers.index(claim.payer), set()).add(claim.year)
+        if _compiled_claims(traj, acc, claims, payers, hits[:, acc_i]):
+            continue
         cums = {}
         for q, years in by_payer.items():
             sav, cost = _payer_flows(traj, acc, q)
@@ -471,6 +473,35 @@ def _claims_hits(traj: Trajectories, claims, payers: tuple) -> np.ndarray:
             cum = cums[payers.index(claim.payer), claim.year]
             hits[i, acc_i] = int(np.count_nonzero(_reached_claim(claim, *cum, traj.successes)))
     return hits
+
+
+def _claim_threshold(claim) -> float:
+    """The figure a trial must reach for ``claim`` (at least for ROI and net, at most for break-even), as
+    :func:`_reached_claim` compares."""
+    tol = claim.tolerance + 1e-9 * max(1.0, abs(claim.value))
+    return claim.value + tol if claim.metric == "break_even_successes" else claim.value - tol
+
+
+def _compiled_claims(traj: Trajectories, acc: str, claims, payers: tuple, out: np.ndarray) -> bool:
+    """:func:`_claims_hits` for one accounting by the compiled kernel (one pass per payer over its flows), into
+    ``out``; False (nothing written) where the kernel does not run."""
+    if not kernels.COMPILED:
+        return False
+    n = traj.n_trials
+    for q in sorted({payers.index(c.payer) for c in claims}):
+        mine = [i for i, c in enumerate(claims) if payers.index(c.payer) == q]
+        sav, cost = _payer_flows(traj, acc, q)
+        avg = np.empty((len(mine), n))
+        for row, i in enumerate(mine):
+            if claims[i].metric == "break_even_successes":
+                t = claims[i].year
+                avg[row] = traj.successes[:t].sum(axis=0) / t
+        got = kernels.claim_hits(sav, cost, [kernels.CLAIM_KINDS.index(claims[i].metric) for i in mine],
+                                 [claims[i].year for i in mine], [_claim_threshold(claims[i]) for i in mine], avg)
+        if got is None:
+            return False
+        out[mine] = got
+    return True
 
 
 def _payer_flows(traj: Trajectories, accounting: str, payer: int) -> tuple[np.ndarray, np.ndarray]:

@@ -738,3 +738,47 @@ def test_the_rows_the_engine_promises_as_zero_are_positive_zeros(config):
                 assert np.all(x[p] == 0.0) and not np.signbit(x[p]).any(), (name, p)
                 promised += 1
     assert promised > 0 or config != "naerbolig.yaml"
+
+
+@compiled_only
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["roi", "break_even_successes", "cumulative_net"]), st.integers(1, 5),
+                          st.floats(-2.0, 5.0), st.booleans()), min_size=1, max_size=5),
+       st.integers(1, 1300), st.integers(0, 2**32 - 1))
+def test_claims_are_counted_as_the_numpy_code_counts_them(specs, n, seed):
+    """The compiled claims give metrics._reached_claim's counts on the cumulative sums 0.0 + flow[0] + ... of
+    yearly flows with zeros, signs, infinities and NaN, with claimed figures equal to a trial's value to the bit,
+    several claims of one payer, over several chunks of trials."""
+    from types import SimpleNamespace
+
+    from simulate import metrics
+
+    rng = np.random.default_rng(seed)
+    H = 5
+    special = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan, 1e-300, 5e5])
+
+    def flows(mean):
+        x = rng.normal(mean, 2e5, (H, n))
+        return np.where(rng.random((H, n)) < 0.15, special[rng.integers(0, special.size, (H, n))], x)
+
+    sav, cost = flows(2e5), flows(1.5e5)
+    successes = rng.integers(0, 11, (H, n)).astype(float)
+    claims, avg = [], np.empty((len(specs), n))
+    with np.errstate(all="ignore"):
+        for row, (metric, year, value, at_threshold) in enumerate(specs):
+            cum_sav, cum_cost = 0.0 + sav[0], 0.0 + cost[0]
+            for t in range(1, year):
+                cum_sav, cum_cost = cum_sav + sav[t], cum_cost + cost[t]
+            claim = SimpleNamespace(metric=metric, year=year, tolerance=0.005,
+                                    value=value * (1e6 if metric == "cumulative_net" else 1.0))
+            avg[row] = successes[:year].sum(axis=0) / year
+            figure = {"roi": cum_sav / cum_cost - 1.0, "break_even_successes": avg[row] * cum_cost / cum_sav,
+                      "cumulative_net": cum_sav - cum_cost}[metric]
+            finite = np.flatnonzero(np.isfinite(figure))
+            if at_threshold and finite.size:
+                claim.value = float(figure[finite[seed % finite.size]])
+                claim.tolerance = -(1e-9 * max(1.0, abs(claim.value)))
+            claims.append((claim, int(np.count_nonzero(metrics._reached_claim(claim, cum_sav, cum_cost, successes)))))
+        got = kernels.claim_hits(sav, cost, [kernels.CLAIM_KINDS.index(c.metric) for c, _ in claims],
+                                 [c.year for c, _ in claims], [metrics._claim_threshold(c) for c, _ in claims], avg)
+    assert got.tolist() == [want for _, want in claims]
