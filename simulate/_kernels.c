@@ -174,6 +174,54 @@ static inline double pw_leaf(const double *restrict a, Py_ssize_t n)
     return res;
 }
 
+/* pw_leaf of the squared deviations (x[i] - mean) * (x[i] - mean), each made as it is added: the same
+ * numbers in the same order, without an array of them written and read back. */
+static inline double pw_leaf_sq(const double *restrict x, Py_ssize_t n, double mean)
+{
+    if (n < 8) {
+        double res = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            const double d = x[i] - mean;
+            res += d * d;
+        }
+        return res;
+    }
+    double r[8];
+    Py_ssize_t i = 8;
+#if defined(__SSE2__)
+    const __m128d m = _mm_set1_pd(mean);
+#define SQ(p) _mm_mul_pd(_mm_sub_pd(_mm_loadu_pd(p), m), _mm_sub_pd(_mm_loadu_pd(p), m))
+    __m128d r01 = SQ(x), r23 = SQ(x + 2), r45 = SQ(x + 4), r67 = SQ(x + 6);
+    for (; i < n - (n % 8); i += 8) {
+        r01 = _mm_add_pd(r01, SQ(x + i));
+        r23 = _mm_add_pd(r23, SQ(x + i + 2));
+        r45 = _mm_add_pd(r45, SQ(x + i + 4));
+        r67 = _mm_add_pd(r67, SQ(x + i + 6));
+    }
+#undef SQ
+    _mm_storeu_pd(r, r01);
+    _mm_storeu_pd(r + 2, r23);
+    _mm_storeu_pd(r + 4, r45);
+    _mm_storeu_pd(r + 6, r67);
+#else
+    for (int j = 0; j < 8; j++) {
+        const double d = x[j] - mean;
+        r[j] = d * d;
+    }
+    for (; i < n - (n % 8); i += 8)
+        for (int j = 0; j < 8; j++) {
+            const double d = x[i + j] - mean;
+            r[j] += d * d;
+        }
+#endif
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; i++) {
+        const double d = x[i] - mean;
+        res += d * d;
+    }
+    return res;
+}
+
 /* Pass one over a row: its minimum, maximum (NaN if it holds a NaN, as NumPy's) and pairwise sum. */
 typedef struct {
     double lo, hi;
@@ -367,13 +415,7 @@ static double bin_pairwise(const double *restrict x, Py_ssize_t n, bin_row *b)
             local[idx[i]] += 1;
     if (!b->want_m2)
         return 0.0;
-    double sq[PW_BLOCK];
-    const double mean = b->mean;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        const double d = x[i] - mean;
-        sq[i] = d * d;
-    }
-    return pw_leaf(sq, n);
+    return pw_leaf_sq(x, n, b->mean);
 }
 
 /* counts[r, floor(x[r, i] * scale[r]) - offset[r]] += 1; returns the first row with a value off its grid, or -1.
