@@ -215,11 +215,15 @@ def simulate(
     shares = [prog.financing.get(payer, 0.0) for payer in payers]
     cost = np.empty((P, H, n_trials))  # each row written once: a payer's share of the year's cost, or 0
     cost[[p for p in range(P) if not shares[p]]] = 0.0
+    gross = np.empty((H, n_trials))  # each year's cost, cost * overrun * growth (the product made once per path)
+    made = {}
     for y, path in enumerate(scenario.per_year(cost_paths, H)):
-        gross = v[path] * overrun * growth[y]
-        for p, share in enumerate(shares):
-            if share:
-                np.multiply(gross, share, out=cost[p, y])
+        if path not in made:
+            made[path] = v[path] * overrun
+        np.multiply(made[path], growth[y], out=gross[y])
+    for p, share in enumerate(shares):
+        if share:
+            np.multiply(gross, share, out=cost[p])
 
     # --- unit saving per state and payer [DKK per success-year] --------------------
     cf = scenario.counterfactual
@@ -460,9 +464,10 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     ``SLICE_TRIALS`` trials, so its temporaries stay small whatever the block size.
     """
     S, P_all, n = U.shape
-    paying = [p for p in range(P_all) if np.any(U[:, p])]
-    terms = [(s, i, p) for s in range(S) for i, p in enumerate(paying) if np.any(U[s, p])]
-    moves = [(s, t) for s in range(S) for t in range(S) if np.any(trans[s, t])]
+    saves, moving = np.any(U, axis=2), np.any(trans, axis=2)  # one pass each over the block's arrays
+    paying = [p for p in range(P_all) if saves[:, p].any()]
+    terms = [(s, i, p) for s in range(S) for i, p in enumerate(paying) if saves[s, p]]
+    moves = [(s, t) for s in range(S) for t in range(S) if moving[s, t]]
     incoming = [sum(1 for st, t in moves if t == u) for u in range(S)]
     last_state = int(np.argmax(incoming))
     others = [t for t in range(S) if t != last_state]
