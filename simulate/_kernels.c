@@ -1430,10 +1430,13 @@ done:
 #define YOUTH_CHUNK 512
 typedef int16_t v16i __attribute__((vector_size(32))); /* sixteen 16-bit lanes (GCC and Clang vector extensions) */
 typedef uint16_t v16u __attribute__((vector_size(32)));
+typedef int16_t v8s __attribute__((vector_size(16)));
+typedef float v8f __attribute__((vector_size(32)));
 WIDE static void youth_counts_core(const uint16_t *restrict h, const int64_t *restrict cs, int16_t *restrict ef,
-                                   int16_t *restrict lt, int16_t *restrict eq, const uint16_t *restrict edge,
+                                   const uint16_t *restrict edge,
                                    float *restrict act, unsigned char *restrict tied, Py_ssize_t G, Py_ssize_t size,
-                                   Py_ssize_t n, Py_ssize_t a, Py_ssize_t m, Py_ssize_t H, int no_relapse)
+                                   Py_ssize_t n, Py_ssize_t a, Py_ssize_t m, Py_ssize_t H, int no_relapse,
+                                   v16i *restrict hv)
 {
     for (Py_ssize_t j0 = 0; j0 < m; j0 += YOUTH_CHUNK) {
         const Py_ssize_t J = m - j0 < YOUTH_CHUNK ? m - j0 : YOUTH_CHUNK;
@@ -1444,46 +1447,58 @@ WIDE static void youth_counts_core(const uint16_t *restrict h, const int64_t *re
             const int64_t c = cs[g];
             const Py_ssize_t K = H - c, K1 = no_relapse ? 1 : K; /* ages followed; ages compared */
             const uint16_t *restrict hg = h + g * size * n + a + j0;
-            for (Py_ssize_t k = 0; k < K1; k++) {
-                const int16_t *restrict ek = ef + k * YOUTH_CHUNK;
-                int16_t *restrict lk = lt + k * YOUTH_CHUNK, *restrict qk = eq + k * YOUTH_CHUNK;
-                Py_ssize_t j = 0;
-                for (; j + 16 <= J; j += 16) { /* sixteen trials at a time, the counts kept in registers */
-                    v16i e, l = {0}, q = {0};
-                    memcpy(&e, ek + j, sizeof e);
-                    for (Py_ssize_t y = 0; y < size; y++) {
-                        v16u u;
-                        memcpy(&u, hg + y * n + j, sizeof u);
-                        const v16i v = (v16i)(u ^ 0x8000u);
-                        l -= (v16i)(v < e); /* a true comparison is -1 */
-                        q |= (v16i)(v == e);
-                    }
-                    memcpy(lk + j, &l, sizeof l);
-                    memcpy(qk + j, &q, sizeof q);
+            unsigned char *restrict tc = tied + c * m + j0;
+            Py_ssize_t j = 0;
+            for (; j + 16 <= J; j += 16) {
+                /* sixteen trials at a time: the young people's integers are read once into a small local array
+                 * (their rows lie 2 n bytes apart, a power of two, and would evict each other from the cache if
+                 * read again for every age), then compared with every age's edge, the counts in registers */
+                for (Py_ssize_t y = 0; y < size; y++) {
+                    v16u u;
+                    memcpy(&u, hg + y * n + j, sizeof u);
+                    hv[y] = (v16i)(u ^ 0x8000u);
                 }
-                for (; j < J; j++) {
+                v16i qa = {0};
+                for (Py_ssize_t k = 0; k < K1; k++) {
+                    v16i e, l = {0}, q = {0};
+                    memcpy(&e, ef + k * YOUTH_CHUNK + j, sizeof e);
+                    for (Py_ssize_t y = 0; y < size; y++) {
+                        l -= (v16i)(hv[y] < e); /* a true comparison is -1 */
+                        q |= (v16i)(hv[y] == e);
+                    }
+                    qa |= q;
+                    v8s lo8, hi8; /* the counts as floats, eight lanes at a time */
+                    memcpy(&lo8, &l, sizeof lo8);
+                    memcpy(&hi8, (const char *)&l + sizeof lo8, sizeof hi8);
+                    const v8f flo = __builtin_convertvector(lo8, v8f), fhi = __builtin_convertvector(hi8, v8f);
+                    /* without relapse every age has the intake year's count */
+                    for (Py_ssize_t kk = k; kk < (no_relapse ? K : k + 1); kk++) {
+                        float *restrict out = act + (c * H + kk) * m + j0 + j;
+                        memcpy(out, &flo, sizeof flo);
+                        memcpy(out + 8, &fhi, sizeof fhi);
+                    }
+                }
+                int16_t flags[16];
+                memcpy(flags, &qa, sizeof flags);
+                for (int i = 0; i < 16; i++)
+                    tc[j + i] |= (unsigned char)(flags[i] != 0);
+            }
+            for (; j < J; j++) {
+                int16_t qa = 0;
+                for (Py_ssize_t k = 0; k < K1; k++) {
+                    const int16_t e = ef[k * YOUTH_CHUNK + j];
                     int16_t l = 0, q = 0;
                     for (Py_ssize_t y = 0; y < size; y++) {
                         const int16_t v = (int16_t)(hg[y * n + j] ^ 0x8000u);
-                        l -= (int16_t)-(v < ek[j]);
-                        q |= (int16_t)-(v == ek[j]);
+                        l -= (int16_t)-(v < e);
+                        q |= (int16_t)-(v == e);
                     }
-                    lk[j] = l;
-                    qk[j] = q;
+                    qa |= q;
+                    for (Py_ssize_t kk = k; kk < (no_relapse ? K : k + 1); kk++)
+                        act[(c * H + kk) * m + j0 + j] = (float)l;
                 }
+                tc[j] |= (unsigned char)(qa != 0);
             }
-            for (Py_ssize_t k = 0; k < K; k++) { /* without relapse every age has the intake year's count */
-                const int16_t *restrict lk = lt + (no_relapse ? 0 : k) * YOUTH_CHUNK;
-                float *restrict out = act + (c * H + k) * m + j0;
-                for (Py_ssize_t j = 0; j < J; j++)
-                    out[j] = (float)lk[j];
-            }
-            for (Py_ssize_t k = 1; k < K1; k++)
-                for (Py_ssize_t j = 0; j < J; j++)
-                    eq[j] |= eq[k * YOUTH_CHUNK + j];
-            unsigned char *restrict tc = tied + c * m + j0;
-            for (Py_ssize_t j = 0; j < J; j++)
-                tc[j] |= (unsigned char)(eq[j] != 0);
         }
     }
 }
@@ -1520,19 +1535,23 @@ static PyObject *youth_counts(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "youth_counts: cohort out of range");
         goto done;
     }
-    /* Trials in chunks of YOUTH_CHUNK, so that the 16-bit edges of every age, the counts and the tie flags
-     * stay in the L1 cache while each young person's integers are compared with every age's edge.
+    /* Trials in chunks of YOUTH_CHUNK, so that the 16-bit edges of every age stay in the L1 cache while each
+     * young person's integers are compared with every age's edge.
      * Unsigned 16-bit order is signed order after flipping the top bit (SSE2 compares signed words). */
-    int16_t *ef = PyMem_RawMalloc((3 * H + 1) * YOUTH_CHUNK * sizeof(int16_t));
-    if (ef == NULL) {
+    int16_t *ef = PyMem_RawMalloc((H > 0 ? H : 1) * YOUTH_CHUNK * sizeof(int16_t));
+    char *hv_mem = PyMem_RawMalloc(((size > 0 ? size : 1) + 1) * sizeof(v16i)); /* aligned to 32 bytes below */
+    if (ef == NULL || hv_mem == NULL) {
+        PyMem_RawFree(ef);
+        PyMem_RawFree(hv_mem);
         PyErr_NoMemory();
         goto done;
     }
-    int16_t *lt = ef + H * YOUTH_CHUNK, *eq = lt + H * YOUTH_CHUNK;
+    v16i *hv = (v16i *)(((uintptr_t)hv_mem + sizeof(v16i) - 1) & ~(uintptr_t)(sizeof(v16i) - 1));
     Py_BEGIN_ALLOW_THREADS
-    youth_counts_core(h, cs, ef, lt, eq, edge, act, tied, G, size, n, a, m, H, no_relapse);
+    youth_counts_core(h, cs, ef, edge, act, tied, G, size, n, a, m, H, no_relapse, hv);
     Py_END_ALLOW_THREADS
     PyMem_RawFree(ef);
+    PyMem_RawFree(hv_mem);
     result = Py_None;
     Py_INCREF(result);
 done:

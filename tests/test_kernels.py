@@ -255,7 +255,7 @@ def test_engine_kernels_match_numpy(S, P, H, m, seed):
             some = sorted({0, n_years - 1, int(rng.integers(0, n_years))})
             part = kernels.tail_sums(got, [P - 1, 0], growth, k, d, ages_kept=some, compiled=True)
             assert part[some].tobytes() == full[some].tobytes()
-    size = int(rng.integers(1, 12))
+    size = int(rng.integers(1, 33))  # up to engine.PER_YOUTH_MAX young people a cohort
     cohorts = sorted(rng.choice(H, int(rng.integers(1, H + 1)), replace=False).tolist())
     h = rng.integers(0, 2**16, (len(cohorts), size, n), dtype=np.uint16)
     edge = np.sort(rng.integers(0, 2**16, (H, n)), axis=0)[::-1].astype(np.uint16)  # thresholds fall with age
