@@ -1350,7 +1350,8 @@ done:
  * still to come, engine._remaining's loop: out[0, w, c + k, j] += act[c, k, j] * (growth[c] * value) for the
  * cohorts c in order and their ages k with c + k in `years` (a mask of H), value = F[k] (the first cohort, followed
  * to the end) or F[k] - keep^(last - k) F[last] (last = n_years - c - 1, the cohort's last age followed; the power
- * a running product from 1.0); out[1] the same with F_pv and growth[c] * df[c] / df[0]. `out` starts at 0. */
+ * a running product from 1.0); out[1] the same with F_pv and growth[c] * df[c] / df[0] (without F_pv, 0). The
+ * kernel clears `out` itself, chunk by chunk, while the chunk is in the cache. */
 #define REM_CHUNK 256
 WIDE static void remaining_core(const double *restrict F, const double *restrict F_pv, const float *restrict act,
                                 const double *restrict keep, const double *restrict growth, const double *restrict df,
@@ -1364,6 +1365,8 @@ WIDE static void remaining_core(const double *restrict F, const double *restrict
         for (Py_ssize_t i = 1; i < ages; i++)
             for (Py_ssize_t j = 0; j < J; j++)
                 pw[i * REM_CHUNK + j] = pw[(i - 1) * REM_CHUNK + j] * keep[j0 + j];
+        for (Py_ssize_t r = 0; r < 2 * W * H; r++) /* out starts at 0 (rows of m, this chunk's part) */
+            memset(out + r * m + j0, 0, J * sizeof(double));
         for (Py_ssize_t c = 0; c < H; c++) {
             const Py_ssize_t n_ages = H - c < ages ? H - c : ages;
             const Py_ssize_t last = (ages < n_years - c ? ages : n_years - c) - 1;

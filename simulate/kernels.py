@@ -445,7 +445,7 @@ def remaining(F: np.ndarray, F_pv: np.ndarray | None, act: np.ndarray, keep, gro
             and (F_pv is None or _fit((F_pv, np.float64))))
     if not _use(compiled, fits, "remaining"):
         return None
-    out = np.zeros((2, W, H, m))
+    out = np.empty((2, W, H, m))  # cleared by the kernel, chunk by chunk
     mask = np.zeros(H, dtype=np.int64)
     mask[[y for y in years if y < H]] = 1
     k = np.broadcast_to(np.asarray(1.0 if keep is None else keep, dtype=np.float64), (m,))
