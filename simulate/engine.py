@@ -473,8 +473,9 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     others = [t for t in range(S) if t != last_state]
     keep = None if r is None else 1.0 - r
     survive, thresholds, edge, no_relapse = kernels.youth_edges(q_eff, keep, min(H, n_years), n,
-                                                                edges=not counts.expected)
-    draws = _YouthDraws(counts, q_eff, survive, thresholds=thresholds, edge=edge, no_relapse=no_relapse)
+                                                                edges=not counts.expected, full=False)
+    draws = _YouthDraws(counts, q_eff, survive, thresholds=thresholds, edge=edge, no_relapse=no_relapse,
+                        keep=keep, ages=min(H, n_years))
     draws.draw(intake, H, n)
     if need is not None:  # only some payers, years and discounting are wanted
         wanted = [i for i, p in enumerate(paying) if p in need[0]]
@@ -654,19 +655,47 @@ class _YouthDraws:
     65,536, so the comparison stays exact at a quarter of the random numbers and on 2-byte integers.
     """
 
-    def __init__(self, counts: "_Counts", q_eff, survive: np.ndarray, *, thresholds: np.ndarray | None = None,
-                 edge: np.ndarray | None = None, no_relapse: bool | None = None):
+    def __init__(self, counts: "_Counts", q_eff, survive: np.ndarray | None, *,
+                 thresholds: np.ndarray | None = None, edge: np.ndarray | None = None,
+                 no_relapse: bool | None = None, keep=None, ages: int | None = None):
         """``thresholds``, ``edge`` and ``no_relapse``: :func:`simulate.kernels.youth_edges` of the same inputs,
-        if the caller has them."""
+        if the caller has them. ``survive`` None (then with ``keep``, ``ages``, ``edge`` and ``no_relapse``): the
+        survival and thresholds are made when first needed, and for the tied trials only those trials'."""
         self.counts = counts
         self.rng = counts.rng
         self._ties = None
-        self.q_eff, self.survive = q_eff, survive
+        self.q_eff, self._survive, self._thresholds = q_eff, survive, thresholds
+        self._keep, self._ages = keep, ages
+        self._tie_thresholds = None  # the tied trials' thresholds, when survive is not made
+        if survive is None:
+            self.no_relapse, self.edge = no_relapse, edge
+            return
         # (ages, n): active at age k iff V < q_eff (1 - r)^k
-        self.thresholds = q_eff * survive if thresholds is None else thresholds
+        if thresholds is None:
+            self._thresholds = q_eff * survive
         self.no_relapse = bool(np.all(survive == 1.0)) if no_relapse is None else no_relapse
         if not counts.expected:
-            self.edge = kernels.edges_of(self.thresholds) if edge is None else edge
+            self.edge = kernels.edges_of(self._thresholds) if edge is None else edge
+
+    def _made(self) -> None:
+        """The survival and thresholds of every trial, made now (kernels.youth_edges: the same numbers)."""
+        n = self.edge.shape[1]
+        self._survive, self._thresholds, _, _ = kernels.youth_edges(self.q_eff, self._keep, self._ages, n,
+                                                                    edges=False)
+
+    @property
+    def survive(self) -> np.ndarray:
+        """``(ages, n)``: ``(1 - r)^k``, the probability that a success is still active k years on."""
+        if self._survive is None:
+            self._made()
+        return self._survive
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """``(ages, n)``: a young person is active at age k iff ``V < q_eff (1 - r)^k``."""
+        if self._thresholds is None:
+            self._made()
+        return self._thresholds
 
     def _tie_rng(self) -> np.random.Generator:
         if self._ties is None:
@@ -712,9 +741,9 @@ class _YouthDraws:
         The comparisons run age by age over all cohorts of the same size.
         """
         H = self.H
-        thresholds = self.thresholds[:, sl]
-        m = thresholds.shape[1]
+        m = sl.stop - sl.start
         if self.counts.expected:
+            thresholds = self.thresholds[:, sl]
             act = np.zeros((H, H, m))
             for c in range(H):
                 act[c, :H - c] = self.intake[c] * thresholds[:H - c]
@@ -729,16 +758,17 @@ class _YouthDraws:
         tied = np.zeros((H, m), dtype=bool)
         for cs, h_all in self.groups.values():  # cohorts in ascending order
             kernels.youth_counts(h_all, cs, self.edge, sl.start, m, H, self.no_relapse, act, tied)
-        self._resolve_ties(tied, thresholds, sl, act)
+        self._resolve_ties(tied, sl, act)
         for c in range(H):
             if c in self.extra:
+                thresholds = self.thresholds[:, sl]
                 extra = self.extra[c][sl]
                 for k in range(H - c):
                     act[c, k] += extra < thresholds[k]
         return act
 
 
-    def _resolve_ties(self, tied: np.ndarray, thresholds: np.ndarray, sl: slice, act: np.ndarray) -> None:
+    def _resolve_ties(self, tied: np.ndarray, sl: slice, act: np.ndarray) -> None:
         """Where a young person is on a threshold's edge (``tied[c, j]``), compare the full uniforms of cohort c's
         young people in trial j, at every age.
 
@@ -757,12 +787,19 @@ class _YouthDraws:
         w_all = kernels.random(self._tie_rng(), int(draws.sum()))
         w_start = np.cumsum(draws) - draws  # cohort c's draws, a (size, ties) array in C order
         pos = np.arange(c_of.size) - (np.cumsum(ties) - ties)[c_of]  # the tie's column in its cohort's array
+        thresholds = self._thresholds
+        if thresholds is None:  # the tied trials' thresholds only (the kernel reads no others)
+            if self._tie_thresholds is None:
+                self._tie_thresholds = np.empty(self.edge.shape)
+            thresholds = self._tie_thresholds
+            kernels.thresholds_at(self.q_eff, self._keep, self._ages, thresholds.shape[1],
+                                  sl.start + np.unique(t_of), thresholds)
         groups = list(self.groups.values())
         for cs, h_all in groups:
             sel = slice(None) if len(groups) == 1 else np.flatnonzero(np.isin(c_of, cs))
             c = c_of[sel]
             kernels.tie_counts(h_all, np.searchsorted(cs, c), c, t_of[sel], pos[sel], w_all, w_start, ties,
-                               self.thresholds, sl.start, act)
+                               thresholds, sl.start, act)
 
 
 def _binomial_chain(n_in: float, q_eff, survive: np.ndarray, n: int, counts: "_Counts") -> np.ndarray:

@@ -482,20 +482,22 @@ def youth_counts(h: np.ndarray, cohorts: list, edge: np.ndarray, a: int, m: int,
         tied[rows] |= lt != le
 
 
-def youth_edges(q_eff, keep, ages: int, n: int, *, edges: bool = True,
-                compiled: bool | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, bool]:
+def youth_edges(q_eff, keep, ages: int, n: int, *, edges: bool = True, full: bool = True,
+                compiled: bool | None = None) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, bool]:
     """The per-young-person thresholds of a block: ``survive`` ``(ages, n)``, ``(1 - r)^k`` as a running product
     from 1 (1 where ``keep`` is None); ``thresholds = q_eff * survive``; with ``edges``, ``edge = min(floor(2**16
-    thresholds), 2**16 - 1)`` as 16-bit integers; and whether every survival is 1."""
+    thresholds), 2**16 - 1)`` as 16-bit integers; and whether every survival is 1. ``full=False`` (with
+    ``edges``): the compiled kernel may return None for ``survive`` and ``thresholds`` (not written: the caller
+    makes the few it needs, :func:`thresholds_at`)."""
     q = np.broadcast_to(np.asarray(q_eff, dtype=np.float64), (n,))
     k = None if keep is None else np.broadcast_to(np.asarray(keep, dtype=np.float64), (n,))
     if edges and _use(compiled, True, "youth_edges"):
-        survive, thresholds = np.empty((ages, n)), np.empty((ages, n))
+        survive, thresholds = (np.empty((ages, n)), np.empty((ages, n))) if full else (np.empty(0), np.empty(0))
         edge = np.empty((ages, n), dtype=np.uint16)
         r = _ext.youth_edges(_c(q, np.float64), np.empty(0) if k is None else _c(k, np.float64), k is not None,
-                             survive, thresholds, edge, ages, n)
+                             survive, thresholds, edge, ages, n, full)
         if r >= 0:  # else a negative or NaN threshold: the NumPy code below decides
-            return survive, thresholds, edge, bool(r)
+            return (survive, thresholds, edge, bool(r)) if full else (None, None, edge, bool(r))
     survive = np.empty((ages, n))
     survive[0] = 1.0
     for a in range(1, ages):
@@ -505,6 +507,18 @@ def youth_edges(q_eff, keep, ages: int, n: int, *, edges: bool = True,
             np.multiply(survive[a - 1], keep, out=survive[a])
     thresholds = q_eff * survive
     return survive, thresholds, edges_of(thresholds) if edges else None, bool(np.all(survive == 1.0))
+
+
+def thresholds_at(q_eff, keep, ages: int, n: int, cols: np.ndarray, out: np.ndarray) -> None:
+    """``out[:, cols]`` = the ``thresholds`` of :func:`youth_edges` at the trials ``cols`` (the same running
+    product and the same products, so the same numbers), the other columns left as they are."""
+    q = np.broadcast_to(np.asarray(q_eff, dtype=np.float64), (n,))[cols]
+    k = None if keep is None else np.broadcast_to(np.asarray(keep, dtype=np.float64), (n,))[cols]
+    s = np.ones(len(cols))
+    for a in range(ages):
+        if a > 0 and k is not None:
+            s = s * k
+        out[a, cols] = q * s
 
 
 def edges_of(thresholds: np.ndarray) -> np.ndarray:

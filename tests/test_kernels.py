@@ -549,6 +549,16 @@ def test_youth_edges_both_ways(ages, n, relapse, off_range, seed):
     for a, b in zip(out[0][:3], out[1][:3]):
         assert a.tobytes() == b.tobytes()
     assert out[0][3] == out[1][3] == (relapse != "some" or ages == 1)
+    # the edges alone (no survival and thresholds written), and the thresholds of a few trials made apart
+    with np.errstate(invalid="ignore"):
+        survive, thresholds, edge, ones = kernels.youth_edges(q, keep, ages, n, full=False, compiled=True)
+    assert edge.tobytes() == out[1][2].tobytes() and ones == out[1][3]
+    assert (survive is None) == (thresholds is None) == (not off_range or np.all(out[1][1] >= 0))
+    cols = np.unique(rng.integers(0, n, size=min(n, 7)))
+    some = np.full((ages, n), np.nan)
+    kernels.thresholds_at(q, keep, ages, n, cols, some)
+    assert some[:, cols].tobytes() == out[1][1][:, cols].tobytes()
+    assert np.isnan(np.delete(some, cols, axis=1)).all()
 
 
 @compiled_only
