@@ -1565,7 +1565,7 @@ done:
 WIDE static void cohort_savings_core(const double *restrict e, const float *restrict act,
                                      const int64_t *restrict paying, double *restrict sav, Py_ssize_t W,
                                      Py_ssize_t n_years, Py_ssize_t n_paying, Py_ssize_t m, Py_ssize_t H,
-                                     Py_ssize_t n, Py_ssize_t a, double *restrict acc)
+                                     Py_ssize_t n, Py_ssize_t a, double *restrict acc, int stream)
 {
     for (Py_ssize_t i = 0; i < W; i++) {
         const int64_t p = paying[i];
@@ -1581,7 +1581,10 @@ WIDE static void cohort_savings_core(const double *restrict e, const float *rest
                 for (Py_ssize_t j = 0; j < m; j++)
                     out[j] += ec[j] * (double)ac[j];
             }
-            stream_copy(sav + (p * H + y) * n + a, acc, m);
+            if (stream)
+                stream_copy(sav + (p * H + y) * n + a, acc, m);
+            else
+                memcpy(sav + (p * H + y) * n + a, acc, m * sizeof(double));
         }
     }
 }
@@ -1613,7 +1616,7 @@ static PyObject *cohort_savings(PyObject *self, PyObject *args)
         goto done;
     }
     Py_BEGIN_ALLOW_THREADS
-    cohort_savings_core(e, act, paying, sav, W, n_years, n_paying, m, H, n, a, acc);
+    cohort_savings_core(e, act, paying, sav, W, n_years, n_paying, m, H, n, a, acc, 1);
 #if defined(__SSE2__)
     _mm_sfence();
 #endif
@@ -1635,6 +1638,15 @@ done:
  * stored ages (`store`) are written to F and F_pv. */
 #define CF_CHUNK 256
 
+/* The slice's lifetime rows, made in the same chunks (on = 0: none of it) */
+typedef struct {
+    int on, grow, with_rem; /* savings through the chunk's rows; times growth[y]; the value still to come */
+    double *life, *life_pv; /* (P, H, n) or NULL */
+    const int64_t *life_rows;
+    Py_ssize_t n_life;
+    const int64_t *years; /* H: the years whose value still to come is wanted (kernels.remaining's mask) */
+} cf_life;
+
 WIDE static void counterfactual_core(const double *restrict pi, const double *restrict U, const double *restrict T,
                                      const int64_t *restrict terms, const int64_t *restrict in_tail,
                                      Py_ssize_t n_terms, const int64_t *restrict moves, Py_ssize_t n_moves,
@@ -1646,10 +1658,13 @@ WIDE static void counterfactual_core(const double *restrict pi, const double *re
                                      const int64_t *restrict wanted, Py_ssize_t W, const double *restrict growth,
                                      const double *restrict keep, const uint8_t *restrict store,
                                      const double *restrict df, double *restrict F, double *restrict F_pv,
-                                     double *restrict mem, uint8_t *restrict flags)
+                                     const cf_life *lv, double *restrict mem, uint8_t *restrict flags)
 {
+    const int tails = W > 0 && (F != NULL || lv->with_rem), pv = F_pv != NULL || (lv->with_rem && lv->life_pv);
     double *lpi = mem, *le = lpi + S * CF_CHUNK, *lF = le + n_years * n_paying * CF_CHUNK;
-    double *acc = lF + n_years * (W > 0 ? W : 1) * CF_CHUNK, *work = acc + CF_CHUNK;
+    double *lFp = lF + n_years * (W > 0 ? W : 1) * CF_CHUNK, *ls = lFp + n_years * (W > 0 ? W : 1) * CF_CHUNK;
+    double *lrem = ls + P * H * CF_CHUNK, *pw = lrem + 2 * (W > 0 ? W : 1) * H * CF_CHUNK;
+    double *acc = pw + n_years * CF_CHUNK, *work = acc + CF_CHUNK;
     float *lact = (float *)(work + (2 * S + n_terms + n_moves) * CHUNK);
     for (Py_ssize_t j0 = 0; j0 < m; j0 += CF_CHUNK) {
         const Py_ssize_t J = m - j0 < CF_CHUNK ? m - j0 : CF_CHUNK;
@@ -1663,16 +1678,73 @@ WIDE static void counterfactual_core(const double *restrict pi, const double *re
         for (Py_ssize_t c = 0; c < H; c++) /* the cohorts' rows c + k < H, which cohort_savings reads */
             for (Py_ssize_t k = 0; k < H - c; k++)
                 memcpy(lact + (c * H + k) * J, act + (c * H + k) * m + j0, J * sizeof(float));
-        cohort_savings_core(le, lact, paying, sav, n_pay, n_years, n_paying, J, H, n, a + j0, acc);
-        for (int d = 0; d < 2 && W > 0; d++) {
-            double *out = d == 0 ? F : F_pv;
-            if (out == NULL)
+        if (!lv->on) /* the savings straight to the block's rows */
+            cohort_savings_core(le, lact, paying, sav, n_pay, n_years, n_paying, J, H, n, a + j0, acc, 1);
+        else { /* in the chunk's own rows first: price growth, then the lifetime rows read them */
+            cohort_savings_core(le, lact, paying, ls, n_pay, n_years, n_paying, J, H, J, 0, acc, 0);
+            for (Py_ssize_t i = 0; i < n_pay; i++) {
+                const int64_t p = paying[i];
+                for (Py_ssize_t y = 0; y < H; y++) {
+                    double *restrict row = ls + (p * H + y) * J;
+                    if (lv->grow) /* savings[paying, :, sl] *= growth[:H] */
+                        for (Py_ssize_t j = 0; j < J; j++)
+                            row[j] *= growth[y];
+                    stream_copy(sav + (p * H + y) * n + a + j0, row, J);
+                }
+            }
+        }
+        for (int d = 0; d < 2 && tails; d++) {
+            double *out = d == 0 ? F : F_pv, *lt = d == 0 ? lF : lFp;
+            if (!(d == 0 || pv))
                 continue;
-            tail_sums_core(le, wanted, growth, df, d == 1, keep + j0, store, lF, acc, W, n_years, n_paying, J);
-            for (Py_ssize_t l = 0; l < n_years; l++)
-                if (store[l])
-                    for (Py_ssize_t w = 0; w < W; w++)
-                        memcpy(out + (l * W + w) * m + j0, lF + (l * W + w) * J, J * sizeof(double));
+            tail_sums_core(le, wanted, growth, df, d == 1, keep + j0, store, lt, acc, W, n_years, n_paying, J);
+            if (out != NULL)
+                for (Py_ssize_t l = 0; l < n_years; l++)
+                    if (store[l])
+                        for (Py_ssize_t w = 0; w < W; w++)
+                            memcpy(out + (l * W + w) * m + j0, lt + (l * W + w) * J, J * sizeof(double));
+        }
+        if (!lv->on || lv->life == NULL)
+            continue;
+        if (lv->with_rem) /* the value still to come, as kernels.remaining */
+            remaining_core(lF, lv->life_pv ? lFp : NULL, lact, keep + j0, growth, df, lv->years, lrem, pw, W, n_years,
+                           H, J, n_years);
+        /* the lifetime rows: the savings (times df where discounted), then + the value still to come after each
+         * year - that after the year before, as the engine's NumPy code adds them */
+        for (Py_ssize_t r = 0; r < lv->n_life; r++) {
+            const int64_t p = lv->life_rows[r];
+            int pays = 0;
+            for (Py_ssize_t i = 0; i < n_pay; i++)
+                pays |= paying[i] == p;
+            Py_ssize_t w = -1;
+            for (Py_ssize_t i = 0; i < W && lv->with_rem; i++)
+                if (paying[wanted[i]] == p)
+                    w = i;
+            for (int d = 0; d < 2; d++) {
+                double *x = d == 0 ? lv->life : lv->life_pv;
+                if (x == NULL)
+                    continue;
+                for (Py_ssize_t y = 0; y < H; y++) {
+                    double *restrict v = acc;
+                    const double *restrict src = ls + (p * H + y) * J;
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        v[j] = pays ? src[j] : 0.0;
+                    if (d == 1)
+                        for (Py_ssize_t j = 0; j < J; j++)
+                            v[j] = v[j] * df[y];
+                    if (w >= 0) {
+                        const double *restrict now = lrem + ((d * W + w) * H + y) * J;
+                        for (Py_ssize_t j = 0; j < J; j++)
+                            v[j] = v[j] + now[j];
+                        if (y > 0) {
+                            const double *restrict before = now - J;
+                            for (Py_ssize_t j = 0; j < J; j++)
+                                v[j] = v[j] - before[j];
+                        }
+                    }
+                    stream_copy(x + (p * H + y) * n + a + j0, v, J);
+                }
+            }
         }
     }
 #if defined(__SSE2__)
@@ -1681,18 +1753,24 @@ WIDE static void counterfactual_core(const double *restrict pi, const double *re
 }
 
 /* counterfactual(pi, U, T, terms, tail, moves, last, others, f, act, paying, savings, wanted, growth, keep, store,
- * df, F, F_pv, S, P, n, a, m, H, n_years, n_paying, with_pv): see counterfactual_core; W = len(wanted) may be 0
- * (no tail sums: F and F_pv empty). */
+ * df, F, F_pv, S, P, n, a, m, H, n_years, n_paying, with_pv[, grow, life, life_pv, life_rows, years, with_rem]):
+ * see counterfactual_core; W = len(wanted) may be 0 (no tail sums: F and F_pv empty). With the optional part, the
+ * savings times growth (grow) and the lifetime rows life_rows of life and life_pv ((P, H, n) or empty) are made in
+ * the same chunks, with the value still to come for the years `years` (H, a mask) when with_rem (F and F_pv are
+ * then not written: pass them empty). */
 static PyObject *counterfactual(PyObject *self, PyObject *args)
 {
     Py_buffer bpi, bU, bT, bterms, btail, bmoves, bothers, bf, bact, bpay, bs, bw, bg, bk, bst, bd, bF, bFp;
+    Py_buffer bl = {0}, blp = {0}, blr = {0}, by = {0};
     long long last;
     Py_ssize_t S, P, n, a, m, H, n_years, n_paying;
-    int with_pv;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*Ly*y*y*y*w*y*y*y*y*y*w*w*nnnnnnnnp", &bpi, &bU, &bT, &bterms, &btail,
-                          &bmoves, &last, &bothers, &bf, &bact, &bpay, &bs, &bw, &bg, &bk, &bst, &bd, &bF, &bFp, &S,
-                          &P, &n, &a, &m, &H, &n_years, &n_paying, &with_pv))
+    int with_pv, grow = 0, with_rem = 0;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*Ly*y*y*y*w*y*y*y*y*y*w*w*nnnnnnnnp|pw*w*y*y*p", &bpi, &bU, &bT, &bterms,
+                          &btail, &bmoves, &last, &bothers, &bf, &bact, &bpay, &bs, &bw, &bg, &bk, &bst, &bd, &bF,
+                          &bFp, &S, &P, &n, &a, &m, &H, &n_years, &n_paying, &with_pv, &grow, &bl, &blp, &blr, &by,
+                          &with_rem))
         return NULL;
+    const int on = bl.obj != NULL;
     PyObject *result = NULL;
     double *mem = NULL;
     uint8_t *flags = NULL;
@@ -1704,10 +1782,21 @@ static PyObject *counterfactual(PyObject *self, PyObject *args)
         check_size3(&bothers, n_others, 1, 1, 8, "others") || check_size(&bf, m, 8, "f") ||
         check_size3(&bact, H, H, m, 4, "act") || check_size3(&bpay, n_pay, 1, 1, 8, "paying") ||
         check_size3(&bs, P, H, n, 8, "savings") || check_size3(&bw, W, 1, 1, 8, "wanted") ||
-        check_size(&bg, W ? n_years : 0, 8, "growth") || check_size(&bk, W ? m : 0, 8, "keep") ||
-        check_size(&bst, W ? n_years : 0, 1, "store") || check_size(&bd, W && with_pv ? n_years : 0, 8, "df") ||
-        check_size3(&bF, W ? n_years : 0, W, m, 8, "F") || check_size3(&bFp, W && with_pv ? n_years : 0, W, m, 8, "F_pv"))
+        check_size(&bg, W || bl.obj ? n_years : 0, 8, "growth") || check_size(&bk, W ? m : 0, 8, "keep") ||
+        check_size(&bst, W ? n_years : 0, 1, "store") ||
+        check_size(&bd, (W || blp.len) && with_pv ? n_years : 0, 8, "df") ||
+        check_size3(&bF, W && !with_rem ? n_years : 0, W, m, 8, "F") ||
+        check_size3(&bFp, W && with_pv && !with_rem ? n_years : 0, W, m, 8, "F_pv"))
         goto done;
+    const Py_ssize_t n_life = blr.obj ? blr.len / 8 : 0;
+    if (on && (blp.obj == NULL || blr.obj == NULL || by.obj == NULL || (bl.len != 0 && check_size3(&bl, P, H, n, 8, "life")) ||
+               (blp.len != 0 && check_size3(&blp, P, H, n, 8, "life_pv")) || (blp.len != 0 && bl.len == 0) ||
+               check_size(&by, H, 8, "years") || (blp.len != 0 && !with_pv) || (with_rem && (W == 0 || bl.len == 0)) ||
+               check_index(blr.buf, n_life, 1, 0, P, "life_rows"))) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "counterfactual: bad lifetime arguments");
+        goto done;
+    }
     if (S < 1 || S > MAX_STATES || (S > 1 && n_others < 1) || a < 0 || m < 0 || a > n - m || H < 0 ||
         H > n_years || n_pay > n_paying) {
         PyErr_SetString(PyExc_ValueError, "counterfactual: bad shapes");
@@ -1722,19 +1811,23 @@ static PyObject *counterfactual(PyObject *self, PyObject *args)
         check_index(bothers.buf, n_others, 1, 0, S, "others") || check_index(last_arr, 1, 1, 0, S, "last") ||
         check_index(bpay.buf, n_pay, 1, 0, P, "paying") || check_index(bw.buf, W, 1, 0, n_paying, "wanted"))
         goto done;
-    const Py_ssize_t words = S * CF_CHUNK + n_years * n_paying * CF_CHUNK + n_years * (W > 0 ? W : 1) * CF_CHUNK +
-                             CF_CHUNK + (2 * S + n_terms + n_moves) * CHUNK + (H * H * CF_CHUNK + 1) / 2 + 1;
+    const Py_ssize_t W1 = W > 0 ? W : 1;
+    const Py_ssize_t words = S * CF_CHUNK + n_years * n_paying * CF_CHUNK + 2 * n_years * W1 * CF_CHUNK +
+                             P * H * CF_CHUNK + 2 * W1 * H * CF_CHUNK + n_years * CF_CHUNK + CF_CHUNK +
+                             (2 * S + n_terms + n_moves) * CHUNK + (H * H * CF_CHUNK + 1) / 2 + 1;
     mem = PyMem_RawMalloc(words * sizeof(double));
     flags = PyMem_RawMalloc(2 * n_terms + 2 * n_paying + n_moves + S + 1);
     if (mem == NULL || flags == NULL) {
         PyErr_NoMemory();
         goto done;
     }
+    const cf_life lv = {on, grow, with_rem, on && bl.len ? bl.buf : NULL, on && blp.len ? blp.buf : NULL,
+                        on ? blr.buf : NULL, n_life, on ? by.buf : NULL};
     Py_BEGIN_ALLOW_THREADS
     counterfactual_core(bpi.buf, bU.buf, bT.buf, bterms.buf, btail.buf, n_terms, bmoves.buf, n_moves, last,
                         bothers.buf, n_others, S, P, n, a, m, H, n_years, n_paying, bf.buf, bact.buf, bpay.buf, n_pay,
-                        bs.buf, bw.buf, W, bg.buf, bk.buf, bst.buf, bd.buf, W ? bF.buf : NULL,
-                        W && with_pv ? bFp.buf : NULL, mem, flags);
+                        bs.buf, bw.buf, W, bg.buf, bk.buf, bst.buf, bd.buf, W && !with_rem ? bF.buf : NULL,
+                        W && with_pv && !with_rem ? bFp.buf : NULL, &lv, mem, flags);
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
@@ -1743,12 +1836,13 @@ done:
     PyMem_RawFree(flags);
     RELEASE(&bpi, &bU, &bT, &bterms, &btail, &bmoves, &bothers, &bf, &bact, &bpay, &bs, &bw, &bg, &bk, &bst, &bd, &bF,
             &bFp);
+    Py_buffer *opt[] = {&bl, &blp, &blr, &by};
+    for (int i = 0; i < 4; i++)
+        if (opt[i]->obj)
+            PyBuffer_Release(opt[i]);
     return result;
 }
 
-/* youth_edges: survive[0] = 1, survive[k] = survive[k - 1] * keep (1 without relapse); thr[k] = q * survive[k];
- * edge[k] = min(floor(65536 thr[k]), 65535) as 16-bit integers (engine._YouthDraws). Returns -1 if a threshold is
- * negative or NaN (the caller's NumPy code decides then), else whether every survival is 1. */
 /* The edges alone: the survival kept as a running product in `run`, EDGE_CHUNK trials at a time (the same
  * products as youth_edges_core), instead of two (ages, n) arrays written that nothing reads. */
 #define EDGE_CHUNK 512
@@ -1774,6 +1868,9 @@ WIDE static int youth_edges_only(const double *restrict q, const double *restric
     return bad ? -1 : ones;
 }
 
+/* youth_edges: survive[0] = 1, survive[k] = survive[k - 1] * keep (1 without relapse); thr[k] = q * survive[k];
+ * edge[k] = min(floor(65536 thr[k]), 65535) as 16-bit integers (engine._YouthDraws). Returns -1 if a threshold is
+ * negative or NaN (the caller's NumPy code decides then), else whether every survival is 1. */
 WIDE static int youth_edges_core(const double *restrict q, const double *restrict keep, double *restrict survive,
                                  double *restrict thr, uint16_t *restrict edge, Py_ssize_t ages, Py_ssize_t n)
 {

@@ -499,6 +499,7 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                 x[[p for p in range(P_all) if p not in life_rows]] = 0.0
     # beyond the horizon only the tail's payers are needed (realised savings stop at year H)
     tail_flags = [bool(lifetime) and i in wanted for _, i, _ in terms]
+    grow = bool(np.any(growth[:H] != 1.0))
     for a in range(0, n, SLICE_TRIALS):
         sl = slice(a, min(n, a + SLICE_TRIALS))
         m = sl.stop - sl.start
@@ -512,7 +513,14 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         unit = F = F_pv = None
         if L is None and act.dtype == np.float32 and (not do_tail or _separable(n_disc, n_years, df)):
             # the intake year counts the fraction f, later years in full: e, the savings and the tail sums in one
-            # kernel, a few hundred trials at a time
+            # kernel, a few hundred trials at a time; with the compiled kernel also the price growth, the lifetime
+            # rows and the value still to come (the steps below, in the same chunks)
+            if kernels.counterfactual_life(
+                    pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H, n_years, len(paying), f_s,
+                    act, paying, savings, growth=growth, grow=grow, life=life, life_pv=life_pv, life_rows=life_rows,
+                    wanted=wanted if do_tail else [], keep=1.0 if keep_s is None else keep_s, df=df,
+                    years=years if do_tail else (), ages_kept=_tail_ages(H, n_years, n_years, years)):
+                continue
             tail = {} if not do_tail else dict(
                 wanted=wanted, growth=growth, keep=1.0 if keep_s is None else keep_s,
                 df=df if n_disc == 2 else None, ages_kept=_tail_ages(H, n_years, n_years, years))
@@ -529,7 +537,7 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                     e[k] *= np.clip(L_s - f_s - (k - 1), 0.0, 1.0)
             unit = e  # (ages, P, m): saving of one success (active or not) at each age, as weighted
             kernels.cohort_savings(unit, act, paying, savings, sl.start)  # by the year they fall in, before growth
-        if np.any(growth[:H] != 1.0):
+        if grow:
             savings[paying, :, sl] *= growth[None, :H, None]
         if not lifetime:
             continue

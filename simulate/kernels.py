@@ -362,6 +362,47 @@ def expected_unit(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list,
 
 
 
+def counterfactual_life(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list, tail: list, moves: list,
+                        last_state: int, others: list, a: int, H: int, n_years: int, n_paying: int, f,
+                        act: np.ndarray, paying: list, savings: np.ndarray, *, growth: np.ndarray, grow: bool,
+                        life: np.ndarray | None, life_pv: np.ndarray | None, life_rows: list, wanted: list = (),
+                        keep=1.0, df: np.ndarray | None = None, years=(), ages_kept=None) -> bool:
+    """:func:`counterfactual`, and after it in the same chunks what the engine does next with a slice: the
+    savings times ``growth`` (``grow``), the lifetime rows ``life_rows`` of ``life`` (and ``life_pv``, times
+    ``df``), and for the payers ``wanted`` the value still to come after each of the ``years`` (as
+    ``engine._remaining`` with :func:`remaining`) added to them, the same numbers. Compiled only: returns False
+    (nothing done) where the kernel is not built or the arrays do not fit it."""
+    S, m = pi.shape
+    P = U.shape[1]
+    if not (COMPILED and S <= 64 and (S == 1 or bool(others)) and H <= n_years
+            and _fit((pi, np.float64), (U, np.float64), (trans, np.float64), (act, np.float32),
+                     (savings, np.float64))
+            and (life is None or _fit((life, np.float64)) and life.shape == savings.shape)
+            and (life_pv is None or _fit((life_pv, np.float64)) and life_pv.shape == savings.shape)):
+        return False
+    wanted = list(wanted) if life is not None else []
+    with_rem = bool(wanted)
+    f = _c(np.broadcast_to(np.asarray(f, dtype=np.float64), (m,)), np.float64)
+    k = _c(np.broadcast_to(np.asarray(keep, dtype=np.float64), (m,)), np.float64) if wanted else np.empty(0)
+    store = np.ones(n_years if wanted else 0, dtype=np.uint8)
+    if wanted and ages_kept is not None:
+        store[:] = 0
+        store[[x for x in ages_kept if 0 <= x < n_years]] = 1
+    mask = np.zeros(H, dtype=np.int64)
+    mask[[y for y in years if y < H]] = 1
+    pv = life_pv is not None
+    _ext.counterfactual(pi, U, trans, np.asarray(terms, dtype=np.int64).reshape(-1, 3),
+                        np.asarray(tail, dtype=np.int64), np.asarray(moves, dtype=np.int64).reshape(-1, 2),
+                        int(last_state), np.asarray(others, dtype=np.int64), f, act,
+                        np.asarray(paying, dtype=np.int64), savings, np.asarray(wanted, dtype=np.int64),
+                        _c(growth[:n_years], np.float64), k, store,
+                        _c(df[:n_years], np.float64) if pv else np.empty(0), np.empty(0), np.empty(0), S, P,
+                        U.shape[2], a, m, H, n_years, n_paying, pv, bool(grow),
+                        np.empty(0) if life is None else life, np.empty(0) if life_pv is None else life_pv,
+                        np.asarray(life_rows if life is not None else [], dtype=np.int64), mask, with_rem)
+    return True
+
+
 def counterfactual(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms: list, tail: list, moves: list,
                    last_state: int, others: list, a: int, H: int, n_years: int, n_paying: int, f, act: np.ndarray,
                    paying: list, savings: np.ndarray, *, wanted: list = (), growth: np.ndarray | None = None, keep=1.0,

@@ -792,3 +792,32 @@ def test_claims_are_counted_as_the_numpy_code_counts_them(specs, n, seed):
         got = kernels.claim_hits(sav, cost, [kernels.CLAIM_KINDS.index(c.metric) for c, _ in claims],
                                  [c.year for c, _ in claims], [metrics._claim_threshold(c) for c, _ in claims], avg)
     assert got.tolist() == [want for _, want in claims]
+
+
+@compiled_only
+@pytest.mark.parametrize("growth", [0.0, 0.02])
+@pytest.mark.parametrize("lifetime", ["none", "all", "claims", "claims discounted", "no years"])
+def test_the_slice_kernel_with_lifetime_rows_is_the_numpy_engine(growth, lifetime, monkeypatch):
+    """The counterfactual with the price growth, the lifetime rows and the value still to come in the same chunks
+    (kernels.counterfactual_life) gives the engine's NumPy trajectories to the bit: without lifetime values, with
+    all of them, and with those of some payers and years (undiscounted or discounted), with and without growth."""
+    from simulate.api import LifetimeNeed, block_rng
+    from simulate.engine import simulate
+
+    # without the discount step-down the discounted tail separates by age, so the kernel takes it too
+    scenario = _scenario("naerbolig.yaml", real_price_growth=growth, long_term_step_down=False)
+    payers = scenario.payers()
+    need = {"none": False, "all": True,
+            "claims": LifetimeNeed(frozenset(payers[:1]), frozenset({0, 2, 9}), False),
+            "claims discounted": LifetimeNeed(frozenset(payers[:2]), frozenset({1, 4}), True),
+            "no years": LifetimeNeed(frozenset(payers[:1]), frozenset(), False)}[lifetime]
+    calls = []
+    real = kernels.counterfactual_life
+    monkeypatch.setattr(kernels, "counterfactual_life", lambda *a, **k: calls.append(1) or real(*a, **k))
+    out = []
+    for compiled in (True, False):
+        monkeypatch.setattr(kernels, "COMPILED", compiled)
+        traj = simulate(scenario, 9001, block_rng(2, 5), lifetime=need)
+        out.append({name: None if getattr(traj, name) is None else getattr(traj, name).tobytes()
+                    for name in ("savings_dkk", "lifetime_savings_dkk", "lifetime_savings_pv_dkk", "successes")})
+    assert calls and out[0] == out[1]
