@@ -1236,6 +1236,23 @@ WIDE static void expected_unit_core(double *restrict pi, const double *restrict 
     }
 }
 
+/* The counterfactual chain's indices: terms (state, row, payer), moves (from, to), the other states and the last
+ * one, each inside its range (-1 with a ValueError if not). */
+static int check_chain(const int64_t *terms, Py_ssize_t n_terms, const int64_t *moves, Py_ssize_t n_moves,
+                       const int64_t *others, Py_ssize_t n_others, long long last, Py_ssize_t S, Py_ssize_t n_paying,
+                       Py_ssize_t P)
+{
+    const int64_t last_arr[1] = {last};
+    return check_index(terms, n_terms, 3, 0, S, "terms (state)") ||
+                   check_index(terms, n_terms, 3, 1, n_paying, "terms (row)") ||
+                   check_index(terms, n_terms, 3, 2, P, "terms (payer)") ||
+                   check_index(moves, n_moves, 2, 0, S, "moves (from)") ||
+                   check_index(moves, n_moves, 2, 1, S, "moves (to)") ||
+                   check_index(others, n_others, 1, 0, S, "others") || check_index(last_arr, 1, 1, 0, S, "last")
+               ? -1
+               : 0;
+}
+
 static PyObject *expected_unit(PyObject *self, PyObject *args)
 {
     Py_buffer bpi, bU, bT, bterms, btail, bmoves, bothers, be;
@@ -1255,13 +1272,7 @@ static PyObject *expected_unit(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "expected_unit: bad shapes");
         goto done;
     }
-    const int64_t last_arr[1] = {last};
-    if (check_index(bterms.buf, n_terms, 3, 0, S, "terms (state)") ||
-        check_index(bterms.buf, n_terms, 3, 1, n_paying, "terms (row)") ||
-        check_index(bterms.buf, n_terms, 3, 2, P, "terms (payer)") ||
-        check_index(bmoves.buf, n_moves, 2, 0, S, "moves (from)") ||
-        check_index(bmoves.buf, n_moves, 2, 1, S, "moves (to)") ||
-        check_index(bothers.buf, n_others, 1, 0, S, "others") || check_index(last_arr, 1, 1, 0, S, "last"))
+    if (check_chain(bterms.buf, n_terms, bmoves.buf, n_moves, bothers.buf, n_others, last, S, n_paying, P))
         goto done;
     double *work = PyMem_RawMalloc((2 * S + n_terms + n_moves) * CHUNK * sizeof(double));
     uint8_t *flags = PyMem_RawMalloc(2 * n_terms + 2 * n_paying + n_moves + S + 1);
@@ -1802,13 +1813,7 @@ static PyObject *counterfactual(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "counterfactual: bad shapes");
         goto done;
     }
-    const int64_t last_arr[1] = {last};
-    if (check_index(bterms.buf, n_terms, 3, 0, S, "terms (state)") ||
-        check_index(bterms.buf, n_terms, 3, 1, n_paying, "terms (row)") ||
-        check_index(bterms.buf, n_terms, 3, 2, P, "terms (payer)") ||
-        check_index(bmoves.buf, n_moves, 2, 0, S, "moves (from)") ||
-        check_index(bmoves.buf, n_moves, 2, 1, S, "moves (to)") ||
-        check_index(bothers.buf, n_others, 1, 0, S, "others") || check_index(last_arr, 1, 1, 0, S, "last") ||
+    if (check_chain(bterms.buf, n_terms, bmoves.buf, n_moves, bothers.buf, n_others, last, S, n_paying, P) ||
         check_index(bpay.buf, n_pay, 1, 0, P, "paying") || check_index(bw.buf, W, 1, 0, n_paying, "wanted"))
         goto done;
     const Py_ssize_t W1 = W > 0 ? W : 1;

@@ -224,6 +224,17 @@ def test_a_run_gives_the_same_summary_with_and_without_the_compiled_kernels(conf
     assert run(scenario, trials=20_000, seed=11).summary == compiled
 
 
+def _random_chain(rng, S: int, P: int, m: int):
+    """A random counterfactual chain of S states and P paying rows: terms, tail flags, moves, the last state, the
+    others, and the starting shares of m trials."""
+    terms = [(s, i, p) for s in range(S) for i, p in enumerate(range(P)) if rng.random() < 0.8] or [(0, 0, 0)]
+    tail = [bool(rng.random() < 0.5) for _ in terms]
+    moves = [(s, t) for s in range(S) for t in range(S) if s != t and rng.random() < 0.7]
+    last = int(rng.integers(0, S))
+    others = [t for t in range(S) if t != last]
+    return terms, tail, moves, last, others, rng.dirichlet(np.ones(S), m).T.copy()
+
+
 @compiled_only
 @settings(max_examples=40, deadline=None)
 @given(st.integers(1, 4), st.integers(1, 3), st.integers(1, 12),
@@ -234,12 +245,7 @@ def test_engine_kernels_match_numpy(S, P, H, m, seed):
     n_years, n, a = H + int(rng.integers(0, 5)), m + 7, 3
     U = rng.normal(0, 1e5, (S, P, n))
     T = rng.uniform(0, 0.3, (S, S, n))
-    terms = [(s, i, p) for s in range(S) for i, p in enumerate(range(P)) if rng.random() < 0.8] or [(0, 0, 0)]
-    tail = [bool(rng.random() < 0.5) for _ in terms]
-    moves = [(s, t) for s in range(S) for t in range(S) if s != t and rng.random() < 0.7]
-    last = int(rng.integers(0, S))
-    others = [t for t in range(S) if t != last]
-    pi0 = rng.dirichlet(np.ones(S), m).T.copy()
+    terms, tail, moves, last, others, pi0 = _random_chain(rng, S, P, m)
     pi0[:, ::3] = np.eye(S)[:, :1]  # shares of exactly 0: a product with a negative saving is -0.0, a sum from 0.0 is not
     got = kernels.expected_unit(pi0.copy(), U, T, terms, tail, moves, last, others, a, H, n_years, P, compiled=True)
     want = kernels.expected_unit(pi0.copy(), U, T, terms, tail, moves, last, others, a, H, n_years, P,
@@ -665,12 +671,7 @@ def test_the_counterfactual_chunk_by_chunk_matches_the_calls_one_after_the_other
     n_years, n, a = H + int(rng.integers(0, 30)), m + 9, 4
     U = rng.normal(0, 1e5, (S, P + 1, n))
     T = rng.uniform(0, 0.3, (S, S, n))
-    terms = [(s, i, p) for s in range(S) for i, p in enumerate(range(P)) if rng.random() < 0.8] or [(0, 0, 0)]
-    tail = [bool(rng.random() < 0.5) for _ in terms]
-    moves = [(s, t) for s in range(S) for t in range(S) if s != t and rng.random() < 0.7]
-    last = int(rng.integers(0, S))
-    others = [t for t in range(S) if t != last]
-    pi0 = rng.dirichlet(np.ones(S), m).T.copy()
+    terms, tail, moves, last, others, pi0 = _random_chain(rng, S, P, m)
     f = rng.uniform(0, 1, m) if rng.random() < 0.7 else 0.5
     act = rng.integers(0, 11, (H, H, m)).astype(np.float32)
     paying = sorted(rng.choice(P + 1, P, replace=False).tolist())
