@@ -395,13 +395,13 @@ static double bin_pairwise(const double *restrict x, Py_ssize_t n, bin_row *b)
         return 0.0;
     if (b->pending > 65535 - n)
         bin_flush(b);
-    b->pending += n;
     uint16_t *restrict local = b->local;
     int32_t idx[PW_BLOCK];
-    if (bin_index(x, n, b->s, b->off, b->n_bins, idx)) {
+    if (bin_index(x, n, b->s, b->off, b->n_bins, idx)) { /* nothing of this leaf is counted */
         b->bad = 1;
         return 0.0;
     }
+    b->pending += n;
     if (b->k) {
         for (Py_ssize_t i = 0; i < n; i++) {
             local[idx[i]] += 1;
@@ -1809,7 +1809,7 @@ static PyObject *counterfactual(PyObject *self, PyObject *args)
         goto done;
     }
     if (S < 1 || S > MAX_STATES || (S > 1 && n_others < 1) || a < 0 || m < 0 || a > n - m || H < 0 ||
-        H > n_years || n_pay > n_paying) {
+        H > n_years || n_pay > n_paying || n_paying > P || n_years > 100000) {
         PyErr_SetString(PyExc_ValueError, "counterfactual: bad shapes");
         goto done;
     }
@@ -1817,9 +1817,19 @@ static PyObject *counterfactual(PyObject *self, PyObject *args)
         check_index(bpay.buf, n_pay, 1, 0, P, "paying") || check_index(bw.buf, W, 1, 0, n_paying, "wanted"))
         goto done;
     const Py_ssize_t W1 = W > 0 ? W : 1;
-    const Py_ssize_t words = S * CF_CHUNK + n_years * n_paying * CF_CHUNK + 2 * n_years * W1 * CF_CHUNK +
-                             P * H * CF_CHUNK + 2 * W1 * H * CF_CHUNK + n_years * CF_CHUNK + CF_CHUNK +
-                             (2 * S + n_terms + n_moves) * CHUNK + (H * H * CF_CHUNK + 1) / 2 + 1;
+    /* the chunk's rows; sizes bounded above (n_paying <= P and W <= n_paying by the buffers, n_years and H by the
+     * check), so only P, n_terms and n_moves can be large: their products are checked */
+    Py_ssize_t words, part;
+    if (__builtin_mul_overflow(n_years * CF_CHUNK, n_paying + 2 * W1, &words) ||
+        __builtin_mul_overflow(P, (H + 1) * CF_CHUNK, &part) || __builtin_add_overflow(words, part, &words) ||
+        __builtin_mul_overflow(2 * S + n_terms + n_moves, (Py_ssize_t)CHUNK, &part) ||
+        __builtin_add_overflow(words, part, &words) ||
+        __builtin_add_overflow(words, S * CF_CHUNK + 2 * W1 * H * CF_CHUNK + n_years * CF_CHUNK + CF_CHUNK +
+                                          (H * H * CF_CHUNK + 1) / 2 + 1, &words) ||
+        words > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(double)) {
+        PyErr_SetString(PyExc_ValueError, "counterfactual: sizes too large");
+        goto done;
+    }
     mem = PyMem_RawMalloc(words * sizeof(double));
     flags = PyMem_RawMalloc(2 * n_terms + 2 * n_paying + n_moves + S + 1);
     if (mem == NULL || flags == NULL) {

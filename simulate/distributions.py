@@ -163,7 +163,7 @@ class Uniform(_Dist):
         return self
 
     def sample(self, rng, n):
-        return self.low + (self.high - self.low) * kernels.random(rng, n)  # rng.uniform's numbers
+        return rng.uniform(self.low, self.high, n)
 
     def frozen(self):
         from scipy import stats

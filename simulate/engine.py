@@ -77,8 +77,9 @@ class Trajectories:
     inputs : dict
         The input values drawn (path -> ``(n_trials,)`` array or float).
     zero_payers : dict
-        For some of the money arrays (by attribute name), the payers whose rows the engine wrote as +0.0
-        throughout: a promise that kernels use to skip reading them (empty: no promise).
+        For some of the money arrays (by attribute name): (the array, the payers whose rows the engine wrote as
+        +0.0 throughout), a promise that kernels use to skip reading those rows, and only while the attribute is
+        still that array (``dataclasses.replace`` with a new array voids it; empty: no promise).
     """
 
     payers: tuple[str, ...]
@@ -89,7 +90,13 @@ class Trajectories:
     successes: np.ndarray
     discount_factor: np.ndarray
     inputs: dict = field(repr=False)
-    zero_payers: dict = field(default_factory=dict, repr=False)
+    zero_payers: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def zero_rows(self, name: str) -> frozenset:
+        """The payers whose rows of the array ``name`` are promised +0.0 (none unless the promise is for this
+        very array)."""
+        promised = self.zero_payers.get(name)
+        return promised[1] if promised is not None and promised[0] is getattr(self, name) else frozenset()
 
     @property
     def n_trials(self) -> int:
@@ -311,7 +318,7 @@ def simulate(
         no_cost = frozenset(p for p in range(P) if not shares[p])
         return Trajectories(payers=payers, cost_dkk=cost, savings_dkk=savings, lifetime_savings_dkk=life,
                             lifetime_savings_pv_dkk=life_pv, successes=successes, discount_factor=df[:H], inputs=v,
-                            zero_payers={"cost_dkk": no_cost, **zero})
+                            zero_payers={"cost_dkk": (cost, no_cost), **zero})
 
     M = _keep_matrix(moves, r, S, n_trials) if lifetime else None
     savings = np.zeros((P, H, n_trials))
@@ -421,8 +428,7 @@ def _by_rule_period(scenario: Scenario, n_trials: int, rng, **options) -> Trajec
         return sum(w[None, :H, None] * a for (w, _), a in zip(runs, arrays))
 
     return replace(runs[0][1], savings_dkk=mix("savings_dkk"), lifetime_savings_dkk=mix("lifetime_savings_dkk"),
-                   lifetime_savings_pv_dkk=mix("lifetime_savings_pv_dkk"),
-                   zero_payers={k: v for k, v in runs[0][1].zero_payers.items() if k == "cost_dkk"})
+                   lifetime_savings_pv_dkk=mix("lifetime_savings_pv_dkk"))  # the mixed arrays void their promises
 
 
 PER_YOUTH_MAX = 32  # cohorts up to this size are drawn youth by youth (one uniform each); larger ones as binomials
@@ -558,11 +564,11 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                 np.add(row, remaining[d, i], out=row)
                 np.subtract(row[1:], remaining[d, i, :-1], out=row[1:])
     # the rows written as +0.0 above, which stay so: a promise to the kernels that read the arrays
-    zero = {"savings_dkk": frozenset(p for p in range(P_all) if p not in paying)}
+    zero = {"savings_dkk": (savings, frozenset(p for p in range(P_all) if p not in paying))}
     if need is not None:
         for name, x in (("lifetime_savings_dkk", life), ("lifetime_savings_pv_dkk", life_pv)):
             if x is not None:
-                zero[name] = frozenset(p for p in range(P_all) if p not in life_rows)
+                zero[name] = (x, frozenset(p for p in range(P_all) if p not in life_rows))
     return savings, life, life_pv, successes, zero
 
 

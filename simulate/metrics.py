@@ -522,11 +522,11 @@ def first_pass(traj: Trajectories, accounting: str, *, core: np.ndarray | None =
     both as ``first=``. ``core`` and ``worst``: :func:`simulate.budget.new_core` arrays to receive the budget's
     cash view of a realised run (the funding need, each year's undiscounted net, the lowest yearly net)."""
     sav, sav_pv = _savings(traj, accounting)
-    z = traj.zero_payers
+    z = traj.zero_rows
     if accounting == "realised":
-        zero = (z.get("savings_dkk", ()), z.get("cost_dkk", ()), ())
+        zero = (z("savings_dkk"), z("cost_dkk"), ())
     else:
-        zero = (z.get("lifetime_savings_dkk", ()), z.get("cost_dkk", ()), z.get("lifetime_savings_pv_dkk", ()))
+        zero = (z("lifetime_savings_dkk"), z("cost_dkk"), z("lifetime_savings_pv_dkk"))
     return kernels.first_pass(sav, traj.cost_dkk, traj.discount_factor, sav_pv, core=core, worst=worst,
                               level=-BREAK_EVEN_TOLERANCE_DKK, zero=zero)
 

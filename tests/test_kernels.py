@@ -582,6 +582,13 @@ def test_the_new_kernels_refuse_sizes_and_indices_that_would_overflow():
                        np.zeros((2, 4)), np.zeros((2, 2, 4), np.float32), 3, 4, 0, 4, 2)
     with pytest.raises(ValueError):
         ext.youth_edges(np.zeros(4), np.zeros(4), True, np.zeros(0), np.zeros(0), np.zeros(0, np.uint16), 0, 4)
+    e, i = np.empty(0), np.empty(0, np.int64)
+    for n_years, n_paying in ((2**40, 2**16 - 1), (2**40, 0), (50, 2**16 - 1)):  # a scratch size that would wrap
+        with pytest.raises(ValueError):
+            ext.counterfactual(np.ones((1, 1)), np.ones((1, 1, 1)), np.ones((1, 1, 1)), i.reshape(0, 3), i,
+                               i.reshape(0, 2), 0, i, np.ones(1), np.empty((0, 0, 1), np.float32), i,
+                               np.zeros((1, 0, 1)), i, e, e, np.empty(0, np.uint8), e, e, e, 1, 1, 1, 0, 1, 0, n_years,
+                               n_paying, False)
 
 
 @compiled_only
@@ -610,14 +617,6 @@ def test_other_bit_generators_use_numpy():
     assert np.array_equal(kernels.random_raw(ours, 5), numpys.bit_generator.random_raw(5))
     with pytest.raises(ValueError):
         kernels.random(ours, 3, compiled=True)
-
-
-def test_uniform_inputs_are_numpys_uniform():
-    """A uniform input draws NumPy's ``Generator.uniform`` numbers from the compiled stream."""
-    from simulate.distributions import Uniform
-
-    d = Uniform(kind="uniform", low=-3.25, high=1e6)
-    assert np.array_equal(d.sample(np.random.default_rng(11), 1001), np.random.default_rng(11).uniform(-3.25, 1e6, 1001))
 
 
 @compiled_only
@@ -743,12 +742,17 @@ def test_the_rows_the_engine_promises_as_zero_are_positive_zeros(config):
     promised = 0
     for lifetime in (False, True, need):
         traj = simulate(scenario, 3000, block_rng(5, 2), lifetime=lifetime)
-        for name, payers in traj.zero_payers.items():
+        for name in traj.zero_payers:
             x = getattr(traj, name)
-            for p in payers:
+            for p in traj.zero_rows(name):
                 assert np.all(x[p] == 0.0) and not np.signbit(x[p]).any(), (name, p)
                 promised += 1
     assert promised > 0 or config != "naerbolig.yaml"
+    # a new array in place of a promised one voids the promise
+    from dataclasses import replace
+
+    other = replace(traj, savings_dkk=traj.savings_dkk + 1.0)
+    assert other.zero_rows("savings_dkk") == frozenset() and other.zero_rows("cost_dkk") == traj.zero_rows("cost_dkk")
 
 
 @compiled_only
