@@ -1656,6 +1656,7 @@ typedef struct {
     const int64_t *life_rows;
     Py_ssize_t n_life;
     const int64_t *years; /* H: the years whose value still to come is wanted (kernels.remaining's mask) */
+    double *successes;    /* (H, n): each cohort's count at age 0, as float64, or NULL */
 } cf_life;
 
 WIDE static void counterfactual_core(const double *restrict pi, const double *restrict U, const double *restrict T,
@@ -1689,6 +1690,14 @@ WIDE static void counterfactual_core(const double *restrict pi, const double *re
         for (Py_ssize_t c = 0; c < H; c++) /* the cohorts' rows c + k < H, which cohort_savings reads */
             for (Py_ssize_t k = 0; k < H - c; k++)
                 memcpy(lact + (c * H + k) * J, act + (c * H + k) * m + j0, J * sizeof(float));
+        if (lv->successes != NULL) /* successes[:, sl] = act[:, 0] (float32 to float64: exact) */
+            for (Py_ssize_t c = 0; c < H; c++) {
+                double *restrict out = acc;
+                const float *restrict in = lact + (c * H) * J;
+                for (Py_ssize_t j = 0; j < J; j++)
+                    out[j] = (double)in[j];
+                stream_copy(lv->successes + c * n + a + j0, out, J);
+            }
         if (!lv->on) /* the savings straight to the block's rows */
             cohort_savings_core(le, lact, paying, sav, n_pay, n_years, n_paying, J, H, n, a + j0, acc, 1);
         else { /* in the chunk's own rows first: price growth, then the lifetime rows read them */
@@ -1772,14 +1781,14 @@ WIDE static void counterfactual_core(const double *restrict pi, const double *re
 static PyObject *counterfactual(PyObject *self, PyObject *args)
 {
     Py_buffer bpi, bU, bT, bterms, btail, bmoves, bothers, bf, bact, bpay, bs, bw, bg, bk, bst, bd, bF, bFp;
-    Py_buffer bl = {0}, blp = {0}, blr = {0}, by = {0};
+    Py_buffer bl = {0}, blp = {0}, blr = {0}, by = {0}, bsu = {0};
     long long last;
     Py_ssize_t S, P, n, a, m, H, n_years, n_paying;
     int with_pv, grow = 0, with_rem = 0;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*Ly*y*y*y*w*y*y*y*y*y*w*w*nnnnnnnnp|pw*w*y*y*p", &bpi, &bU, &bT, &bterms,
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*Ly*y*y*y*w*y*y*y*y*y*w*w*nnnnnnnnp|pw*w*y*y*pw*", &bpi, &bU, &bT, &bterms,
                           &btail, &bmoves, &last, &bothers, &bf, &bact, &bpay, &bs, &bw, &bg, &bk, &bst, &bd, &bF,
                           &bFp, &S, &P, &n, &a, &m, &H, &n_years, &n_paying, &with_pv, &grow, &bl, &blp, &blr, &by,
-                          &with_rem))
+                          &with_rem, &bsu))
         return NULL;
     const int on = bl.obj != NULL;
     PyObject *result = NULL;
@@ -1803,6 +1812,7 @@ static PyObject *counterfactual(PyObject *self, PyObject *args)
     if (on && (blp.obj == NULL || blr.obj == NULL || by.obj == NULL || (bl.len != 0 && check_size3(&bl, P, H, n, 8, "life")) ||
                (blp.len != 0 && check_size3(&blp, P, H, n, 8, "life_pv")) || (blp.len != 0 && bl.len == 0) ||
                check_size(&by, H, 8, "years") || (blp.len != 0 && !with_pv) || (with_rem && (W == 0 || bl.len == 0)) ||
+               (bsu.obj != NULL && bsu.len != 0 && check_size3(&bsu, H, n, 1, 8, "successes")) ||
                check_index(blr.buf, n_life, 1, 0, P, "life_rows"))) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "counterfactual: bad lifetime arguments");
@@ -1837,7 +1847,8 @@ static PyObject *counterfactual(PyObject *self, PyObject *args)
         goto done;
     }
     const cf_life lv = {on, grow, with_rem, on && bl.len ? bl.buf : NULL, on && blp.len ? blp.buf : NULL,
-                        on ? blr.buf : NULL, n_life, on ? by.buf : NULL};
+                        on ? blr.buf : NULL, n_life, on ? by.buf : NULL,
+                        on && bsu.obj != NULL && bsu.len != 0 ? bsu.buf : NULL};
     Py_BEGIN_ALLOW_THREADS
     counterfactual_core(bpi.buf, bU.buf, bT.buf, bterms.buf, btail.buf, n_terms, bmoves.buf, n_moves, last,
                         bothers.buf, n_others, S, P, n, a, m, H, n_years, n_paying, bf.buf, bact.buf, bpay.buf, n_pay,
@@ -1851,8 +1862,8 @@ done:
     PyMem_RawFree(flags);
     RELEASE(&bpi, &bU, &bT, &bterms, &btail, &bmoves, &bothers, &bf, &bact, &bpay, &bs, &bw, &bg, &bk, &bst, &bd, &bF,
             &bFp);
-    Py_buffer *opt[] = {&bl, &blp, &blr, &by};
-    for (int i = 0; i < 4; i++)
+    Py_buffer *opt[] = {&bl, &blp, &blr, &by, &bsu};
+    for (int i = 0; i < 5; i++)
         if (opt[i]->obj)
             PyBuffer_Release(opt[i]);
     return result;

@@ -515,7 +515,6 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
             pi[st] = _cut(x, sl)
         f_s, L_s, keep_s = _cut(f, sl), _cut(L, sl), _cut(keep, sl)
         act = draws.cohorts(sl)  # (cohort, age, m)
-        successes[:, sl] = act[:, 0]
         unit = F = F_pv = None
         if L is None and act.dtype == np.float32 and (not do_tail or _separable(n_disc, n_years, df)):
             # the intake year counts the fraction f, later years in full: e, the savings and the tail sums in one
@@ -525,14 +524,17 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                     pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H, n_years, len(paying), f_s,
                     act, paying, savings, growth=growth, grow=grow, life=life, life_pv=life_pv, life_rows=life_rows,
                     wanted=wanted if do_tail else [], keep=1.0 if keep_s is None else keep_s, df=df,
-                    years=years if do_tail else (), ages_kept=_tail_ages(H, n_years, n_years, years)):
+                    years=years if do_tail else (), ages_kept=_tail_ages(H, n_years, n_years, years),
+                    successes=successes):  # successes[:, sl] = act[:, 0] too
                 continue
+            successes[:, sl] = act[:, 0]
             tail = {} if not do_tail else dict(
                 wanted=wanted, growth=growth, keep=1.0 if keep_s is None else keep_s,
                 df=df if n_disc == 2 else None, ages_kept=_tail_ages(H, n_years, n_years, years))
             F, F_pv = kernels.counterfactual(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H,
                                              n_years, len(paying), f_s, act, paying, savings, **tail)
         else:
+            successes[:, sl] = act[:, 0]
             e = kernels.expected_unit(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H,
                                       n_years, len(paying))
             if L is None:  # the intake year counts the fraction f, later years in full

@@ -366,19 +366,22 @@ def counterfactual_life(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms:
                         last_state: int, others: list, a: int, H: int, n_years: int, n_paying: int, f,
                         act: np.ndarray, paying: list, savings: np.ndarray, *, growth: np.ndarray, grow: bool,
                         life: np.ndarray | None, life_pv: np.ndarray | None, life_rows: list, wanted: list = (),
-                        keep=1.0, df: np.ndarray | None = None, years=(), ages_kept=None) -> bool:
+                        keep=1.0, df: np.ndarray | None = None, years=(), ages_kept=None,
+                        successes: np.ndarray | None = None) -> bool:
     """:func:`counterfactual`, and after it in the same chunks what the engine does next with a slice: the
     savings times ``growth`` (``grow``), the lifetime rows ``life_rows`` of ``life`` (and ``life_pv``, times
     ``df``), and for the payers ``wanted`` the value still to come after each of the ``years`` (as
-    ``engine._remaining`` with :func:`remaining`) added to them, the same numbers. Compiled only: returns False
-    (nothing done) where the kernel is not built or the arrays do not fit it."""
+    ``engine._remaining`` with :func:`remaining`) added to them, the same numbers; with ``successes`` ``(H, n)``,
+    also ``successes[:, a:a + m] = act[:, 0]``. Compiled only: returns False (nothing done) where the kernel is not
+    built or the arrays do not fit it."""
     S, m = pi.shape
     P = U.shape[1]
     if not (COMPILED and S <= 64 and (S == 1 or bool(others)) and H <= n_years
             and _fit((pi, np.float64), (U, np.float64), (trans, np.float64), (act, np.float32),
                      (savings, np.float64))
             and (life is None or _fit((life, np.float64)) and life.shape == savings.shape)
-            and (life_pv is None or _fit((life_pv, np.float64)) and life_pv.shape == savings.shape)):
+            and (life_pv is None or _fit((life_pv, np.float64)) and life_pv.shape == savings.shape)
+            and (successes is None or _fit((successes, np.float64)))):
         return False
     wanted = list(wanted) if life is not None else []
     with_rem = bool(wanted)
@@ -399,7 +402,8 @@ def counterfactual_life(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms:
                         _c(df[:n_years], np.float64) if pv else np.empty(0), np.empty(0), np.empty(0), S, P,
                         U.shape[2], a, m, H, n_years, n_paying, pv, bool(grow),
                         np.empty(0) if life is None else life, np.empty(0) if life_pv is None else life_pv,
-                        np.asarray(life_rows if life is not None else [], dtype=np.int64), mask, with_rem)
+                        np.asarray(life_rows if life is not None else [], dtype=np.int64), mask, with_rem,
+                        np.empty(0) if successes is None else successes)
     return True
 
 
