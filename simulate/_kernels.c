@@ -1648,6 +1648,7 @@ done:
  * cache instead of passing through memory (5 MiB a slice, written once and read twice). Only the tail sums'
  * stored ages (`store`) are written to F and F_pv. */
 #define CF_CHUNK 256
+_Static_assert(CF_CHUNK <= ZERO_ROW, "a zero row covers a chunk");
 
 /* The slice's lifetime rows, made in the same chunks (on = 0: none of it) */
 typedef struct {
@@ -1657,6 +1658,8 @@ typedef struct {
     Py_ssize_t n_life;
     const int64_t *years; /* H: the years whose value still to come is wanted (kernels.remaining's mask) */
     double *successes;    /* (H, n): each cohort's count at age 0, as float64, or NULL */
+    const int64_t *zero_sav, *zero_life; /* payers whose savings rows, lifetime rows are 0.0 (written here) */
+    Py_ssize_t n_zero_sav, n_zero_life;
 } cf_life;
 
 WIDE static void counterfactual_core(const double *restrict pi, const double *restrict U, const double *restrict T,
@@ -1690,6 +1693,15 @@ WIDE static void counterfactual_core(const double *restrict pi, const double *re
         for (Py_ssize_t c = 0; c < H; c++) /* the cohorts' rows c + k < H, which cohort_savings reads */
             for (Py_ssize_t k = 0; k < H - c; k++)
                 memcpy(lact + (c * H + k) * J, act + (c * H + k) * m + j0, J * sizeof(float));
+        for (Py_ssize_t r = 0; r < lv->n_zero_sav; r++) /* rows of 0.0, streamed: no read of their lines first */
+            for (Py_ssize_t y = 0; y < H; y++)
+                stream_copy(sav + (lv->zero_sav[r] * H + y) * n + a + j0, zero_row, J);
+        for (Py_ssize_t r = 0; r < lv->n_zero_life; r++)
+            for (Py_ssize_t y = 0; y < H; y++)
+                for (int d = 0; d < 2; d++)
+                    if ((d == 0 ? lv->life : lv->life_pv) != NULL)
+                        stream_copy((d == 0 ? lv->life : lv->life_pv) + (lv->zero_life[r] * H + y) * n + a + j0,
+                                    zero_row, J);
         if (lv->successes != NULL) /* successes[:, sl] = act[:, 0] (float32 to float64: exact) */
             for (Py_ssize_t c = 0; c < H; c++) {
                 double *restrict out = acc;
@@ -1781,14 +1793,14 @@ WIDE static void counterfactual_core(const double *restrict pi, const double *re
 static PyObject *counterfactual(PyObject *self, PyObject *args)
 {
     Py_buffer bpi, bU, bT, bterms, btail, bmoves, bothers, bf, bact, bpay, bs, bw, bg, bk, bst, bd, bF, bFp;
-    Py_buffer bl = {0}, blp = {0}, blr = {0}, by = {0}, bsu = {0};
+    Py_buffer bl = {0}, blp = {0}, blr = {0}, by = {0}, bsu = {0}, bzs = {0}, bzl = {0};
     long long last;
     Py_ssize_t S, P, n, a, m, H, n_years, n_paying;
     int with_pv, grow = 0, with_rem = 0;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*Ly*y*y*y*w*y*y*y*y*y*w*w*nnnnnnnnp|pw*w*y*y*pw*", &bpi, &bU, &bT, &bterms,
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*Ly*y*y*y*w*y*y*y*y*y*w*w*nnnnnnnnp|pw*w*y*y*pw*y*y*", &bpi, &bU, &bT, &bterms,
                           &btail, &bmoves, &last, &bothers, &bf, &bact, &bpay, &bs, &bw, &bg, &bk, &bst, &bd, &bF,
                           &bFp, &S, &P, &n, &a, &m, &H, &n_years, &n_paying, &with_pv, &grow, &bl, &blp, &blr, &by,
-                          &with_rem, &bsu))
+                          &with_rem, &bsu, &bzs, &bzl))
         return NULL;
     const int on = bl.obj != NULL;
     PyObject *result = NULL;
@@ -1813,7 +1825,9 @@ static PyObject *counterfactual(PyObject *self, PyObject *args)
                (blp.len != 0 && check_size3(&blp, P, H, n, 8, "life_pv")) || (blp.len != 0 && bl.len == 0) ||
                check_size(&by, H, 8, "years") || (blp.len != 0 && !with_pv) || (with_rem && (W == 0 || bl.len == 0)) ||
                (bsu.obj != NULL && bsu.len != 0 && check_size3(&bsu, H, n, 1, 8, "successes")) ||
-               check_index(blr.buf, n_life, 1, 0, P, "life_rows"))) {
+               check_index(blr.buf, n_life, 1, 0, P, "life_rows") ||
+               (bzs.obj != NULL && check_index(bzs.buf, bzs.len / 8, 1, 0, P, "zero savings rows")) ||
+               (bzl.obj != NULL && check_index(bzl.buf, bzl.len / 8, 1, 0, P, "zero lifetime rows")))) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "counterfactual: bad lifetime arguments");
         goto done;
@@ -1848,7 +1862,9 @@ static PyObject *counterfactual(PyObject *self, PyObject *args)
     }
     const cf_life lv = {on, grow, with_rem, on && bl.len ? bl.buf : NULL, on && blp.len ? blp.buf : NULL,
                         on ? blr.buf : NULL, n_life, on ? by.buf : NULL,
-                        on && bsu.obj != NULL && bsu.len != 0 ? bsu.buf : NULL};
+                        on && bsu.obj != NULL && bsu.len != 0 ? bsu.buf : NULL,
+                        on && bzs.obj ? bzs.buf : NULL, on && bzl.obj ? bzl.buf : NULL,
+                        on && bzs.obj ? bzs.len / 8 : 0, on && bzl.obj ? bzl.len / 8 : 0};
     Py_BEGIN_ALLOW_THREADS
     counterfactual_core(bpi.buf, bU.buf, bT.buf, bterms.buf, btail.buf, n_terms, bmoves.buf, n_moves, last,
                         bothers.buf, n_others, S, P, n, a, m, H, n_years, n_paying, bf.buf, bact.buf, bpay.buf, n_pay,
@@ -1862,8 +1878,8 @@ done:
     PyMem_RawFree(flags);
     RELEASE(&bpi, &bU, &bT, &bterms, &btail, &bmoves, &bothers, &bf, &bact, &bpay, &bs, &bw, &bg, &bk, &bst, &bd, &bF,
             &bFp);
-    Py_buffer *opt[] = {&bl, &blp, &blr, &by, &bsu};
-    for (int i = 0; i < 5; i++)
+    Py_buffer *opt[] = {&bl, &blp, &blr, &by, &bsu, &bzs, &bzl};
+    for (int i = 0; i < 7; i++)
         if (opt[i]->obj)
             PyBuffer_Release(opt[i]);
     return result;

@@ -493,16 +493,24 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     tail_rows = [paying[i] for i in wanted]
     do_tail = bool(lifetime and tail_rows and years)
     savings = np.empty((P_all, H, n))  # the paying payers' rows are written slice by slice, the others are 0
-    savings[[p for p in range(P_all) if p not in paying]] = 0.0
     successes = np.empty((H, n))  # every row written slice by slice, as are life and life_pv
     life = np.empty((P_all, H, n)) if lifetime else None
     life_pv = np.empty((P_all, H, n)) if lifetime and (need is None or need[2]) else None
     # the lifetime rows: all payers', or with a LifetimeNeed only the needed payers' (the others are left at 0)
     life_rows = list(range(P_all)) if need is None else tail_rows
-    if need is not None:
+    zero_sav = [p for p in range(P_all) if p not in paying]
+    zero_life = [] if need is None else [p for p in range(P_all) if p not in life_rows]
+    # the slice kernel (below) writes the zero rows slice by slice where it runs; else they are written here
+    fuse = kernels.COMPILED and L is None and not counts.expected and (not do_tail or _separable(n_disc, n_years, df))
+
+    def zero_rows(sl):
+        savings[zero_sav, :, sl] = 0.0
         for x in (life, life_pv):
             if x is not None:
-                x[[p for p in range(P_all) if p not in life_rows]] = 0.0
+                x[zero_life, :, sl] = 0.0
+
+    if not fuse:
+        zero_rows(slice(None))
     # beyond the horizon only the tail's payers are needed (realised savings stop at year H)
     tail_flags = [bool(lifetime) and i in wanted for _, i, _ in terms]
     grow = bool(np.any(growth[:H] != 1.0))
@@ -525,8 +533,10 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                     act, paying, savings, growth=growth, grow=grow, life=life, life_pv=life_pv, life_rows=life_rows,
                     wanted=wanted if do_tail else [], keep=1.0 if keep_s is None else keep_s, df=df,
                     years=years if do_tail else (), ages_kept=_tail_ages(H, n_years, n_years, years),
-                    successes=successes):  # successes[:, sl] = act[:, 0] too
-                continue
+                    successes=successes, zero_savings=zero_sav if fuse else (), zero_life=zero_life if fuse else ()):
+                continue  # successes[:, sl] = act[:, 0] and the zero rows too
+            if fuse:  # the kernel did not run for this slice after all
+                zero_rows(sl)
             successes[:, sl] = act[:, 0]
             tail = {} if not do_tail else dict(
                 wanted=wanted, growth=growth, keep=1.0 if keep_s is None else keep_s,
@@ -534,6 +544,8 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
             F, F_pv = kernels.counterfactual(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H,
                                              n_years, len(paying), f_s, act, paying, savings, **tail)
         else:
+            if fuse:
+                zero_rows(sl)
             successes[:, sl] = act[:, 0]
             e = kernels.expected_unit(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H,
                                       n_years, len(paying))

@@ -367,12 +367,13 @@ def counterfactual_life(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms:
                         act: np.ndarray, paying: list, savings: np.ndarray, *, growth: np.ndarray, grow: bool,
                         life: np.ndarray | None, life_pv: np.ndarray | None, life_rows: list, wanted: list = (),
                         keep=1.0, df: np.ndarray | None = None, years=(), ages_kept=None,
-                        successes: np.ndarray | None = None) -> bool:
+                        successes: np.ndarray | None = None, zero_savings=(), zero_life=()) -> bool:
     """:func:`counterfactual`, and after it in the same chunks what the engine does next with a slice: the
     savings times ``growth`` (``grow``), the lifetime rows ``life_rows`` of ``life`` (and ``life_pv``, times
     ``df``), and for the payers ``wanted`` the value still to come after each of the ``years`` (as
     ``engine._remaining`` with :func:`remaining`) added to them, the same numbers; with ``successes`` ``(H, n)``,
-    also ``successes[:, a:a + m] = act[:, 0]``. Compiled only: returns False (nothing done) where the kernel is not
+    also ``successes[:, a:a + m] = act[:, 0]``; the savings rows of the payers ``zero_savings`` and the lifetime
+    rows of ``zero_life`` are set to 0.0 for these trials. Compiled only: returns False (nothing done) where the kernel is not
     built or the arrays do not fit it."""
     S, m = pi.shape
     P = U.shape[1]
@@ -403,7 +404,8 @@ def counterfactual_life(pi: np.ndarray, U: np.ndarray, trans: np.ndarray, terms:
                         U.shape[2], a, m, H, n_years, n_paying, pv, bool(grow),
                         np.empty(0) if life is None else life, np.empty(0) if life_pv is None else life_pv,
                         np.asarray(life_rows if life is not None else [], dtype=np.int64), mask, with_rem,
-                        np.empty(0) if successes is None else successes)
+                        np.empty(0) if successes is None else successes, np.asarray(zero_savings, dtype=np.int64),
+                        np.asarray(zero_life if life is not None else [], dtype=np.int64))
     return True
 
 
