@@ -705,17 +705,10 @@ WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, do
             out[k] = left[k] + right[k];
         return;
     }
-    Py_ssize_t k = 0;
-    for (Py_ssize_t r = 0; r < P * H; r++)
-        out[k++] = pw_leaf(flow_row(f->sav, f->zs, r / H, r % H, H, N, a), n);
-    for (Py_ssize_t r = 0; r < P * H; r++)
-        out[k++] = pw_leaf(flow_row(f->cost, f->zc, r / H, r % H, H, N, a), n);
-    if (f->pv)
-        for (Py_ssize_t r = 0; r < P * H; r++)
-            out[k++] = pw_leaf(flow_row(f->pv, f->zp, r / H, r % H, H, N, a), n);
-    /* ends[i, q, d, e, j]: flow i (savings, cost), payer q (total last), discounting d, year 1 | horizon e; rows
-     * d * 2 + e of PW_BLOCK trials */
-    const Py_ssize_t Q = P + 1;
+    /* Each row's pairwise sum (out[i P H + p H + t]: savings, cost, then pv) and, while the row is in the L1
+     * cache, its part of ends[i, q, d, e, j]: flow i (savings, cost), payer q (total last), discounting d, year
+     * 1 | horizon e; rows d * 2 + e of PW_BLOCK trials. The horizon sums add the years in order, as before. */
+    const Py_ssize_t Q = P + 1, PH = P * H;
     double *ends = f->ends;
     for (Py_ssize_t i = 0; i < 2; i++) {
         const double *flow = i == 0 ? f->sav : f->cost, *pv = i == 0 ? f->pv : NULL;
@@ -725,49 +718,41 @@ WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, do
             tot[j] = 0.0;
         for (Py_ssize_t p = 0; p < P; p++) {
             double *e = ends + ((i * Q + p) * 4) * PW_BLOCK; /* its rows are written through h and hd too */
+            double *h = e + PW_BLOCK, *hd = e + 3 * PW_BLOCK;
             const double *restrict f0 = flow_row(flow, zf, p, 0, H, N, a);
+            const double d0 = f->df[0];
             for (Py_ssize_t j = 0; j < n; j++) {
                 e[j] = f0[j];
-                e[PW_BLOCK + j] = 0.0;
+                h[j] = 0.0;
+                e[2 * PW_BLOCK + j] = pv ? 0.0 : f0[j] * d0; /* pv: its first row, below */
+                hd[j] = pv ? 0.0 : f0[j] * d0;
             }
-            if (pv) {
-                const double *v0 = flow_row(pv, f->zp, p, 0, H, N, a);
-                for (Py_ssize_t j = 0; j < n; j++) {
-                    e[2 * PW_BLOCK + j] = v0[j];
-                    e[3 * PW_BLOCK + j] = 0.0;
-                }
-            }
-            else {
-                const double d0 = f->df[0];
-                for (Py_ssize_t j = 0; j < n; j++) {
-                    e[2 * PW_BLOCK + j] = f0[j] * d0;
-                    e[3 * PW_BLOCK + j] = f0[j] * d0;
-                }
-            }
-            double *h = e + PW_BLOCK, *hd = e + 3 * PW_BLOCK;
             for (Py_ssize_t t = 0; t < H; t++) {
                 const double *restrict ft = flow_row(flow, zf, p, t, H, N, a);
+                out[i * PH + p * H + t] = pw_leaf(ft, n);
                 for (Py_ssize_t j = 0; j < n; j++)
                     h[j] += ft[j];
-            }
-            if (pv)
-                for (Py_ssize_t t = 0; t < H; t++) {
+                if (pv) {
                     const double *restrict vt = flow_row(pv, f->zp, p, t, H, N, a);
+                    out[2 * PH + p * H + t] = pw_leaf(vt, n);
+                    if (t == 0)
+                        for (Py_ssize_t j = 0; j < n; j++)
+                            e[2 * PW_BLOCK + j] = vt[j];
                     for (Py_ssize_t j = 0; j < n; j++)
                         hd[j] += vt[j];
                 }
-            else
-                for (Py_ssize_t t = 1; t < H; t++) {
-                    const double *restrict ft = flow_row(flow, zf, p, t, H, N, a);
+                else if (t > 0) {
                     const double dt = f->df[t];
                     for (Py_ssize_t j = 0; j < n; j++)
                         hd[j] += ft[j] * dt;
                 }
+            }
             for (Py_ssize_t r = 0; r < 4; r++)
                 for (Py_ssize_t j = 0; j < n; j++)
                     tot[r * PW_BLOCK + j] += e[r * PW_BLOCK + j];
         }
     }
+    Py_ssize_t k = (f->pv ? 3 : 2) * PH;
     for (Py_ssize_t s = 0; s < Q * 4; s++) { /* ROI series (payer, discounting, end) */
         const double *restrict sv = ends + s * PW_BLOCK, *restrict cv = ends + (Q * 4 + s) * PW_BLOCK;
         double *restrict ratio = f->ratio + s * PW_BLOCK;
