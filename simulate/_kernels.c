@@ -322,23 +322,47 @@ typedef struct {
 
 /* Adds the 16-bit counts to the 64-bit ones; a value in a bin below a threshold's bin is below the threshold,
  * one in a bin above it is not (the values in its own bin were compared one by one). */
+/* sum of the 16-bit counts a[lo .. hi - 1] (vectorised) */
+WIDE static int64_t sum_u16(const uint16_t *restrict a, Py_ssize_t lo, Py_ssize_t hi)
+{
+    uint32_t s = 0; /* at most 65,535 values are counted between flushes */
+    for (Py_ssize_t i = lo; i < hi; i++)
+        s += a[i];
+    return s;
+}
+
+/* c[i] += a[i] for the row's bins (vectorised) */
+WIDE static void add_u16(int64_t *restrict c, const uint16_t *restrict a, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        c[i] += a[i];
+}
+
 static void bin_flush(bin_row *b)
 {
-    if (b->k) {
-        int64_t run = 0; /* values since the last flush in the bins so far */
-        for (Py_ssize_t i = 0; i < b->n_bins; i++) {
-            if (b->flag[i])
-                for (Py_ssize_t j = 0; j < b->k; j++)
-                    b->bl[j] += (b->tbin[j] == i) ? run : 0;
-            run += b->local[i];
-            b->c[i] += b->local[i];
+    if (b->k) { /* the values in bins below each threshold's bin, by one pass over the bins in threshold order */
+        Py_ssize_t order[64], k = b->k < 64 ? b->k : 64;
+        for (Py_ssize_t j = 0; j < k; j++) { /* insertion sort of the thresholds by bin (k is small) */
+            Py_ssize_t i = j;
+            for (; i > 0 && b->tbin[order[i - 1]] > b->tbin[j]; i--)
+                order[i] = order[i - 1];
+            order[i] = j;
         }
-        for (Py_ssize_t j = 0; j < b->k; j++)
-            b->bl[j] += (b->tbin[j] == b->n_bins) ? b->pending : 0;
+        int64_t run = 0; /* values in the bins below `at` */
+        Py_ssize_t at = 0;
+        for (Py_ssize_t r = 0; r < k; r++) {
+            const int64_t tb = b->tbin[order[r]];
+            const Py_ssize_t upto = tb < 0 ? 0 : (tb > b->n_bins ? b->n_bins : (Py_ssize_t)tb);
+            if (upto > at) {
+                run += sum_u16(b->local, at, upto);
+                at = upto;
+            }
+            b->bl[order[r]] += run;
+        }
+        for (Py_ssize_t j = k; j < b->k; j++) /* more than 64 thresholds: one sum each */
+            b->bl[j] += sum_u16(b->local, 0, b->tbin[j] < 0 ? 0 : (b->tbin[j] > b->n_bins ? b->n_bins : b->tbin[j]));
     }
-    else
-        for (Py_ssize_t i = 0; i < b->n_bins; i++)
-            b->c[i] += b->local[i];
+    add_u16(b->c, b->local, b->n_bins);
     memset(b->local, 0, b->n_bins * sizeof(uint16_t));
     b->pending = 0;
 }
