@@ -821,7 +821,7 @@ class _YouthDraws:
                 self._tie_thresholds = np.empty(self.edge.shape)
             thresholds = self._tie_thresholds
             kernels.thresholds_at(self.q_eff, self._keep, self._ages, thresholds.shape[1],
-                                  sl.start + np.unique(t_of), thresholds)
+                                  sl.start + t_of, thresholds)  # a trial tied twice: the same numbers twice
         groups = list(self.groups.values())
         for cs, h_all in groups:
             sel = slice(None) if len(groups) == 1 else np.flatnonzero(np.isin(c_of, cs))

@@ -560,12 +560,11 @@ def thresholds_at(q_eff, keep, ages: int, n: int, cols: np.ndarray, out: np.ndar
     """``out[:, cols]`` = the ``thresholds`` of :func:`youth_edges` at the trials ``cols`` (the same running
     product and the same products, so the same numbers), the other columns left as they are."""
     q = np.broadcast_to(np.asarray(q_eff, dtype=np.float64), (n,))[cols]
-    k = None if keep is None else np.broadcast_to(np.asarray(keep, dtype=np.float64), (n,))[cols]
-    s = np.ones(len(cols))
-    for a in range(ages):
-        if a > 0 and k is not None:
-            s = s * k
-        out[a, cols] = q * s
+    s = np.ones((ages, len(cols)))
+    if keep is not None and ages > 1:  # s[a] = s[a - 1] * keep, a running product from 1.0 (accumulate: in order)
+        s[1:] = np.broadcast_to(np.asarray(keep, dtype=np.float64), (n,))[cols]
+        np.multiply.accumulate(s, axis=0, out=s)
+    out[:, cols] = q * s
 
 
 def edges_of(thresholds: np.ndarray) -> np.ndarray:
