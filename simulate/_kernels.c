@@ -1847,18 +1847,21 @@ static PyObject *counterfactual(PyObject *self, PyObject *args)
         goto done;
     }
     if (check_chain(bterms.buf, n_terms, bmoves.buf, n_moves, bothers.buf, n_others, last, S, n_paying, P) ||
-        check_index(bpay.buf, n_pay, 1, 0, P, "paying") || check_index(bw.buf, W, 1, 0, n_paying, "wanted"))
+        check_index(bpay.buf, n_pay, 1, 0, P, "paying") ||
+        check_index(bw.buf, W, 1, 0, on && with_rem ? n_pay : n_paying, "wanted")) /* paying[wanted[i]] is read */
         goto done;
     const Py_ssize_t W1 = W > 0 ? W : 1;
-    /* the chunk's rows; sizes bounded above (n_paying <= P and W <= n_paying by the buffers, n_years and H by the
-     * check), so only P, n_terms and n_moves can be large: their products are checked */
+    /* the chunk's rows: n_years and H are bounded by the check above, every product and sum with the other sizes
+     * (which only the buffers bound) is checked */
     Py_ssize_t words, part;
-    if (__builtin_mul_overflow(n_years * CF_CHUNK, n_paying + 2 * W1, &words) ||
+    if (__builtin_mul_overflow(W1, (Py_ssize_t)2, &part) || __builtin_add_overflow(part, n_paying, &part) ||
+        __builtin_mul_overflow(n_years * CF_CHUNK, part, &words) ||
         __builtin_mul_overflow(P, (H + 1) * CF_CHUNK, &part) || __builtin_add_overflow(words, part, &words) ||
         __builtin_mul_overflow(2 * S + n_terms + n_moves, (Py_ssize_t)CHUNK, &part) ||
         __builtin_add_overflow(words, part, &words) ||
-        __builtin_add_overflow(words, S * CF_CHUNK + 2 * W1 * H * CF_CHUNK + n_years * CF_CHUNK + CF_CHUNK +
-                                          (H * H * CF_CHUNK + 1) / 2 + 1, &words) ||
+        __builtin_mul_overflow(W1, 2 * H * CF_CHUNK, &part) || __builtin_add_overflow(words, part, &words) ||
+        __builtin_add_overflow(words, S * CF_CHUNK + n_years * CF_CHUNK + CF_CHUNK + (H * H * CF_CHUNK + 1) / 2 + 1,
+                               &words) ||
         words > PY_SSIZE_T_MAX / (Py_ssize_t)sizeof(double)) {
         PyErr_SetString(PyExc_ValueError, "counterfactual: sizes too large");
         goto done;

@@ -589,6 +589,15 @@ def test_the_new_kernels_refuse_sizes_and_indices_that_would_overflow():
                                i.reshape(0, 2), 0, i, np.ones(1), np.empty((0, 0, 1), np.float32), i,
                                np.zeros((1, 0, 1)), i, e, e, np.empty(0, np.uint8), e, e, e, 1, 1, 1, 0, 1, 0, n_years,
                                n_paying, False)
+    # the value still to come reads paying[wanted[i]]: a wanted row past the paying rows is refused
+    S, P, H, n, n_years = 1, 3, 2, 4, 3
+    with pytest.raises(ValueError, match="wanted"):
+        ext.counterfactual(np.ones((S, n)), np.ones((S, P, n)), np.ones((S, S, n)), np.zeros((1, 3), np.int64),
+                           np.ones(1, np.int64), np.zeros((0, 2), np.int64), 0, np.zeros(0, np.int64), np.ones(n),
+                           np.zeros((H, H, n), np.float32), np.zeros(1, np.int64), np.zeros((P, H, n)),
+                           np.array([2]), np.ones(n_years), np.ones(n), np.ones(n_years, np.uint8), e, e, e, S, P, n, 0, n,
+                           H, n_years, P, False, False, np.zeros((P, H, n)), e, np.zeros(1, np.int64),
+                           np.ones(H, np.int64), True)
 
 
 @compiled_only
