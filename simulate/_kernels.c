@@ -139,87 +139,55 @@ static Py_ssize_t pw_depth(Py_ssize_t n, Py_ssize_t leaf)
     return depth;
 }
 
-static inline double pw_leaf(const double *restrict a, Py_ssize_t n)
+/* The leaf sum of x[i], or with `sq` of the squared deviations (x[i] - mean) * (x[i] - mean), each made as it is
+ * added (the same numbers in the same order as summing an array of them); `sq` is a constant at each call, so
+ * each use compiles to its own loop. */
+static inline double pw_leaf_of(const double *restrict x, Py_ssize_t n, double mean, const int sq)
 {
+#define TERM(v) (sq ? ((v) - mean) * ((v) - mean) : (v))
     if (n < 8) {
         double res = 0.0;
         for (Py_ssize_t i = 0; i < n; i++)
-            res += a[i];
+            res += TERM(x[i]);
         return res;
     }
     double r[8];
     Py_ssize_t i = 8;
 #if defined(__SSE2__) /* the eight sums as four pairs of lanes: the same additions */
-    __m128d r01 = _mm_loadu_pd(a), r23 = _mm_loadu_pd(a + 2), r45 = _mm_loadu_pd(a + 4), r67 = _mm_loadu_pd(a + 6);
+    const __m128d m = _mm_set1_pd(mean);
+#define LOAD(p) (sq ? _mm_mul_pd(_mm_sub_pd(_mm_loadu_pd(p), m), _mm_sub_pd(_mm_loadu_pd(p), m)) : _mm_loadu_pd(p))
+    __m128d r01 = LOAD(x), r23 = LOAD(x + 2), r45 = LOAD(x + 4), r67 = LOAD(x + 6);
     for (; i < n - (n % 8); i += 8) {
-        r01 = _mm_add_pd(r01, _mm_loadu_pd(a + i));
-        r23 = _mm_add_pd(r23, _mm_loadu_pd(a + i + 2));
-        r45 = _mm_add_pd(r45, _mm_loadu_pd(a + i + 4));
-        r67 = _mm_add_pd(r67, _mm_loadu_pd(a + i + 6));
+        r01 = _mm_add_pd(r01, LOAD(x + i));
+        r23 = _mm_add_pd(r23, LOAD(x + i + 2));
+        r45 = _mm_add_pd(r45, LOAD(x + i + 4));
+        r67 = _mm_add_pd(r67, LOAD(x + i + 6));
     }
+#undef LOAD
     _mm_storeu_pd(r, r01);
     _mm_storeu_pd(r + 2, r23);
     _mm_storeu_pd(r + 4, r45);
     _mm_storeu_pd(r + 6, r67);
 #else
     for (int j = 0; j < 8; j++)
-        r[j] = a[j];
+        r[j] = TERM(x[j]);
     for (; i < n - (n % 8); i += 8)
         for (int j = 0; j < 8; j++)
-            r[j] += a[i + j];
+            r[j] += TERM(x[i + j]);
 #endif
     double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
     for (; i < n; i++)
-        res += a[i];
+        res += TERM(x[i]);
     return res;
+#undef TERM
 }
 
-/* pw_leaf of the squared deviations (x[i] - mean) * (x[i] - mean), each made as it is added: the same
- * numbers in the same order, without an array of them written and read back. */
+static inline double pw_leaf(const double *restrict a, Py_ssize_t n) { return pw_leaf_of(a, n, 0.0, 0); }
+
+/* pw_leaf of the squared deviations from `mean`, without an array of them written and read back */
 static inline double pw_leaf_sq(const double *restrict x, Py_ssize_t n, double mean)
 {
-    if (n < 8) {
-        double res = 0.0;
-        for (Py_ssize_t i = 0; i < n; i++) {
-            const double d = x[i] - mean;
-            res += d * d;
-        }
-        return res;
-    }
-    double r[8];
-    Py_ssize_t i = 8;
-#if defined(__SSE2__)
-    const __m128d m = _mm_set1_pd(mean);
-#define SQ(p) _mm_mul_pd(_mm_sub_pd(_mm_loadu_pd(p), m), _mm_sub_pd(_mm_loadu_pd(p), m))
-    __m128d r01 = SQ(x), r23 = SQ(x + 2), r45 = SQ(x + 4), r67 = SQ(x + 6);
-    for (; i < n - (n % 8); i += 8) {
-        r01 = _mm_add_pd(r01, SQ(x + i));
-        r23 = _mm_add_pd(r23, SQ(x + i + 2));
-        r45 = _mm_add_pd(r45, SQ(x + i + 4));
-        r67 = _mm_add_pd(r67, SQ(x + i + 6));
-    }
-#undef SQ
-    _mm_storeu_pd(r, r01);
-    _mm_storeu_pd(r + 2, r23);
-    _mm_storeu_pd(r + 4, r45);
-    _mm_storeu_pd(r + 6, r67);
-#else
-    for (int j = 0; j < 8; j++) {
-        const double d = x[j] - mean;
-        r[j] = d * d;
-    }
-    for (; i < n - (n % 8); i += 8)
-        for (int j = 0; j < 8; j++) {
-            const double d = x[i + j] - mean;
-            r[j] += d * d;
-        }
-#endif
-    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-    for (; i < n; i++) {
-        const double d = x[i] - mean;
-        res += d * d;
-    }
-    return res;
+    return pw_leaf_of(x, n, mean, 1);
 }
 
 /* Pass one over a row: its minimum, maximum (NaN if it holds a NaN, as NumPy's) and pairwise sum. */
@@ -1897,6 +1865,16 @@ done:
     return result;
 }
 
+/* The 16-bit edge of threshold t (survival sv): min(floor(65536 t), 65535), 0 for a negative or NaN t, which sets
+ * *bad; *ones stays set while every survival is 1. */
+static inline uint16_t edge_of(double t, double sv, int *ones, int *bad)
+{
+    *ones &= sv == 1.0;
+    *bad |= !(t >= 0.0); /* NaN or negative */
+    const double x = t * 65536.0; /* in [0, 65535) the truncation is the floor */
+    return !(x >= 0.0) ? 0 : x < 65535.0 ? (uint16_t)(int64_t)x : 65535;
+}
+
 /* The edges alone: the survival kept as a running product in `run`, EDGE_CHUNK trials at a time (the same
  * products as youth_edges_core), instead of two (ages, n) arrays written that nothing reads. */
 #define EDGE_CHUNK 512
@@ -1910,12 +1888,8 @@ WIDE static int youth_edges_only(const double *restrict q, const double *restric
             uint16_t *restrict ek = edge + k * n + j0;
             for (Py_ssize_t j = 0; j < J; j++) {
                 const double sv = k == 0 || keep == NULL ? 1.0 : run[j] * keep[j0 + j];
-                const double t = q[j0 + j] * sv;
                 run[j] = sv;
-                ones &= sv == 1.0;
-                bad |= !(t >= 0.0); /* NaN or negative */
-                const double x = t * 65536.0; /* in [0, 65535) the truncation is the floor */
-                ek[j] = !(x >= 0.0) ? 0 : x < 65535.0 ? (uint16_t)(int64_t)x : 65535;
+                ek[j] = edge_of(q[j0 + j] * sv, sv, &ones, &bad);
             }
         }
     }
@@ -1938,10 +1912,7 @@ WIDE static int youth_edges_core(const double *restrict q, const double *restric
             const double t = q[j] * sv;
             sk[j] = sv;
             tk[j] = t;
-            ones &= sv == 1.0;
-            bad |= !(t >= 0.0); /* NaN or negative */
-            const double x = t * 65536.0; /* in [0, 65535) the truncation is the floor */
-            ek[j] = !(x >= 0.0) ? 0 : x < 65535.0 ? (uint16_t)(int64_t)x : 65535;
+            ek[j] = edge_of(t, sv, &ones, &bad);
         }
     }
     return bad ? -1 : ones;

@@ -500,8 +500,11 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     life_rows = list(range(P_all)) if need is None else tail_rows
     zero_sav = [p for p in range(P_all) if p not in paying]
     zero_life = [] if need is None else [p for p in range(P_all) if p not in life_rows]
-    # the slice kernel (below) writes the zero rows slice by slice where it runs; else they are written here
-    fuse = kernels.COMPILED and L is None and not counts.expected and (not do_tail or _separable(n_disc, n_years, df))
+    # when the intake year counts the fraction f and later years in full (and the discounted tail separates), the
+    # slice's steps run in one kernel; the compiled one also writes the zero rows slice by slice, else they are
+    # written here
+    one_kernel = L is None and not counts.expected and (not do_tail or _separable(n_disc, n_years, df))
+    fuse = kernels.COMPILED and one_kernel
 
     def zero_rows(sl):
         savings[zero_sav, :, sl] = 0.0
@@ -524,29 +527,25 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         f_s, L_s, keep_s = _cut(f, sl), _cut(L, sl), _cut(keep, sl)
         act = draws.cohorts(sl)  # (cohort, age, m)
         unit = F = F_pv = None
-        if L is None and act.dtype == np.float32 and (not do_tail or _separable(n_disc, n_years, df)):
-            # the intake year counts the fraction f, later years in full: e, the savings and the tail sums in one
-            # kernel, a few hundred trials at a time; with the compiled kernel also the price growth, the lifetime
-            # rows and the value still to come (the steps below, in the same chunks)
-            if kernels.counterfactual_life(
-                    pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H, n_years, len(paying), f_s,
-                    act, paying, savings, growth=growth, grow=grow, life=life, life_pv=life_pv, life_rows=life_rows,
-                    wanted=wanted if do_tail else [], keep=1.0 if keep_s is None else keep_s, df=df,
-                    years=years if do_tail else (), ages_kept=_tail_ages(H, n_years, n_years, years),
-                    successes=successes, zero_savings=zero_sav if fuse else (), zero_life=zero_life if fuse else ()):
-                continue  # successes[:, sl] = act[:, 0] and the zero rows too
-            if fuse:  # the kernel did not run for this slice after all
-                zero_rows(sl)
-            successes[:, sl] = act[:, 0]
+        # e, the savings and the tail sums a few hundred trials at a time; the compiled kernel also makes the price
+        # growth, the lifetime rows, the value still to come, the successes and the zero rows (the steps below)
+        if one_kernel and kernels.counterfactual_life(
+                pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H, n_years, len(paying), f_s,
+                act, paying, savings, growth=growth, grow=grow, life=life, life_pv=life_pv, life_rows=life_rows,
+                wanted=wanted if do_tail else [], keep=1.0 if keep_s is None else keep_s, df=df,
+                years=years if do_tail else (), ages_kept=_tail_ages(H, n_years, n_years, years),
+                successes=successes, zero_savings=zero_sav if fuse else (), zero_life=zero_life if fuse else ()):
+            continue
+        if fuse:  # the compiled kernel did not run for this slice after all
+            zero_rows(sl)
+        successes[:, sl] = act[:, 0]
+        if one_kernel:
             tail = {} if not do_tail else dict(
                 wanted=wanted, growth=growth, keep=1.0 if keep_s is None else keep_s,
                 df=df if n_disc == 2 else None, ages_kept=_tail_ages(H, n_years, n_years, years))
             F, F_pv = kernels.counterfactual(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H,
                                              n_years, len(paying), f_s, act, paying, savings, **tail)
         else:
-            if fuse:
-                zero_rows(sl)
-            successes[:, sl] = act[:, 0]
             e = kernels.expected_unit(pi, U, trans, terms, tail_flags, moves, last_state, others, sl.start, H,
                                       n_years, len(paying))
             if L is None:  # the intake year counts the fraction f, later years in full
@@ -578,11 +577,11 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                 np.add(row, remaining[d, i], out=row)
                 np.subtract(row[1:], remaining[d, i, :-1], out=row[1:])
     # the rows written as +0.0 above, which stay so: a promise to the kernels that read the arrays
-    zero = {"savings_dkk": (savings, frozenset(p for p in range(P_all) if p not in paying))}
+    zero = {"savings_dkk": (savings, frozenset(zero_sav))}
     if need is not None:
         for name, x in (("lifetime_savings_dkk", life), ("lifetime_savings_pv_dkk", life_pv)):
             if x is not None:
-                zero[name] = (x, frozenset(p for p in range(P_all) if p not in life_rows))
+                zero[name] = (x, frozenset(zero_life))
     return savings, life, life_pv, successes, zero
 
 
