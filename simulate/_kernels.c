@@ -198,18 +198,10 @@ typedef struct {
     int64_t at, by; /* values at or above the level in this row; trials that reached it in this row or before */
 } row_range;
 
-WIDE static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_range *rr)
+/* A leaf of stats_pairwise: the break-even counts (with rr->seen), the range and the pairwise sum of n <= PW_BLOCK
+ * values. */
+static double stats_leaf_plain(const double *restrict x, Py_ssize_t n, row_range *rr)
 {
-    if (n > PW_BLOCK) {
-        const Py_ssize_t n2 = pw_split(n);
-        const double left = stats_pairwise(x, n2, rr);
-        int64_t *seen = rr->seen;
-        if (seen)
-            rr->seen = seen + n2;
-        const double right = stats_pairwise(x + n2, n - n2, rr);
-        rr->seen = seen;
-        return left + right;
-    }
     if (rr->seen) /* as kernels.reached */
         reached_row(x, n, rr->level, rr->seen, &rr->at, &rr->by);
     /* a NaN is caught by the sum, which it makes NaN (see row_stats_core) */
@@ -241,6 +233,93 @@ WIDE static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_ra
     rr->lo = lo;
     rr->hi = hi;
     return pw_leaf(x, n);
+}
+
+#if defined(HAVE_AVX2_PATH)
+/* stats_leaf_plain in one pass over x: eight values at a time, added to pw_leaf's eight running sums as two vectors
+ * of four (the same additions in the same order); the minimum and maximum as in stats_leaf_plain (which value wins
+ * a tie of signed zeros is undone by the caller's + 0.0). */
+__attribute__((target("avx2"))) static double stats_leaf_avx2(const double *restrict x, Py_ssize_t n, row_range *rr)
+{
+    if (n < 8)
+        return stats_leaf_plain(x, n, rr);
+    const Py_ssize_t end = n - n % 8;
+    __m256d s0 = _mm256_loadu_pd(x), s1 = _mm256_loadu_pd(x + 4); /* pw_leaf's r[0 .. 7] = x[0 .. 7] */
+    __m256d l0 = _mm256_min_pd(s0, _mm256_set1_pd(rr->lo)), l1 = _mm256_min_pd(s1, _mm256_set1_pd(rr->lo));
+    __m256d h0 = _mm256_max_pd(s0, _mm256_set1_pd(rr->hi)), h1 = _mm256_max_pd(s1, _mm256_set1_pd(rr->hi));
+    for (Py_ssize_t i = 8; i < end; i += 8) {
+        const __m256d v0 = _mm256_loadu_pd(x + i), v1 = _mm256_loadu_pd(x + i + 4);
+        s0 = _mm256_add_pd(s0, v0);
+        s1 = _mm256_add_pd(s1, v1);
+        l0 = _mm256_min_pd(v0, l0);
+        l1 = _mm256_min_pd(v1, l1);
+        h0 = _mm256_max_pd(v0, h0);
+        h1 = _mm256_max_pd(v1, h1);
+    }
+    int64_t *restrict seen = rr->seen;
+    if (seen) { /* as reached_row */
+        const __m256d tv = _mm256_set1_pd(rr->level);
+        __m256i at = _mm256_setzero_si256(), by = at;
+        for (Py_ssize_t i = 0; i < end; i += 4) {
+            const __m256i hit = _mm256_castpd_si256(_mm256_cmp_pd(_mm256_loadu_pd(x + i), tv, _CMP_GE_OQ));
+            const __m256i sn = _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(seen + i)), hit);
+            _mm256_storeu_si256((__m256i *)(seen + i), sn);
+            at = _mm256_sub_epi64(at, hit);
+            by = _mm256_sub_epi64(by, sn);
+        }
+        int64_t la[4], lb[4];
+        _mm256_storeu_si256((__m256i *)la, at);
+        _mm256_storeu_si256((__m256i *)lb, by);
+        int64_t a = la[0] + la[1] + la[2] + la[3], b = lb[0] + lb[1] + lb[2] + lb[3];
+        for (Py_ssize_t i = end; i < n; i++) {
+            int64_t hit = -(int64_t)(x[i] >= rr->level);
+            seen[i] |= hit;
+            a -= hit;
+            b -= seen[i];
+        }
+        rr->at += a;
+        rr->by += b;
+    }
+    double r[8], lanes[16];
+    _mm256_storeu_pd(r, s0);
+    _mm256_storeu_pd(r + 4, s1);
+    _mm256_storeu_pd(lanes, l0);
+    _mm256_storeu_pd(lanes + 4, l1);
+    _mm256_storeu_pd(lanes + 8, h0);
+    _mm256_storeu_pd(lanes + 12, h1);
+    double lo = rr->lo, hi = rr->hi;
+    for (int j = 0; j < 8; j++) {
+        lo = lanes[j] < lo ? lanes[j] : lo;
+        hi = lanes[8 + j] > hi ? lanes[8 + j] : hi;
+    }
+    double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (Py_ssize_t i = end; i < n; i++) {
+        res += x[i];
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    rr->lo = lo;
+    rr->hi = hi;
+    return res;
+}
+#endif
+
+typedef double (*stats_leaf_fn)(const double *restrict, Py_ssize_t, row_range *);
+static stats_leaf_fn stats_leaf = stats_leaf_plain; /* set with bin_index */
+
+static double stats_pairwise(const double *restrict x, Py_ssize_t n, row_range *rr)
+{
+    if (n > PW_BLOCK) {
+        const Py_ssize_t n2 = pw_split(n);
+        const double left = stats_pairwise(x, n2, rr);
+        int64_t *seen = rr->seen;
+        if (seen)
+            rr->seen = seen + n2;
+        const double right = stats_pairwise(x + n2, n - n2, rr);
+        rr->seen = seen;
+        return left + right;
+    }
+    return stats_leaf(x, n, rr);
 }
 
 /* Each row's minimum, maximum and mean; with `seen` (not NULL), also, rows taken in groups of `group`, the
@@ -376,6 +455,69 @@ __attribute__((target("avx2"))) static int bin_index_avx2(const double *restrict
 typedef int (*bin_index_fn)(const double *restrict, Py_ssize_t, double, int64_t, Py_ssize_t, int32_t *restrict);
 static bin_index_fn bin_index = bin_index_plain; /* set at import: the AVX2 version where the processor has it */
 
+/* A leaf of bin_pairwise: bin_index, and with `sq` (not NULL) *sq = pw_leaf_sq(x, n, mean). */
+static int bin_leaf_plain(const double *restrict x, Py_ssize_t n, double s, int64_t off, Py_ssize_t n_bins,
+                          int32_t *restrict idx, double mean, double *sq)
+{
+    if (bin_index(x, n, s, off, n_bins, idx))
+        return 1;
+    if (sq)
+        *sq = pw_leaf_sq(x, n, mean);
+    return 0;
+}
+
+#if defined(HAVE_AVX2_PATH)
+/* Four bins of bin_index_avx2 (0 if all lie on the grid) */
+__attribute__((target("avx2"))) static inline int bins4(__m256d v, __m256d S, __m256d O, __m256d NB,
+                                                        int32_t *restrict idx)
+{
+    const __m256d r = _mm256_sub_pd(_mm256_floor_pd(_mm256_mul_pd(v, S)), O);
+    const __m256d ok = _mm256_and_pd(_mm256_cmp_pd(r, _mm256_setzero_pd(), _CMP_GE_OQ), _mm256_cmp_pd(r, NB, _CMP_LT_OQ));
+    _mm_storeu_si128((__m128i *)idx, _mm256_cvttpd_epi32(r));
+    return _mm256_movemask_pd(ok) != 0xF;
+}
+
+/* bin_leaf_plain in one pass over x: eight values at a time, their bins and their squared deviations added to
+ * pw_leaf_of's eight running sums (as two vectors of four: the same additions in the same order). */
+__attribute__((target("avx2"))) static int bin_leaf_avx2(const double *restrict x, Py_ssize_t n, double s,
+                                                         int64_t off, Py_ssize_t n_bins, int32_t *restrict idx,
+                                                         double mean, double *sq)
+{
+    if (n < 8)
+        return bin_leaf_plain(x, n, s, off, n_bins, idx, mean, sq);
+    const __m256d S = _mm256_set1_pd(s), O = _mm256_set1_pd((double)off), NB = _mm256_set1_pd((double)n_bins);
+    const __m256d M = _mm256_set1_pd(mean);
+    __m256d r0 = _mm256_setzero_pd(), r1 = r0; /* 0.0 + d * d is d * d: d * d is never -0.0 */
+    const Py_ssize_t end = n - n % 8;
+    for (Py_ssize_t i = 0; i < end; i += 8) {
+        const __m256d v0 = _mm256_loadu_pd(x + i), v1 = _mm256_loadu_pd(x + i + 4);
+        if (bins4(v0, S, O, NB, idx + i) | bins4(v1, S, O, NB, idx + i + 4))
+            return 1;
+        if (sq) {
+            const __m256d d0 = _mm256_sub_pd(v0, M), d1 = _mm256_sub_pd(v1, M);
+            r0 = _mm256_add_pd(r0, _mm256_mul_pd(d0, d0));
+            r1 = _mm256_add_pd(r1, _mm256_mul_pd(d1, d1));
+        }
+    }
+    if (end < n && bin_index_plain(x + end, n - end, s, off, n_bins, idx + end))
+        return 1;
+    if (sq) {
+        double r[8];
+        _mm256_storeu_pd(r, r0);
+        _mm256_storeu_pd(r + 4, r1);
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (Py_ssize_t i = end; i < n; i++)
+            res += (x[i] - mean) * (x[i] - mean);
+        *sq = res;
+    }
+    return 0;
+}
+#endif
+
+typedef int (*bin_leaf_fn)(const double *restrict, Py_ssize_t, double, int64_t, Py_ssize_t, int32_t *restrict, double,
+                           double *);
+static bin_leaf_fn bin_leaf = bin_leaf_plain; /* set with bin_index */
+
 static double bin_pairwise(const double *restrict x, Py_ssize_t n, bin_row *b)
 {
     if (n > PW_BLOCK) {
@@ -389,7 +531,8 @@ static double bin_pairwise(const double *restrict x, Py_ssize_t n, bin_row *b)
         bin_flush(b);
     uint16_t *restrict local = b->local;
     int32_t idx[PW_BLOCK];
-    if (bin_index(x, n, b->s, b->off, b->n_bins, idx)) { /* nothing of this leaf is counted */
+    double sq = 0.0;
+    if (bin_leaf(x, n, b->s, b->off, b->n_bins, idx, b->mean, b->want_m2 ? &sq : NULL)) { /* nothing counted */
         b->bad = 1;
         return 0.0;
     }
@@ -405,9 +548,7 @@ static double bin_pairwise(const double *restrict x, Py_ssize_t n, bin_row *b)
     else
         for (Py_ssize_t i = 0; i < n; i++)
             local[idx[i]] += 1;
-    if (!b->want_m2)
-        return 0.0;
-    return pw_leaf_sq(x, n, b->mean);
+    return sq;
 }
 
 /* counts[r, floor(x[r, i] * scale[r]) - offset[r]] += 1; returns the first row with a value off its grid, or -1.
@@ -2353,9 +2494,11 @@ static PyObject *wide_bins(PyObject *self, PyObject *args)
         return NULL;
     const int was = bin_index != bin_index_plain;
     bin_index = bin_index_plain;
+    bin_leaf = bin_leaf_plain;
+    stats_leaf = stats_leaf_plain;
 #if defined(HAVE_AVX2_PATH)
     if (flag && __builtin_cpu_supports("avx2"))
-        bin_index = bin_index_avx2;
+        bin_index = bin_index_avx2, bin_leaf = bin_leaf_avx2, stats_leaf = stats_leaf_avx2;
 #endif
     return PyBool_FromLong(was);
 }
@@ -2393,7 +2536,7 @@ PyMODINIT_FUNC PyInit__kernels(void)
 #if defined(HAVE_AVX2_PATH)
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2"))
-        bin_index = bin_index_avx2;
+        bin_index = bin_index_avx2, bin_leaf = bin_leaf_avx2, stats_leaf = stats_leaf_avx2;
 #endif
     return PyModule_Create(&module);
 }
