@@ -142,7 +142,8 @@ static Py_ssize_t pw_depth(Py_ssize_t n, Py_ssize_t leaf)
 /* The leaf sum of x[i], or with `sq` of the squared deviations (x[i] - mean) * (x[i] - mean), each made as it is
  * added (the same numbers in the same order as summing an array of them); `sq` is a constant at each call, so
  * each use compiles to its own loop. */
-static inline double pw_leaf_of(const double *restrict x, Py_ssize_t n, double mean, const int sq)
+static inline __attribute__((always_inline)) double pw_leaf_of(const double *restrict x, Py_ssize_t n, double mean,
+                                                             const int sq)
 {
 #define TERM(v) (sq ? ((v) - mean) * ((v) - mean) : (v))
     if (n < 8) {
@@ -153,21 +154,20 @@ static inline double pw_leaf_of(const double *restrict x, Py_ssize_t n, double m
     }
     double r[8];
     Py_ssize_t i = 8;
-#if defined(__SSE2__) /* the eight sums as four pairs of lanes: the same additions */
-    const __m128d m = _mm_set1_pd(mean);
-#define LOAD(p) (sq ? _mm_mul_pd(_mm_sub_pd(_mm_loadu_pd(p), m), _mm_sub_pd(_mm_loadu_pd(p), m)) : _mm_loadu_pd(p))
-    __m128d r01 = LOAD(x), r23 = LOAD(x + 2), r45 = LOAD(x + 4), r67 = LOAD(x + 6);
+#if defined(__GNUC__) /* the eight sums as two vectors of four lanes (two pairs of SSE2 lanes where the processor has no
+                       * AVX2: each clone of a caller picks its width): the same additions */
+    typedef double v4d __attribute__((vector_size(32)));
+    v4d r0, r1, v, m = {mean, mean, mean, mean};
+#define LOADV(dst, p) (memcpy(&(dst), (p), sizeof(v4d)), (sq ? (dst) = ((dst) - m) * ((dst) - m) : (dst)))
+    LOADV(r0, x);
+    LOADV(r1, x + 4);
     for (; i < n - (n % 8); i += 8) {
-        r01 = _mm_add_pd(r01, LOAD(x + i));
-        r23 = _mm_add_pd(r23, LOAD(x + i + 2));
-        r45 = _mm_add_pd(r45, LOAD(x + i + 4));
-        r67 = _mm_add_pd(r67, LOAD(x + i + 6));
+        r0 += LOADV(v, x + i);
+        r1 += LOADV(v, x + i + 4);
     }
-#undef LOAD
-    _mm_storeu_pd(r, r01);
-    _mm_storeu_pd(r + 2, r23);
-    _mm_storeu_pd(r + 4, r45);
-    _mm_storeu_pd(r + 6, r67);
+#undef LOADV
+    memcpy(r, &r0, sizeof r0);
+    memcpy(r + 4, &r1, sizeof r1);
 #else
     for (int j = 0; j < 8; j++)
         r[j] = TERM(x[j]);
