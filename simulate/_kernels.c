@@ -2485,6 +2485,67 @@ done:
     return result;
 }
 
+/* ---- seed sequences (kernels.seed_sequence) -------------------------------------------------------------------
+ * NumPy's SeedSequence (numpy/random/bit_generator.pyx, after M. E. O'Neill's seed_seq alternative) with its default
+ * pool of four 32-bit words: the assembled entropy hashed and mixed into the pool, then the state words hashed out
+ * of it, the same integer operations in the same order. */
+#define SEED_POOL 4
+static const uint32_t SEED_INIT_A = 0x43b0d7e5, SEED_MULT_A = 0x931e8875, SEED_INIT_B = 0x8b51f9dd,
+                      SEED_MULT_B = 0x58f38ded, SEED_MIX_L = 0xca01f9dd, SEED_MIX_R = 0x4973f715;
+
+static inline uint32_t seed_hashmix(uint32_t value, uint32_t *hash_const)
+{
+    value ^= *hash_const;
+    *hash_const *= SEED_MULT_A;
+    value *= *hash_const;
+    return value ^ (value >> 16);
+}
+
+static inline uint32_t seed_mix(uint32_t x, uint32_t y)
+{
+    const uint32_t result = SEED_MIX_L * x - SEED_MIX_R * y;
+    return result ^ (result >> 16);
+}
+
+/* seed_state(entropy, out, n_in, n_out): out[0 .. n_out - 1] = SeedSequence.generate_state(n_out) (uint32) of the
+ * assembled entropy words entropy[0 .. n_in - 1] (uint32). */
+static PyObject *seed_state(PyObject *self, PyObject *args)
+{
+    Py_buffer be, bo;
+    Py_ssize_t n_in, n_out;
+    if (!PyArg_ParseTuple(args, "y*w*nn", &be, &bo, &n_in, &n_out))
+        return NULL;
+    PyObject *result = NULL;
+    if (n_in < 0 || n_out < 0 || check_size(&be, n_in, 4, "entropy") || check_size(&bo, n_out, 4, "out")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "seed_state: bad sizes");
+        goto done;
+    }
+    const uint32_t *w = be.buf;
+    uint32_t *out = bo.buf, pool[SEED_POOL], hc = SEED_INIT_A;
+    for (Py_ssize_t i = 0; i < SEED_POOL; i++) /* the entropy up to the pool's size (zeros past its end) */
+        pool[i] = seed_hashmix(i < n_in ? w[i] : 0, &hc);
+    for (Py_ssize_t src = 0; src < SEED_POOL; src++) /* every word into every other, in place */
+        for (Py_ssize_t dst = 0; dst < SEED_POOL; dst++)
+            if (src != dst)
+                pool[dst] = seed_mix(pool[dst], seed_hashmix(pool[src], &hc));
+    for (Py_ssize_t src = SEED_POOL; src < n_in; src++) /* the rest of the entropy into each word */
+        for (Py_ssize_t dst = 0; dst < SEED_POOL; dst++)
+            pool[dst] = seed_mix(pool[dst], seed_hashmix(w[src], &hc));
+    hc = SEED_INIT_B;
+    for (Py_ssize_t i = 0; i < n_out; i++) {
+        uint32_t v = pool[i % SEED_POOL] ^ hc;
+        hc *= SEED_MULT_B;
+        v *= hc;
+        out[i] = v ^ (v >> 16);
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    RELEASE(&be, &bo);
+    return result;
+}
+
 /* wide_bins(flag): use the AVX2 bin index where the processor has it (1) or the plain one (0); returns whether
  * it was in use. For tests: both must give the same counts and refuse the same values. */
 static PyObject *wide_bins(PyObject *self, PyObject *args)
@@ -2523,6 +2584,7 @@ static PyMethodDef methods[] = {
     {"cheng_screen", cheng_screen, METH_VARARGS, "Cheng BB: the quick acceptance test (Beta draws)."},
     {"cheng_take", cheng_take, METH_VARARGS, "Cheng BB: the full test and the accepted draws, in order."},
     {"claim_hits", claim_hits, METH_VARARGS, "The trials that reach each of a payer's claims."},
+    {"seed_state", seed_state, METH_VARARGS, "State words of NumPy's SeedSequence from its assembled entropy."},
 #if defined(__SIZEOF_INT128__)
     {"pcg64_fill", pcg64_fill, METH_VARARGS, "Words or doubles of NumPy's PCG64 stream, from its state."},
 #endif

@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 
+from simulate import kernels
 from simulate.engine import MODES, LifetimeNeed, Trajectories, simulate
 from simulate.errors import ScenarioError
 from simulate.metrics import (
@@ -81,7 +82,7 @@ def tune_malloc() -> None:
 
 def block_rng(seed: int, block: int, stream: int = 0) -> np.random.Generator:
     """The generator of one block of trials: keyed by stream (scenario), block and root seed."""
-    return np.random.default_rng([stream, block, seed])
+    return np.random.Generator(np.random.PCG64(kernels.seed_sequence([stream, block, seed])))
 
 
 def blocks_of(trials: int, block_trials: int = BLOCK_TRIALS) -> list[tuple[int, int]]:

@@ -14,13 +14,14 @@ import zlib
 
 import numpy as np
 
+from simulate import kernels
 from simulate.scenario import Scenario, scenario_inputs
 
 
 def child_rng(rng: np.random.Generator, key: str) -> np.random.Generator:
     """A generator for ``key`` derived from ``rng``'s seed sequence (not from its state)."""
     seq = rng.bit_generator.seed_seq
-    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, zlib.crc32(key.encode())))
+    child = kernels.seed_sequence(seq.entropy, (*seq.spawn_key, zlib.crc32(key.encode())))
     return np.random.Generator(np.random.PCG64(child))
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
-from simulate.sampling import draw_inputs, pearson_from_rank
+from simulate import kernels
+from simulate.sampling import child_rng, draw_inputs, pearson_from_rank
 from tests.conftest import scenario
 
 
@@ -126,3 +131,62 @@ def test_a_scenarios_inputs_are_found_once_and_follow_its_copies(default_data):
     del s, found
     gc.collect()
     assert key not in _INPUTS
+
+
+_words = st.integers(0, 2**32 - 1)
+_entropy = st.one_of(st.integers(0, 2**160), st.lists(st.one_of(_words, st.integers(0, 2**80)), max_size=7),
+                     st.tuples(_words, _words, _words))
+
+
+@settings(max_examples=150, deadline=None)
+@given(_entropy, st.lists(st.one_of(_words, st.integers(0, 2**70)), max_size=4), st.integers(0, 9))
+def test_the_compiled_seed_sequence_gives_numpys_state_words(entropy, spawn_key, n_words):
+    """Integer entropy (one word, several, a sequence of them, none) and spawn keys of any length: the same words as
+    NumPy's SeedSequence, 32 and 64 bits wide, and the same generator."""
+    want = np.random.SeedSequence(entropy, spawn_key=spawn_key)
+    for compiled in ([False] if kernels._ext is None else [False, True]):
+        got = kernels.seed_sequence(entropy, spawn_key, compiled=compiled)
+        assert type(got) is (kernels.Seed if compiled else np.random.SeedSequence)
+        assert got.entropy == want.entropy and got.spawn_key == want.spawn_key
+        for dtype in (np.uint32, np.uint64, "uint64"):
+            state = got.generate_state(n_words, dtype)
+            assert state.dtype == want.generate_state(n_words, dtype).dtype
+            assert np.array_equal(state, want.generate_state(n_words, dtype))
+        assert np.random.PCG64(got).state == np.random.PCG64(want).state
+
+
+def test_seed_sequences_numpy_does_not_take_from_integers_are_numpys_own():
+    """Entropy that is not a non-negative integer or a flat sequence of them goes to NumPy (its errors included);
+    the compiled one pickles with a generator and refuses other word sizes as NumPy does."""
+    for other in (range(3), np.array([1, 2], dtype=np.uint32)):
+        assert type(kernels.seed_sequence(other)) is np.random.SeedSequence
+    for bad in (-1, [3, -1], 1.5, "12345"):
+        with pytest.raises((ValueError, TypeError)):
+            kernels.seed_sequence(bad)
+    if kernels._ext is None:
+        return
+    seq = kernels.seed_sequence([1, 2, 3], (4,))
+    with pytest.raises(ValueError, match="uint32 or uint64"):
+        seq.generate_state(4, np.float64)
+    rng = np.random.Generator(np.random.PCG64(seq))
+    again = pickle.loads(pickle.dumps(rng))
+    assert again.random() == rng.random()
+    assert type(again.bit_generator.seed_seq) is kernels.Seed
+
+
+def test_child_and_block_generators_are_numpys():
+    """block_rng and child_rng (of a block's generator and of a child's) are the generators NumPy's own
+    SeedSequence makes, at the same state."""
+    import zlib
+
+    from simulate.api import block_rng
+
+    rng = block_rng(7, 3, 2)
+    assert rng.bit_generator.state == np.random.default_rng([2, 3, 7]).bit_generator.state
+    key = zlib.crc32(b"outcomes")
+    child = child_rng(rng, "outcomes")
+    want = np.random.PCG64(np.random.SeedSequence([2, 3, 7], spawn_key=(key,)))
+    assert child.bit_generator.state == want.state
+    grandchild = child_rng(child, "x")
+    want = np.random.PCG64(np.random.SeedSequence([2, 3, 7], spawn_key=(key, zlib.crc32(b"x"))))
+    assert grandchild.bit_generator.state == want.state
