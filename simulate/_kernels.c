@@ -2167,10 +2167,10 @@ done:
  * logarithms and the exponential stay NumPy's (called between these kernels), so the draws are the same
  * numbers as the NumPy code's. */
 
-/* ratio[i] = u1[i] / (1.0 - u1[i]) and z[i] = u1[i] * u1[i] * u2[i], for u = (u1, u2) of m uniforms each */
-WIDE static void cheng_prepare_core(const double *restrict u, double *restrict ratio, double *restrict z, Py_ssize_t m)
+/* ratio[i] = u1[i] / (1.0 - u1[i]) and z[i] = u1[i] * u1[i] * u2[i], for m uniforms u1 and m uniforms u2 */
+WIDE static void cheng_prepare_core(const double *restrict u, const double *restrict u2, double *restrict ratio,
+                                    double *restrict z, Py_ssize_t m)
 {
-    const double *restrict u2 = u + m;
     for (Py_ssize_t i = 0; i < m; i++) {
         ratio[i] = u[i] / (1.0 - u[i]);
         z[i] = u[i] * u[i] * u2[i];
@@ -2179,20 +2179,21 @@ WIDE static void cheng_prepare_core(const double *restrict u, double *restrict r
 
 static PyObject *cheng_prepare(PyObject *self, PyObject *args)
 {
-    Py_buffer bu, br, bz;
+    Py_buffer bu, bu2, br, bz;
     Py_ssize_t m;
-    if (!PyArg_ParseTuple(args, "y*w*w*n", &bu, &br, &bz, &m))
+    if (!PyArg_ParseTuple(args, "y*y*w*w*n", &bu, &bu2, &br, &bz, &m))
         return NULL;
     PyObject *result = NULL;
-    if (check_size(&bu, 2 * m, 8, "u") || check_size(&br, m, 8, "ratio") || check_size(&bz, m, 8, "z"))
+    if (check_size(&bu, m, 8, "u1") || check_size(&bu2, m, 8, "u2") || check_size(&br, m, 8, "ratio") ||
+        check_size(&bz, m, 8, "z"))
         goto done;
     Py_BEGIN_ALLOW_THREADS
-    cheng_prepare_core(bu.buf, br.buf, bz.buf, m);
+    cheng_prepare_core(bu.buf, bu2.buf, br.buf, bz.buf, m);
     Py_END_ALLOW_THREADS
     result = Py_None;
     Py_INCREF(result);
 done:
-    RELEASE(&bu, &br, &bz);
+    RELEASE(&bu, &bu2, &br, &bz);
     return result;
 }
 
@@ -2251,7 +2252,7 @@ done:
 
 /* The pending candidates (t = log z, q = log(alpha / (hi + w))) are accepted if s > t or r + alpha * q >= t;
  * then the accepted candidates' w / (hi + w), in order, fill out[0 ..] up to `want` values. r (in v) is
- * overwritten. Returns how many were written. */
+ * overwritten. Returns how many were accepted (all of them: more than `want` were if it is larger). */
 WIDE static Py_ssize_t cheng_take_core(const double *restrict w, double *restrict v, const double *restrict s,
                                        uint8_t *restrict state, const int64_t *restrict idx, const double *restrict t,
                                        const double *restrict q, double alpha, double hi, double *restrict out,
@@ -2267,9 +2268,8 @@ WIDE static Py_ssize_t cheng_take_core(const double *restrict w, double *restric
         x[c] = w[i];
         c += state[i] == 1;
     }
-    if (c > want)
-        c = want;
-    for (Py_ssize_t j = 0; j < c; j++) /* vectorised */
+    const Py_ssize_t written = c < want ? c : want;
+    for (Py_ssize_t j = 0; j < written; j++) /* vectorised */
         out[j] = x[j] / (hi + x[j]);
     return c;
 }

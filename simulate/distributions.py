@@ -547,9 +547,27 @@ def beta_draws(rng: np.random.Generator, a: float, b: float, n: int) -> np.ndarr
     out = np.empty(n)
     filled = 0
     while filled < n:  # candidates in batches; the accepted ones are taken in order
-        m = int(1.3 * (n - filled)) + 16
-        filled += kernels.beta_candidates(kernels.random(rng, (2, m)), lo, hi, alpha, beta, gamma, _LOG4, out[filled:])
+        need = n - filled
+        m = int(1.3 * need) + 16
+        u = kernels.random(rng, (2, m))
+        # Only as many of the batch's candidates are tried as will very probably fill the draws (the rest only if
+        # they do not): the draws are the same, as the candidates are taken in order either way.
+        accept = _BB_ACCEPTANCE.get((lo, hi))
+        stop = m if accept is None else min(m, int((need + 4.0 * math.sqrt(need)) / accept) + 64)
+        start = 0
+        while start < m and filled < n:
+            accepted = kernels.beta_candidates(u, lo, hi, alpha, beta, gamma, _LOG4, out[filled:], start=start,
+                                               stop=stop)
+            if start == 0 and stop == m and m >= 1024:
+                _BB_ACCEPTANCE[lo, hi] = max(accepted / m, 0.05)
+            filled += min(accepted, n - filled)
+            start, stop = stop, m
     return out if lo == a else 1.0 - out
+
+
+# The share of Cheng's candidates accepted, by shape (lo, hi): measured on a first whole batch, and used to try only
+# as many candidates as a batch will need. It changes how much work is done, never which draws come out.
+_BB_ACCEPTANCE: dict = {}
 
 
 def fit_beta_interval90(low: float, high: float) -> tuple[float, float]:

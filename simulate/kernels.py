@@ -617,18 +617,20 @@ def cohort_savings(e: np.ndarray, act: np.ndarray, paying: list, savings: np.nda
 
 # --- Beta draws (simulate.distributions.beta_draws) ---------------------------------------------------------
 def beta_candidates(u: np.ndarray, lo: float, hi: float, alpha: float, beta: float, gamma: float, log4: float,
-                    out: np.ndarray, *, compiled: bool | None = None) -> int:
-    """Cheng's algorithm BB on the candidates of the uniforms ``u`` ``(2, m)``: writes the accepted draws
-    ``w / (hi + w)``, in order, to ``out`` (as many as it holds) and returns how many it wrote.
+                    out: np.ndarray, *, start: int = 0, stop: int | None = None, compiled: bool | None = None) -> int:
+    """Cheng's algorithm BB on the candidates ``start .. stop - 1`` (default: all) of the uniforms ``u`` ``(2, m)``
+    (candidate i: ``u[0, i]``, ``u[1, i]``): writes the accepted draws ``w / (hi + w)``, in order, to ``out`` (as
+    many as it holds) and returns how many of the candidates were accepted (written or not).
 
     The compiled path does the elementwise arithmetic in C, operation by operation in the NumPy code's order,
     and leaves the logarithms and the exponential to NumPy (called on the same values, or, for the candidates
     that the quick test does not settle, on those alone: NumPy computes them value by value), so both paths
-    give the same draws."""
-    m = u.shape[1]
+    give the same draws; so do the candidates taken in two ranges, one after the other."""
+    u1, u2 = u[0, start:stop], u[1, start:stop]
+    m = u1.size
     if _use(compiled, _fit((u, np.float64), (out, np.float64)), "beta_candidates"):
         ratio, z = np.empty(m), np.empty(m)
-        _ext.cheng_prepare(u, ratio, z, m)
+        _ext.cheng_prepare(u1, u2, ratio, z, m)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # u1 = 0 or u2 = 0: rejected
             v = np.log(ratio, out=ratio)
             np.multiply(v, beta, out=v)
@@ -641,7 +643,6 @@ def beta_candidates(u: np.ndarray, lo: float, hi: float, alpha: float, beta: flo
             np.log(t[:k], out=t[:k])
             np.log(q[:k], out=q[:k])
         return _ext.cheng_take(w, v, s, state, idx, t, q, out, alpha, hi, out.size, k, m)
-    u1, u2 = u
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # u1 = 0 or u2 = 0: rejected below
         v = beta * np.log(u1 / (1.0 - u1))
         w = lo * np.exp(v)
@@ -651,8 +652,9 @@ def beta_candidates(u: np.ndarray, lo: float, hi: float, alpha: float, beta: flo
         t = np.log(z)
         ok = (s + 2.609438 >= 5.0 * z) | (s > t) | (r + alpha * np.log(alpha / (hi + w)) >= t)
     ok &= z > 0
-    x = w[ok][:out.size]
-    out[:x.size] = x / (hi + x)
+    x = w[ok]
+    taken = x[:out.size]
+    out[:taken.size] = taken / (hi + taken)
     return x.size
 
 

@@ -158,3 +158,19 @@ def test_untruncated_normal_is_refused_for_a_probability():
 def test_interval90_label_names_the_fitted_shape():
     d = Interval90.model_validate({"kind": "interval90", "low": 1, "high": 2, "fit": "lognormal"})
     assert "lognormal" in d.label()
+
+
+@pytest.mark.parametrize("a, b", [(6.3, 25.3), (1.44, 4.56), (25.3, 6.3)])
+def test_beta_draws_do_not_depend_on_how_many_candidates_are_tried(a, b, monkeypatch):
+    """The share of candidates accepted, learnt on a first batch, only decides how many candidates are tried at
+    first: far too low (all tried), far too high (a second range needed) or learnt, the draws are the same."""
+    from simulate import distributions
+
+    monkeypatch.setattr(distributions, "_BB_ACCEPTANCE", {})
+    first = beta_draws(np.random.default_rng(3), a, b, 20_000)  # learns the share
+    assert list(distributions._BB_ACCEPTANCE) == [(min(a, b), max(a, b))]
+    share = distributions._BB_ACCEPTANCE[min(a, b), max(a, b)]
+    assert 0.6 < share < 1.0
+    for guess in (share, 0.06, 1.0, 5.0):
+        distributions._BB_ACCEPTANCE[min(a, b), max(a, b)] = guess
+        assert np.array_equal(beta_draws(np.random.default_rng(3), a, b, 20_000), first)

@@ -512,10 +512,19 @@ def test_cheng_candidates_both_ways(a, b, m, want, seed):
     got = {}
     for compiled in (True, False):
         out = np.full(want, np.nan)
-        taken = kernels.beta_candidates(u, lo, hi, alpha, beta, gamma, math.log(4.0), out, compiled=compiled)
-        got[compiled] = (taken, out.tobytes())
+        accepted = kernels.beta_candidates(u, lo, hi, alpha, beta, gamma, math.log(4.0), out, compiled=compiled)
+        got[compiled] = (accepted, out.tobytes())
+        # the same candidates in two ranges, one after the other: the same draws, and the same number accepted
+        cut = m // 3
+        two = np.full(want, np.nan)
+        first = kernels.beta_candidates(u, lo, hi, alpha, beta, gamma, math.log(4.0), two, stop=cut,
+                                        compiled=compiled)
+        second = kernels.beta_candidates(u, lo, hi, alpha, beta, gamma, math.log(4.0), two[min(first, want):],
+                                         start=cut, compiled=compiled)
+        assert first + second == accepted and two.tobytes() == out.tobytes()
     assert got[True] == got[False]
-    assert 0 <= got[True][0] <= min(m, want)
+    assert 0 <= got[True][0] <= m
+    assert np.isnan(np.frombuffer(got[True][1])[got[True][0]:]).all()
 
 
 @compiled_only
