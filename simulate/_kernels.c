@@ -971,39 +971,53 @@ WIDE static void nets_chunk(const double *restrict sav, const double *restrict c
                 const double *restrict sv = flow_row(sav, zs, p, t, H, n, j0),
                                        *restrict cv = flow_row(cost, zc, p, t, H, n, j0);
                 double *restrict y0 = net + ((p * 2 + 0) * H + t) * ld + o, *restrict y1 = y0 + H * ld;
-                for (Py_ssize_t j = 0; j < J; j++)
-                    y0[j] = sv[j] - cv[j];
                 if (pv) {
                     const double *restrict vv = flow_row(pv, zp, p, t, H, n, j0);
-                    for (Py_ssize_t j = 0; j < J; j++)
-                        y1[j] = vv[j] - cv[j] * dt;
+                    for (Py_ssize_t j = 0; j < J; j++) {
+                        const double a = sv[j] - cv[j], b = vv[j] - cv[j] * dt;
+                        y0[j] = a;
+                        y1[j] = b;
+                        tot0[j] += a;
+                        tot1[j] += b;
+                    }
                 }
                 else
-                    for (Py_ssize_t j = 0; j < J; j++)
-                        y1[j] = y0[j] * dt;
-                for (Py_ssize_t j = 0; j < J; j++) {
-                    tot0[j] += y0[j];
-                    tot1[j] += y1[j];
-                }
+                    for (Py_ssize_t j = 0; j < J; j++) {
+                        const double a = sv[j] - cv[j], b = a * dt;
+                        y0[j] = a;
+                        y1[j] = b;
+                        tot0[j] += a;
+                        tot1[j] += b;
+                    }
             }
             for (Py_ssize_t q = 0; q < Q; q++) {
                 double *restrict y0 = net + ((q * 2 + 0) * H + t) * ld + o;
-                if (core) {
-                    double *restrict w = worst + q * ld + o;
-                    memcpy(core + (q * (1 + H) + 1 + t) * ld + o, y0, J * sizeof(double));
+                double *restrict y1 = y0 + H * ld;
+                if (core) { /* the yearly net, the lowest yearly net, and (after the first year) the running sum */
+                    double *restrict w = worst + q * ld + o, *restrict yc = core + (q * (1 + H) + 1 + t) * ld + o;
                     if (t == 0)
-                        memcpy(w, y0, J * sizeof(double));
-                    else
                         for (Py_ssize_t j = 0; j < J; j++)
-                            w[j] = np_min(w[j], y0[j]);
-                }
-                if (t > 0)
-                    for (Py_ssize_t d = 0; d < 2; d++) {
-                        double *restrict row = y0 + d * H * ld;
-                        const double *restrict prev = row - ld;
-                        for (Py_ssize_t j = 0; j < J; j++)
-                            row[j] += prev[j];
+                            yc[j] = w[j] = y0[j];
+                    else {
+                        const double *restrict prev = y0 - ld;
+                        for (Py_ssize_t j = 0; j < J; j++) {
+                            const double a = y0[j];
+                            yc[j] = a;
+                            w[j] = np_min(w[j], a);
+                            y0[j] = a + prev[j];
+                        }
                     }
+                }
+                else if (t > 0) {
+                    const double *restrict prev = y0 - ld;
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        y0[j] += prev[j];
+                }
+                if (t > 0) {
+                    const double *restrict prev = y1 - ld;
+                    for (Py_ssize_t j = 0; j < J; j++)
+                        y1[j] += prev[j];
+                }
             }
         }
         if (core)
@@ -1069,6 +1083,9 @@ done:
  * 20 MB of rows were read once for nothing); the nodes' sums are added as the tree adds them, so every sum is
  * the same number as row_stats' and flow_sums' over the whole block. */
 #define FIRST_NODE 512
+/* The node's rows lie FIRST_LD apart in its buffer, not FIRST_NODE: rows 4 KiB apart would share their addresses'
+ * low twelve bits, and a loop over a dozen of them at once would stall on false store-to-load dependencies. */
+#define FIRST_LD (FIRST_NODE + 24)
 _Static_assert(FIRST_NODE <= NET_CHUNK, "a first-pass node is computed by one nets_chunk");
 _Static_assert(FIRST_NODE <= ZERO_ROW && PW_BLOCK <= ZERO_ROW, "a zero row covers what a node or leaf reads");
 
@@ -1082,7 +1099,7 @@ typedef struct {
     int64_t *seen;    /* FIRST_NODE */
     flow_job *flow;
     double *work;     /* two sum arrays of K per level of the recursion */
-    double *local;    /* a node's net, core and worst rows, FIRST_NODE apart: computed and summarised here, in
+    double *local;    /* a node's net, core and worst rows, FIRST_LD apart: computed and summarised here, in
                        * the cache, then streamed to the block's arrays */
 } first_job;
 
@@ -1112,7 +1129,7 @@ static void first_node(first_job *b, Py_ssize_t a, Py_ssize_t m, double *restric
             out[k] = left[k] + right[k];
         return;
     }
-    const Py_ssize_t Q = b->P + 1, L = FIRST_NODE;
+    const Py_ssize_t Q = b->P + 1, L = FIRST_LD;
     double *lnet = b->local, *lcore = lnet + b->R_net * L, *lworst = lcore + (b->R - b->R_net) * L;
     nets_chunk(b->sav, b->cost, b->pv, b->df, lnet, b->core ? lcore : NULL, b->core ? lworst : NULL, b->P, b->H,
                b->n, a, m, L, 0, b->flow->zs, b->flow->zc, b->flow->zp);
@@ -1181,7 +1198,7 @@ static PyObject *first_pass(PyObject *self, PyObject *args)
     const Py_ssize_t flow_work = 2 * KF * flow_depth + Q * 4 * PW_BLOCK * 3;
     mem = PyMem_RawMalloc((K + 2 * K * depth + flow_work) * sizeof(double));
     seen = PyMem_RawMalloc(FIRST_NODE * sizeof(int64_t));
-    local = PyMem_RawMalloc((R + Q) * FIRST_NODE * sizeof(double));
+    local = PyMem_RawMalloc((R + Q) * FIRST_LD * sizeof(double));
     if (mem == NULL || seen == NULL || local == NULL) {
         PyErr_NoMemory();
         goto done;
