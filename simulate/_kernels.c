@@ -589,6 +589,10 @@ WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *rest
         }
         if (!kept)
             memset(local, 0, n_bins * sizeof(uint16_t));
+        else /* the row's kept counts (16 KiB for 8,192 bins) were last touched a block ago: fetched into the cache
+              * all at once here, in parallel, instead of one miss at a time as the values land in them */
+            for (Py_ssize_t i = 0; i < n_bins; i += 64 / sizeof(uint16_t))
+                __builtin_prefetch(kept + r * n_bins + i, 1, 3);
         bin_row b = {kept ? kept + r * n_bins : local, counts + r * n_bins, n_bins, kept ? pending[r] : 0, k, s,
                      mean ? mean[r] : 0.0, off, t, bl, flag, tbin, 0, mean != NULL};
         const double sq = bin_pairwise(x + r * n, n, &b);
