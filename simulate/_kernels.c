@@ -560,10 +560,12 @@ static double bin_pairwise(const double *restrict x, Py_ssize_t n, bin_row *b)
  * above it is not; only values in t[j]'s own bin (flag[bin] set) are compared. `flag` has n_bins zero bytes
  * and is left zero. With `mean` (not NULL), also m2[r] = the pairwise sum of (x[r, i] - mean[r])**2.
  *
- * With `kept` (not NULL; k must be 0), each row's 16-bit counts stay in kept[r] (rows of n_bins) between calls,
- * pending[r] values since their last flush: they are added to `counts` only when a 16-bit count could
- * overflow, and by the caller before it reads `counts` (a flush per row and call would pass over all 64-bit
- * counts, 64 KiB a row, for every block). */
+ * With `kept` (not NULL), each row's 16-bit counts stay in kept[r] (rows of n_bins) between calls, pending[r]
+ * values since their last flush: they are added to `counts` only when a 16-bit count could overflow, and by the
+ * caller before it reads `counts` (a flush per row and call would pass over all 64-bit counts, 64 KiB a row, for
+ * every block). With thresholds too, below[r, j] is then not reset but accumulates: the values in t[j]'s own bin
+ * as they are binned, those in the bins below it when the kept counts are flushed (the caller's flush must add
+ * them as bin_flush does, on the grid the counts were kept on). */
 WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *restrict scale,
                                     const int64_t *restrict offset, int64_t *restrict counts, uint16_t *restrict local,
                                     Py_ssize_t rows, Py_ssize_t n, Py_ssize_t n_bins, const double *restrict t,
@@ -577,7 +579,8 @@ WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *rest
         int64_t *bl = below + r * k;
         for (Py_ssize_t j = 0; j < k; j++) {  /* t[j]'s bin: -1 if below the grid, n_bins if at or above its top */
             const double a = t[j] * s;
-            bl[j] = 0;
+            if (!kept) /* kept: below accumulates, as the kept counts do (their bins below t[j] are added when they are) */
+                bl[j] = 0;
             if (!(a >= (double)off))
                 tbin[j] = -1;
             else if (a >= (double)off + (double)n_bins)
@@ -656,7 +659,7 @@ WIDE static void count_below_core(const double *restrict x, const double *restri
 /* bin_add(x, scale, offset, counts, t, below, mean, m2, rows, n, n_bins, k, with_m2[, kept, pending]):
  * counts[r, floor(x[r, i] * scale[r]) - offset[r]] += 1; with k thresholds t, also below[r, j] = #{i : x[r, i] <
  * t[j]} (k may be 0, with empty t and below); with kept (uint16, rows x n_bins) and pending (int64, rows), the
- * counts are kept there (see bin_add_core); every pending[r] must lie in 0 .. 65535. */
+ * counts are kept there and below accumulates (see bin_add_core); every pending[r] must lie in 0 .. 65535. */
 static PyObject *bin_add(PyObject *self, PyObject *args)
 {
     Py_buffer bx, bs, bo, bc, bt, bb, bm, bm2, bk = {0}, bp = {0};
@@ -680,10 +683,9 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
         check_size(&bm, with_m2 ? rows : 0, 8, "mean") || check_size(&bm2, with_m2 ? rows : 0, 8, "m2"))
         goto done;
     if (with_kept) {
-        if (bp.obj == NULL || k != 0 || check_size3(&bk, rows, n_bins, 1, 2, "kept") ||
-            check_size(&bp, rows, 8, "pending")) {
+        if (bp.obj == NULL || check_size3(&bk, rows, n_bins, 1, 2, "kept") || check_size(&bp, rows, 8, "pending")) {
             if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_ValueError, "bin_add: kept counts need pending counts and no thresholds");
+                PyErr_SetString(PyExc_ValueError, "bin_add: kept counts need pending counts");
             goto done;
         }
         for (Py_ssize_t r = 0; r < rows; r++)

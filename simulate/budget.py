@@ -137,7 +137,8 @@ class BudgetPartial:
 
     n: int
     hist: Histogram | None  # ((n_payers + 1) * n_distinct, bins); None: already added to another's (reduce_block)
-    over: np.ndarray  # (n_payers + 1, n_distinct - 1, n_thresholds): trials with net cost > X
+    over: np.ndarray  # (n_payers + 1, n_distinct - 1, n_thresholds): trials with net cost > X (the blocks added to
+    # another's histogram keep theirs there: over_counts adds them)
     over_any: np.ndarray  # (n_payers + 1, n_thresholds): trials with net cost > X in any programme year
     needs_money: np.ndarray  # (n_payers + 1,): trials with a funding need > 0
     moments: dict = field(default_factory=dict)  # block -> Moments of (n_payers + 1, n_distinct)
@@ -156,6 +157,13 @@ class BudgetPartial:
         return BudgetPartial(self.n + other.n, self.hist.merge(other.hist), self.over + other.over,
                              self.over_any + other.over_any, self.needs_money + other.needs_money,
                              {**self.moments, **other.moments}, self.index)
+
+    def over_counts(self) -> np.ndarray:
+        """``over`` with the counts its histogram keeps for the blocks added to it (``Histogram.below_counts``)."""
+        kept = None if self.hist is None else self.hist.below_counts
+        if kept is None:
+            return self.over
+        return self.over + kept.reshape(self.over.shape[0], self.over.shape[1] + 1, -1)[:, 1:]
 
     def folded(self) -> Moments:
         blocks = sorted(self.moments)
@@ -205,6 +213,8 @@ def reduce_block(traj: Trajectories, opts: BudgetOptions, *, block: int = 0, int
                                                  stats=stats)
     if into is not None:
         hist = None  # added to into's histogram
+    if over is None:  # counted in into's histogram (see BudgetPartial.over_counts)
+        over = np.zeros((len(flat), below.size), dtype=np.int64)
     over = over.reshape(Q, base.shape[1], -1)[:, 1:]
     over_any = kernels.count_below(worst, below)
     needs = np.count_nonzero(need > 0.5, axis=-1).astype(np.int64)
@@ -229,7 +239,7 @@ def summarise(part: BudgetPartial, opts: BudgetOptions, payers, *, horizon_years
     rows = (np.arange(len(payers))[:, None] * n_distinct + index[None, :]).ravel()
     mom = part.folded().take(index)
     hist = part.hist.take(rows)
-    over = part.over[:, index[1:] - 1]
+    over = part.over_counts()[:, index[1:] - 1]
     qs = hist.quantiles((0.05, 0.5, 0.95))
     bound = hist.width
     n_series = mom.mean.shape[1]

@@ -99,35 +99,65 @@ def squared_deviations(x: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 def bin_moments(counts: np.ndarray, x: np.ndarray, scale: np.ndarray, offset: np.ndarray, mean: np.ndarray, *,
                 below=None, kept: np.ndarray | None = None, pending: np.ndarray | None = None,
-                compiled: bool | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+                below_acc: np.ndarray | None = None, compiled: bool | None = None) -> tuple[np.ndarray | None, np.ndarray]:
     """:func:`bin_add`, and per row the sum of squared deviations from ``mean``
     (:func:`squared_deviations`, the same number: the compiled kernel sums them in NumPy's pairwise order
     while it bins). Returns (counts below ``below`` or None, the sums ``(rows,)``).
 
-    ``kept`` (uint16, shaped as ``counts``) and ``pending`` (int64, ``(rows,)``; without ``below``): the compiled
-    kernel adds the values to the 16-bit counts ``kept`` instead, ``pending`` counting them per row, and moves
-    them to ``counts`` only when one could overflow; the caller adds the rest (:func:`flush_kept`) before it reads
-    ``counts``. The NumPy code adds to ``counts`` directly: the counts are the same once flushed."""
+    ``kept`` (uint16, shaped as ``counts``) and ``pending`` (int64, ``(rows,)``): the compiled kernel adds the values
+    to the 16-bit counts ``kept`` instead, ``pending`` counting them per row, and moves them to ``counts`` only when
+    one could overflow; the caller adds the rest (:func:`flush_kept`) before it reads ``counts``. The NumPy code adds
+    to ``counts`` directly: the counts are the same once flushed. With thresholds ``below`` too, the counts below
+    them are added to ``below_acc`` ``(rows, len(below))`` instead of returned (the compiled kernel adds those
+    in the thresholds' own bins at once, the rest when the kept counts are flushed: :func:`flush_kept` with
+    ``below_acc``); the same counts once flushed."""
     rows, n = x.shape
     n_bins = counts.shape[1]
     t = None if below is None else _c(np.atleast_1d(np.asarray(below, dtype=np.float64)), np.float64)
-    if kept is not None and t is not None:
-        raise ValueError("bin_moments: kept counts cannot count values below thresholds")
-    if _use(compiled, _fit((counts, np.int64)) and (kept is None or _fit((kept, np.uint16), (pending, np.int64))),
-            "bin_moments"):
-        out = np.empty((rows, 0 if t is None else len(t)), dtype=np.int64)
+    if kept is not None and t is not None and (below_acc is None or below_acc.shape != (rows, len(t))):
+        raise ValueError("bin_moments: kept counts with thresholds need an accumulator of (rows, thresholds)")
+    if _use(compiled, _fit((counts, np.int64)) and (kept is None or _fit((kept, np.uint16), (pending, np.int64))) and (
+            below_acc is None or _fit((below_acc, np.int64))), "bin_moments"):
+        if kept is not None and t is not None:
+            out = below_acc
+        else:
+            out = np.empty((rows, 0 if t is None else len(t)), dtype=np.int64)
         m2 = np.empty(rows)
         _ext.bin_add(_c(x, np.float64), _c(scale, np.float64), _c(offset, np.int64), counts,
                      np.empty(0) if t is None else t, out, _c(mean, np.float64), m2, rows, n, n_bins, out.shape[1],
                      True, *(() if kept is None else (kept, pending)))
-        return (None if t is None else out), m2
-    return bin_add(counts, x, scale, offset, below=below, compiled=False), squared_deviations(x, mean)
+        return (None if t is None or kept is not None else out), m2
+    got = bin_add(counts, x, scale, offset, below=below, compiled=False)
+    if kept is not None and t is not None:
+        below_acc += got
+        got = None
+    return got, squared_deviations(x, mean)
 
 
-def flush_kept(counts: np.ndarray, kept: np.ndarray, pending: np.ndarray, rows=None) -> None:
+def threshold_bins(thresholds: np.ndarray, scale: np.ndarray, offset: np.ndarray, n_bins: int) -> np.ndarray:
+    """``(rows, k)``: for each row's grid (``scale``, ``offset``), the number of its bins that lie wholly below each
+    threshold (the bins before the threshold's own bin: 0 below the grid, ``n_bins`` at or above its top), as the
+    compiled binning finds them."""
+    with np.errstate(over="ignore", invalid="ignore"):  # a threshold far off a fine grid: +-inf, as in C
+        a = np.asarray(thresholds, dtype=np.float64)[None, :] * np.asarray(scale, dtype=np.float64)[:, None]
+        off = np.asarray(offset, dtype=np.int64)[:, None].astype(np.float64)
+        inside = np.floor(np.where(np.isfinite(a), a, 0.0)) - off
+        bins = np.where(~(a >= off), 0.0, np.where(a >= off + n_bins, float(n_bins), inside))
+    return bins.astype(np.int64)
+
+
+def flush_kept(counts: np.ndarray, kept: np.ndarray, pending: np.ndarray, rows=None, *, below_acc=None,
+               thresholds=None, scale=None, offset=None) -> None:
     """Add the 16-bit counts ``kept`` of :func:`bin_moments` to ``counts`` and clear them: all rows, or the
-    ``rows`` given (those with ``pending`` values only; row by row, without fancy-indexed copies)."""
+    ``rows`` given (those with ``pending`` values only; row by row, without fancy-indexed copies). With
+    ``below_acc``, first add to it the kept values in the bins below each of the ``thresholds`` (on the grid
+    ``scale``, ``offset`` they were kept on), as the compiled binning does when it flushes."""
     rows = np.flatnonzero(pending) if rows is None else np.asarray(rows)[pending[rows] > 0]
+    if below_acc is not None and rows.size:
+        upto = threshold_bins(thresholds, scale[rows], offset[rows], counts.shape[1])
+        cum = np.zeros((rows.size, counts.shape[1] + 1), dtype=np.int64)
+        np.cumsum(kept[rows], axis=1, dtype=np.int64, out=cum[:, 1:])
+        below_acc[rows] += np.take_along_axis(cum, upto, axis=1)
     if rows.size == len(pending):
         counts += kept
         kept.fill(0)

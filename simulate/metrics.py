@@ -75,6 +75,8 @@ class Histogram:
     _counts: np.ndarray
     _kept: np.ndarray | None = field(default=None, repr=False)  # 16-bit counts not yet in _counts
     _pending: np.ndarray | None = field(default=None, repr=False)  # values in _kept, per series
+    _below: np.ndarray | None = field(default=None, repr=False)  # values below each of _thr, per series (kept blocks)
+    _thr: np.ndarray | None = field(default=None, repr=False)  # the thresholds of _below
 
     @property
     def counts(self) -> np.ndarray:
@@ -87,9 +89,27 @@ class Histogram:
         self._flush()
         self._counts = value
 
-    def _flush(self) -> None:
+    def _flush(self, rows=None) -> None:
         if self._kept is not None:
-            kernels.flush_kept(self._counts, self._kept, self._pending)
+            kernels.flush_kept(self._counts, self._kept, self._pending, rows, below_acc=self._below,
+                               thresholds=self._thr, scale=self.scale, offset=self.offset)
+
+    @property
+    def below_counts(self) -> np.ndarray | None:
+        """``(n_series, n_thresholds)``: the values below each threshold of the blocks added with thresholds to this
+        histogram (:meth:`with_moments` with ``into`` and ``below``; their counts are not returned there), every
+        value added so far included; None if there were none."""
+        self._flush()
+        return self._below
+
+    def _merged_below(self, other: "Histogram") -> tuple:
+        if other._below is None:
+            return self._below, self._thr
+        if self._below is None:
+            return other._below.copy(), other._thr
+        if not np.array_equal(self._thr, other._thr):
+            raise ValueError("histograms with counts below different thresholds cannot be merged")
+        return self._below + other._below, self._thr
 
     def __getstate__(self) -> dict:
         """Pickled (a worker's partial) with its counts complete and without the 16-bit ones."""
@@ -120,9 +140,8 @@ class Histogram:
         lo, hi = np.minimum(self.lo, lo), np.maximum(self.hi, hi)
         level, offset = _grid(lo, hi, self.n_bins)
         moved = np.flatnonzero((level != self.level) | (offset != self.offset))
-        if moved.size:  # only the series whose grid moves need their 16-bit counts first
-            if self._kept is not None:
-                kernels.flush_kept(self._counts, self._kept, self._pending, moved)
+        if moved.size:  # only the series whose grid moves need their 16-bit counts first (on the grid they were kept on)
+            self._flush(moved)
             self._counts = self._rebinned(level, offset, inplace=True)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
 
@@ -144,12 +163,18 @@ class Histogram:
         else:
             hist = into
             hist._widen(lo, hi)
-        if into is not None and below is None and kernels.COMPILED:  # later blocks will be added too: keep
+        if into is not None and kernels.COMPILED:  # later blocks will be added too: keep
             if hist._kept is None:
                 hist._kept = np.zeros(hist._counts.shape, dtype=np.uint16)
                 hist._pending = np.zeros(len(hist._counts), dtype=np.int64)
-            out, m2 = kernels.bin_moments(hist._counts, x, hist.scale, hist.offset, mean, kept=hist._kept,
-                                          pending=hist._pending)
+            if below is not None:  # the counts below go to the histogram's own (see below_counts)
+                thr = np.atleast_1d(np.asarray(below, dtype=np.float64))
+                if hist._below is None:
+                    hist._below, hist._thr = np.zeros((len(hist._counts), thr.size), dtype=np.int64), thr
+                elif not np.array_equal(hist._thr, thr):
+                    raise ValueError("a histogram keeps its counts below one set of thresholds")
+            out, m2 = kernels.bin_moments(hist._counts, x, hist.scale, hist.offset, mean, below=below,
+                                          kept=hist._kept, pending=hist._pending, below_acc=hist._below)
         else:
             out, m2 = kernels.bin_moments(hist.counts, x, hist.scale, hist.offset, mean, below=below)
         return hist, out, Moments(x.shape[1], mean, m2)
@@ -187,18 +212,22 @@ class Histogram:
         level, offset = _grid(lo, hi, self.n_bins)
         self._flush()
         other._flush()
+        below, thr = self._merged_below(other)
         if not inplace:
             counts = self._rebinned(level, offset) + other._rebinned(level, offset)
-            return Histogram(self.n_bins, lo, hi, level, offset, counts)
+            return Histogram(self.n_bins, lo, hi, level, offset, counts,
+                             _below=None if below is None else below.copy(), _thr=thr)
         self.counts = self._rebinned(level, offset, inplace=True)
         self.counts += other._rebinned(level, offset)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
+        self._below, self._thr = below, thr
         return self
 
     def take(self, rows) -> "Histogram":
         """The histogram of some of the series."""
-        return Histogram(self.n_bins, self.lo[rows], self.hi[rows], self.level[rows], self.offset[rows],
-                         self.counts[rows])
+        counts = self.counts
+        return Histogram(self.n_bins, self.lo[rows], self.hi[rows], self.level[rows], self.offset[rows], counts[rows],
+                         _below=None if self._below is None else self._below[rows], _thr=self._thr)
 
     @property
     def width(self) -> np.ndarray:

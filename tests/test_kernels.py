@@ -658,35 +658,78 @@ def test_other_bit_generators_use_numpy():
 
 @compiled_only
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 5), st.integers(22_000, 30_000), st.integers(3, 5), st.integers(0, 2**31))
-def test_counts_kept_in_16_bits_equal_the_counts(rows, n, calls, seed):
+@given(st.integers(1, 5), st.integers(22_000, 30_000), st.integers(3, 5), st.integers(0, 2**31), st.booleans())
+@example(rows=2, n=22_000, calls=4, seed=0, with_below=True)
+def test_counts_kept_in_16_bits_equal_the_counts(rows, n, calls, seed, with_below):
     """Values added to 16-bit counts (``kept``) over several calls, moved to the 64-bit counts when one could
     overflow and by ``flush_kept`` at the end, give the counts and squared deviations of adding them directly;
-    values crowd into few bins so that 16-bit counts would overflow without the moves."""
+    values crowd into few bins so that 16-bit counts would overflow without the moves. With thresholds (on values,
+    between them, below and above the grid), the counts below them accumulated in ``below_acc`` (own bins as
+    binned, bins below at each move and at the end) are the direct counts of all calls."""
     rng = np.random.default_rng(seed)
     xs = [np.round(rng.normal(0, 0.5, (rows, n))) for _ in range(calls)]
     lo, hi = np.full(rows, -60.0), np.full(rows, 60.0)
     level, offset = _grid(lo, hi, N_BINS)
     scale = np.ldexp(1.0, -level)
+    below = [0.0, 1.0, -0.3, 2.5, -1e9, 1e9] if with_below else None
     direct, counts = (np.zeros((rows, N_BINS), dtype=np.int64) for _ in range(2))
     kept, pending = np.zeros((rows, N_BINS), dtype=np.uint16), np.zeros(rows, dtype=np.int64)
+    acc = np.zeros((rows, 6), dtype=np.int64) if with_below else None
+    want_below = 0
     for x in xs:
         mean = x.mean(axis=1)
-        _, want = kernels.bin_moments(direct, x, scale, offset, mean, compiled=True)
-        _, got = kernels.bin_moments(counts, x, scale, offset, mean, kept=kept, pending=pending, compiled=True)
-        assert got.tobytes() == want.tobytes()
+        out, want = kernels.bin_moments(direct, x, scale, offset, mean, below=below, compiled=True)
+        got_out, got = kernels.bin_moments(counts, x, scale, offset, mean, below=below, kept=kept, pending=pending,
+                                           below_acc=acc, compiled=True)
+        assert got.tobytes() == want.tobytes() and got_out is None
         assert np.all(pending <= 65535) and np.array_equal(pending, kept.sum(axis=1))
-    kernels.flush_kept(counts, kept, pending)
+        if with_below:
+            want_below = want_below + out
+            assert np.all(acc <= want_below)  # the bins below are still to come
+    kernels.flush_kept(counts, kept, pending, below_acc=acc, thresholds=below, scale=scale, offset=offset)
     assert np.array_equal(counts, direct) and not kept.any() and not pending.any()
+    if with_below:
+        assert np.array_equal(acc, want_below)
+        assert np.array_equal(want_below, [[sum(int((x[r] < t).sum()) for x in xs) for t in below] for r in range(rows)])
 
 
 @compiled_only
-def test_kept_counts_refuse_thresholds_and_bad_pending_counts():
+@pytest.mark.parametrize("shift", [0, 3, 200])
+def test_a_partial_flush_adds_the_kept_values_below_the_thresholds_on_their_grid(shift):
+    """Rows flushed one at a time (as a moving grid flushes them) add to the accumulator the kept values in the
+    bins below each threshold's bin, on the grid they were binned on; the other rows keep theirs."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(0.0, 30.0, (3, 5000))
+    lo, hi = x.min(axis=1) - 1.0, x.max(axis=1) + 1.0
+    level, offset = _grid(lo, hi, N_BINS)
+    offset = offset - shift  # a window reaching further down
+    scale = np.ldexp(1.0, -level)
+    t = [-10.0, 0.0, 12.5]
+    counts, kept = np.zeros((3, N_BINS), dtype=np.int64), np.zeros((3, N_BINS), dtype=np.uint16)
+    pending, acc = np.zeros(3, dtype=np.int64), np.zeros((3, 3), dtype=np.int64)
+    kernels.bin_moments(counts, x, scale, offset, x.mean(axis=1), below=t, kept=kept, pending=pending, below_acc=acc,
+                        compiled=True)
+    before = acc.copy()
+    kernels.flush_kept(counts, kept, pending, [1], below_acc=acc, thresholds=t, scale=scale, offset=offset)
+    assert np.array_equal(acc[1], [(x[1] < v).sum() for v in t])
+    assert np.array_equal(acc[[0, 2]], before[[0, 2]]) and pending[0] == 5000 and pending[1] == 0
+
+
+def test_threshold_bins_are_the_bins_below_each_threshold():
+    scale, offset = np.array([1.0, 0.5, 2.0**-40]), np.array([0, -3, 7], dtype=np.int64)
+    got = kernels.threshold_bins([-np.inf, -7.0, 0.0, 2.5, 1e300, np.nan, np.inf], scale, offset, 8)
+    # row 0: bins [0, 8) of width 1; row 1: bins [-6, 10) of width 2; row 2: huge bins from 7 * 2**40
+    assert got.tolist() == [[0, 0, 0, 2, 8, 0, 8], [0, 0, 3, 4, 8, 0, 8], [0, 0, 0, 0, 8, 0, 8]]
+
+
+@compiled_only
+def test_kept_counts_refuse_thresholds_without_an_accumulator_and_bad_pending_counts():
     x, scale, offset = np.zeros((1, 4)), np.ones(1), np.zeros(1, dtype=np.int64)
     counts, kept = np.zeros((1, 8), dtype=np.int64), np.zeros((1, 8), dtype=np.uint16)
-    with pytest.raises(ValueError):
-        kernels.bin_moments(counts, x, scale, offset, np.zeros(1), below=[1.0], kept=kept,
-                            pending=np.zeros(1, dtype=np.int64))
+    for acc in (None, np.zeros((1, 2), dtype=np.int64)):
+        with pytest.raises(ValueError, match="accumulator"):
+            kernels.bin_moments(counts, x, scale, offset, np.zeros(1), below=[1.0], kept=kept,
+                                pending=np.zeros(1, dtype=np.int64), below_acc=acc)
     with pytest.raises(ValueError, match="65535"):
         kernels.bin_moments(counts, x, scale, offset, np.zeros(1), kept=kept, pending=np.full(1, 70_000))
 

@@ -176,3 +176,47 @@ def test_counts_kept_in_16_bits_between_blocks_are_complete_when_read():
     for h in (added, copy):
         assert np.array_equal(h.counts, whole.counts)
         assert np.array_equal(h.level, whole.level) and np.array_equal(h.offset, whole.offset)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_counts_below_thresholds_of_blocks_added_in_place_are_the_direct_counts(compiled, monkeypatch):
+    """Blocks added with thresholds (the budget's net cost over X) keep their counts below them in the histogram
+    (own bins as binned, the bins below when the 16-bit counts are flushed, on the grid they were kept on): with
+    grids that widen, coarsen and shift, a bin past 65,535 values, a copy pickled mid-way and two histograms
+    merged, the counts are those of every value compared directly; as NumPy code too."""
+    import pickle
+
+    from simulate import kernels
+
+    monkeypatch.setattr(kernels, "COMPILED", compiled and kernels._ext is not None)
+    rng = np.random.default_rng(3)
+    t = np.array([-5e5, -1e5, 0.0, 4.0, 1e6])
+    blocks = [rng.normal(0, 1e4, (3, 16_384))] + [np.full((3, 20_000), 4.0) for _ in range(4)]
+    blocks += [rng.normal(-2e5, 3e5, (3, 9_000)), np.round(rng.normal(0, 1e3, (3, 12_000))), rng.normal(3e5, 1, (3, 7))]
+
+    def add(first, rest):
+        hist, over, _ = Histogram.with_moments(first, None, below=t)
+        direct_first = over.copy()
+        for b in rest:
+            _, got, _ = Histogram.with_moments(b, hist, below=t)
+            if got is not None:  # not kept (NumPy code): returned per block, as for a first block
+                direct_first += got
+        return hist, direct_first
+
+    one, first_counts = add(blocks[0], blocks[1:5])
+    two, second_counts = add(blocks[5], blocks[6:])
+    copy = pickle.loads(pickle.dumps(one))
+    merged = one.merge(two)
+    want = np.array([[sum(int((b[r] < v).sum()) for b in blocks) for v in t] for r in range(3)])
+    extra = [h.below_counts for h in (one, two, copy, merged)]
+    if compiled and kernels._ext is not None:
+        assert all(e is not None for e in extra)
+        assert np.array_equal(first_counts + extra[0], [[sum(int((b[r] < v).sum()) for b in blocks[:5]) for v in t]
+                                                        for r in range(3)])
+        assert np.array_equal(copy.below_counts, extra[0])
+        assert np.array_equal(first_counts + second_counts + extra[3], want)
+    else:
+        assert all(e is None for e in extra)
+        assert np.array_equal(first_counts + second_counts, want)
+    whole = Histogram.of(np.concatenate(blocks, axis=1))
+    assert np.array_equal(merged.counts, whole.counts) and np.array_equal(merged.level, whole.level)
