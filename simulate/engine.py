@@ -221,7 +221,9 @@ def simulate(
     overrun = v["programme.cost_overrun"]
     shares = [prog.financing.get(payer, 0.0) for payer in payers]
     cost = np.empty((P, H, n_trials))  # each row written once: a payer's share of the year's cost, or 0
-    cost[[p for p in range(P) if not shares[p]]] = 0.0
+    for p in range(P):
+        if not shares[p]:
+            cost[p] = 0.0
     gross = np.empty((H, n_trials))  # each year's cost, cost * overrun * growth (the product made once per path)
     made = {}
     for y, path in enumerate(scenario.per_year(cost_paths, H)):
@@ -296,10 +298,14 @@ def simulate(
         last_offset = n_years
 
     S = len(states)
-    U = np.zeros((S, P, n_trials))  # saving per active success-year by state and payer [DKK/year]
+    U = np.empty((S, P, n_trials))  # saving per active success-year by state and payer [DKK/year]
     for s, pairs in enumerate(unit):
-        for p, u in pairs:
-            U[s, p] += u
+        given = dict(pairs)  # one saving per payer at most
+        for p in range(P):  # each row written once: 0.0 + its saving (what zeros then += give), or 0.0
+            if p in given:
+                np.add(0.0, given[p], out=U[s, p])
+            else:
+                U[s, p] = 0.0
     q_eff = (1.0 - d) * q  # completers then successes: Bin(Bin(N, 1-d), q) = Bin(N, (1-d) q)
     if part.refill_dropouts:  # a place succeeds through its first holder, or through the newcomer after a drop-out:
         q_eff = (1.0 - d) * q + d * (1.0 - d) * q  # (1 - d^2) q per place, one success at most
@@ -843,13 +849,22 @@ def _binomial_chain(n_in: float, q_eff, survive: np.ndarray, n: int, counts: "_C
 
 def _keep_matrix(moves: dict, r, S: int, n_trials: int) -> np.ndarray:
     """``(S, S, n_trials)``: probability that an active success in state s is active in state t a year on."""
-    T = np.zeros((S, S, n_trials))
+    T = np.empty((S, S, n_trials))
     for s, name in enumerate(moves):
+        terms: dict = {}  # each row's additions in order, from 0.0 (what zeros then += give), each row written once
         out = 0.0
         for t, p in moves[name]:
-            T[s, t] += p
+            terms.setdefault(t, []).append(p)
             out = out + p
-        T[s, s] += 1.0 - out
+        terms.setdefault(s, []).append(1.0 - out)
+        for t in range(S):
+            row = T[s, t]
+            if t not in terms:
+                row[...] = 0.0
+                continue
+            np.add(0.0, terms[t][0], out=row)
+            for p in terms[t][1:]:
+                np.add(row, p, out=row)
     if r is None:  # times 1.0: the same numbers, without a copy
         return T
     return T * (1.0 - r)
