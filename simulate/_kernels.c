@@ -2569,6 +2569,91 @@ done:
     return result;
 }
 
+/* ---- histograms moved to a coarser or shifted grid (simulate.metrics.Histogram.merge) -------------------------
+ * rebin(src, dst, src_level, src_offset, dst_level, dst_offset, rows, n_bins, add): row r of src, on the dyadic
+ * grid (src_level[r], src_offset[r]), moved to the grid (dst_level[r], dst_offset[r]), which must be as coarse:
+ * bin i's count goes to bin ((src_offset + i) >> (dst_level - src_level)) - dst_offset (an arithmetic shift: the
+ * floor, as NumPy's >>). With add, it is added to dst's counts; without, dst's row becomes it (src and dst may
+ * then be the same array). Returns the first row that does not fit (a finer grid, or a count that would land
+ * outside 0 .. n_bins - 1), or -1; integer counts, so the same counts in any order. */
+static Py_ssize_t rebin_core(const int64_t *src, int64_t *dst, const int64_t *restrict src_level,
+                             const int64_t *restrict src_offset, const int64_t *restrict dst_level,
+                             const int64_t *restrict dst_offset, Py_ssize_t rows, Py_ssize_t n_bins, int add,
+                             int64_t *restrict tmp)
+{
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const int64_t *s = src + r * n_bins;
+        int64_t *d = dst + r * n_bins;
+        const int64_t shift = dst_level[r] - src_level[r], so = src_offset[r], dof = dst_offset[r];
+        if (shift < 0 || shift > 62)
+            return r;
+        if (shift == 0 && so == dof) { /* the same grid */
+            if (add)
+                for (Py_ssize_t i = 0; i < n_bins; i++)
+                    d[i] += s[i];
+            else if (d != s)
+                memcpy(d, s, n_bins * sizeof(int64_t));
+            continue;
+        }
+        int64_t *out = add ? d : tmp;
+        if (!add)
+            memset(tmp, 0, n_bins * sizeof(int64_t));
+        for (Py_ssize_t i = 0; i < n_bins; i++) {
+            if (s[i] == 0)
+                continue;
+            const int64_t j = ((so + (int64_t)i) >> shift) - dof;
+            if (j < 0 || j >= n_bins)
+                return r;
+            out[j] += s[i];
+        }
+        if (!add)
+            memcpy(d, tmp, n_bins * sizeof(int64_t));
+    }
+    return -1;
+}
+
+static PyObject *rebin(PyObject *self, PyObject *args)
+{
+    Py_buffer bs, bd, bsl, bso, bdl, bdo;
+    Py_ssize_t rows, n_bins;
+    int add;
+    if (!PyArg_ParseTuple(args, "y*w*y*y*y*y*nnp", &bs, &bd, &bsl, &bso, &bdl, &bdo, &rows, &n_bins, &add))
+        return NULL;
+    PyObject *result = NULL;
+    int64_t *tmp = NULL;
+    if (rows < 0 || n_bins < 1 || check_size3(&bs, rows, n_bins, 1, 8, "src") ||
+        check_size3(&bd, rows, n_bins, 1, 8, "dst") || check_size(&bsl, rows, 8, "src_level") ||
+        check_size(&bso, rows, 8, "src_offset") || check_size(&bdl, rows, 8, "dst_level") ||
+        check_size(&bdo, rows, 8, "dst_offset")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "rebin: bad shapes");
+        goto done;
+    }
+    if (add && bs.buf == bd.buf) {
+        PyErr_SetString(PyExc_ValueError, "rebin: cannot add a histogram to itself");
+        goto done;
+    }
+    tmp = PyMem_RawMalloc(n_bins * sizeof(int64_t));
+    if (tmp == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t bad;
+    Py_BEGIN_ALLOW_THREADS
+    bad = rebin_core(bs.buf, bd.buf, bsl.buf, bso.buf, bdl.buf, bdo.buf, rows, n_bins, add, tmp);
+    Py_END_ALLOW_THREADS
+    if (bad >= 0) {
+        PyErr_Format(PyExc_ValueError, "rebin: row %zd does not fit its new grid", bad);
+        goto done;
+    }
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    PyMem_RawFree(tmp);
+    RELEASE(&bs, &bd, &bsl, &bso, &bdl, &bdo);
+    return result;
+}
+
 /* wide_bins(flag): use the AVX2 bin index where the processor has it (1) or the plain one (0); returns whether
  * it was in use. For tests: both must give the same counts and refuse the same values. */
 static PyObject *wide_bins(PyObject *self, PyObject *args)
@@ -2607,6 +2692,7 @@ static PyMethodDef methods[] = {
     {"cheng_screen", cheng_screen, METH_VARARGS, "Cheng BB: the quick acceptance test (Beta draws)."},
     {"cheng_take", cheng_take, METH_VARARGS, "Cheng BB: the full test and the accepted draws, in order."},
     {"claim_hits", claim_hits, METH_VARARGS, "The trials that reach each of a payer's claims."},
+    {"rebin", rebin, METH_VARARGS, "Histogram counts moved to a coarser or shifted dyadic grid (or added there)."},
     {"seed_state", seed_state, METH_VARARGS, "State words of NumPy's SeedSequence from its assembled entropy."},
 #if defined(__SIZEOF_INT128__)
     {"pcg64_fill", pcg64_fill, METH_VARARGS, "Words or doubles of NumPy's PCG64 stream, from its state."},

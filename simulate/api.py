@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from simulate import kernels
-from simulate.engine import MODES, LifetimeNeed, Trajectories, simulate
+from simulate.engine import MODES, BlockBuffers, LifetimeNeed, Trajectories, simulate
 from simulate.errors import ScenarioError
 from simulate.metrics import (
     ACCOUNTINGS,
@@ -182,9 +182,14 @@ def _run_chunk(scenario: Scenario, seed: int, stream: int, chunk: list[tuple[int
     part, bpart = into if into is not None else (None, None)
     tables, ppart = [], []
     simulate_block = _engine(engine)
+    # the fast engine's output arrays, reused block after block (each block's trajectories are done with before
+    # the next is simulated; a trial table might keep views of them, so not then)
+    buffers = BlockBuffers() if engine == "fast" and trial_table is None else None
     for block, n in chunk:
         given_inputs = None if given is None else given(block * BLOCK_TRIALS, n)
         extra = {} if given_inputs is None else {"given_inputs": given_inputs}
+        if buffers is not None:
+            extra["buffers"] = buffers
         traj = simulate_block(scenario, n, block_rng(seed, block, stream), lifetime=lifetime, **extra)
         # The budget's cash view (realised, undiscounted) shares the run's nets when the run is realised; it is
         # reduced first, so its yearly nets (`core`) are freed before the larger summary reduction.

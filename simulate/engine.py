@@ -51,6 +51,47 @@ class LifetimeNeed:
     discounted: bool = False
 
 
+class BlockBuffers:
+    """Output arrays that a run of blocks reuses from one block to the next (``simulate(..., buffers=)``): a block's
+    rows of +0.0 (the payers without savings or cost) are left from the block before instead of written again,
+    some 8 MB of memory writes a block of the default scenario.
+
+    The caller must be done with a block's trajectories before it simulates the next one with the same buffers:
+    their arrays are overwritten."""
+
+    def __init__(self):
+        self._arrays: dict = {}
+        self._zero: dict = {}
+
+    def array(self, name: str, shape: tuple) -> np.ndarray:
+        """The array ``name`` of this shape (its rows as the last block left them), or a new one."""
+        a = self._arrays.get(name)
+        if a is None or a.shape != shape:
+            a = self._arrays[name] = np.empty(shape)
+            self._zero[name] = frozenset()
+        return a
+
+    def zero_rows(self, name: str) -> frozenset:
+        """The rows (first index) of ``array(name, ...)`` that hold +0.0 throughout."""
+        return self._zero.get(name, frozenset())
+
+    def set_zero_rows(self, name: str, rows) -> None:
+        self._zero[name] = frozenset(rows)
+
+
+def _out_array(buffers: "BlockBuffers | None", name: str, shape: tuple, writes) -> np.ndarray:
+    """A new array, or the buffers' (whose rows ``writes`` will be written: no longer known to be zero)."""
+    if buffers is None:
+        return np.empty(shape)
+    a = buffers.array(name, shape)
+    buffers.set_zero_rows(name, buffers.zero_rows(name) - set(writes))
+    return a
+
+
+def _known_zero(buffers: "BlockBuffers | None", name: str) -> frozenset:
+    return frozenset() if buffers is None else buffers.zero_rows(name)
+
+
 @dataclass(frozen=True)
 class Trajectories:
     """Per-trial yearly flows of one block of trials.
@@ -166,6 +207,7 @@ def simulate(
     lifetime: bool | LifetimeNeed = True,
     item: str | None = None,
     given_inputs: dict | None = None,
+    buffers: BlockBuffers | None = None,
 ) -> Trajectories:
     """Simulate ``n_trials`` trials of ``scenario``.
 
@@ -189,6 +231,8 @@ def simulate(
     given_inputs : dict, optional
         Field path -> value (float or ``(n_trials,)`` array) replacing those inputs'
         draws; every other input and outcome is drawn as without it.
+    buffers : BlockBuffers, optional
+        Output arrays reused from the block before (see :class:`BlockBuffers`): the same numbers.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -220,9 +264,11 @@ def simulate(
     )
     overrun = v["programme.cost_overrun"]
     shares = [prog.financing.get(payer, 0.0) for payer in payers]
-    cost = np.empty((P, H, n_trials))  # each row written once: a payer's share of the year's cost, or 0
+    # each row written once: a payer's share of the year's cost, or 0 (unless it is 0 from the block before)
+    cost = _out_array(buffers, "cost_dkk", (P, H, n_trials), [p for p in range(P) if shares[p]])
+    known = _known_zero(buffers, "cost_dkk")
     for p in range(P):
-        if not shares[p]:
+        if not shares[p] and p not in known:
             cost[p] = 0.0
     gross = np.empty((H, n_trials))  # each year's cost, cost * overrun * growth (the product made once per path)
     made = {}
@@ -233,6 +279,8 @@ def simulate(
     for p, share in enumerate(shares):
         if share:
             np.multiply(gross, share, out=cost[p])
+    if buffers is not None:
+        buffers.set_zero_rows("cost_dkk", [p for p in range(P) if not shares[p]])
 
     # --- unit saving per state and payer [DKK per success-year] --------------------
     cf = scenario.counterfactual
@@ -320,6 +368,7 @@ def simulate(
             n_trials=n_trials, counts=outcome, lifetime=lifetime,
             need=None if lifetime is True or not lifetime else (
                 [payers.index(p) for p in lifetime.payers if p in payers], lifetime.years, lifetime.discounted),
+            buffers=buffers,
         )
         no_cost = frozenset(p for p in range(P) if not shares[p])
         return Trajectories(payers=payers, cost_dkk=cost, savings_dkk=savings, lifetime_savings_dkk=life,
@@ -462,7 +511,7 @@ def _cut(x, sl: slice):
 
 
 def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, growth, df, H, n_years, n_trials,
-                                      counts, lifetime, need=None):
+                                      counts, lifetime, need=None, buffers=None):
     """The engine with the counterfactual as its expected cost given the inputs (``sampling: expected``).
 
     A success active ``k`` years after intake saves ``e_k = pi0 T^k u`` a year (per payer); the random
@@ -498,14 +547,23 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
         wanted = []
     tail_rows = [paying[i] for i in wanted]
     do_tail = bool(lifetime and tail_rows and years)
-    savings = np.empty((P_all, H, n))  # the paying payers' rows are written slice by slice, the others are 0
-    successes = np.empty((H, n))  # every row written slice by slice, as are life and life_pv
-    life = np.empty((P_all, H, n)) if lifetime else None
-    life_pv = np.empty((P_all, H, n)) if lifetime and (need is None or need[2]) else None
     # the lifetime rows: all payers', or with a LifetimeNeed only the needed payers' (the others are left at 0)
     life_rows = list(range(P_all)) if need is None else tail_rows
     zero_sav = [p for p in range(P_all) if p not in paying]
     zero_life = [] if need is None else [p for p in range(P_all) if p not in life_rows]
+    # the paying payers' rows are written slice by slice, the others are 0 (written, or left so by the block before)
+    savings = _out_array(buffers, "savings_dkk", (P_all, H, n), paying)
+    successes = np.empty((H, n))  # every row written slice by slice, as are life and life_pv
+    life = _out_array(buffers, "lifetime_savings_dkk", (P_all, H, n), life_rows) if lifetime else None
+    life_pv = _out_array(buffers, "lifetime_savings_pv_dkk", (P_all, H, n), life_rows) if lifetime and (
+        need is None or need[2]) else None
+    known = {name: _known_zero(buffers, name) for name in ("savings_dkk", "lifetime_savings_dkk",
+                                                           "lifetime_savings_pv_dkk")}
+    write_sav = [p for p in zero_sav if p not in known["savings_dkk"]]  # the zero rows still to write
+    write_life = [p for p in zero_life if p not in known["lifetime_savings_dkk"]]
+    write_life_pv = [p for p in zero_life if p not in known["lifetime_savings_pv_dkk"]]
+    if life_pv is not None and write_life != write_life_pv:  # one list for both: write both where either needs it
+        write_life = write_life_pv = sorted(set(write_life) | set(write_life_pv))
     # when the intake year counts the fraction f and later years in full (and the discounted tail separates), the
     # slice's steps run in one kernel; the compiled one also writes the zero rows slice by slice, else they are
     # written here
@@ -513,10 +571,10 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     fuse = kernels.COMPILED and one_kernel
 
     def zero_rows(sl):
-        savings[zero_sav, :, sl] = 0.0
+        savings[write_sav, :, sl] = 0.0
         for x in (life, life_pv):
             if x is not None:
-                x[zero_life, :, sl] = 0.0
+                x[write_life, :, sl] = 0.0
 
     if not fuse:
         zero_rows(slice(None))
@@ -540,7 +598,7 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                 act, paying, savings, growth=growth, grow=grow, life=life, life_pv=life_pv, life_rows=life_rows,
                 wanted=wanted if do_tail else [], keep=1.0 if keep_s is None else keep_s, df=df,
                 years=years if do_tail else (), ages_kept=_tail_ages(H, n_years, n_years, years),
-                successes=successes, zero_savings=zero_sav if fuse else (), zero_life=zero_life if fuse else ()):
+                successes=successes, zero_savings=write_sav if fuse else (), zero_life=write_life if fuse else ()):
             continue
         if fuse:  # the compiled kernel did not run for this slice after all
             zero_rows(sl)
@@ -582,7 +640,12 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
                 row = x[p, :, sl]
                 np.add(row, remaining[d, i], out=row)
                 np.subtract(row[1:], remaining[d, i, :-1], out=row[1:])
-    # the rows written as +0.0 above, which stay so: a promise to the kernels that read the arrays
+    if buffers is not None:  # the rows that are +0.0 now (written above, or left so)
+        buffers.set_zero_rows("savings_dkk", zero_sav)
+        for name, x in (("lifetime_savings_dkk", life), ("lifetime_savings_pv_dkk", life_pv)):
+            if x is not None:
+                buffers.set_zero_rows(name, zero_life)
+    # the rows written as +0.0 above (or left so), which stay so: a promise to the kernels that read the arrays
     zero = {"savings_dkk": (savings, frozenset(zero_sav))}
     if need is not None:
         for name, x in (("lifetime_savings_dkk", life), ("lifetime_savings_pv_dkk", life_pv)):

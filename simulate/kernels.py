@@ -816,3 +816,18 @@ def seed_sequence(entropy, spawn_key=(), *, compiled: bool | None = None):
             run = run + [0] * (Seed.pool_size - len(run))
         return Seed(entropy, spawn_key, np.array(run + spawn, dtype=np.uint32))
     return np.random.SeedSequence(entropy, spawn_key=spawn_key)
+
+
+# --- histograms moved to another grid (simulate.metrics.Histogram) --------------------------------------------------
+def rebin(src: np.ndarray, dst: np.ndarray, level: np.ndarray, offset: np.ndarray, new_level: np.ndarray,
+          new_offset: np.ndarray, *, add: bool) -> bool:
+    """Counts ``src`` ``(rows, n_bins)`` on the dyadic grids (``level``, ``offset``) moved to the grids (``new_level``,
+    ``new_offset``), each as coarse as the old: added to ``dst`` (``add``), or written to it (``dst`` may be
+    ``src``). Compiled only: False (nothing done) where the kernel is not built or the arrays do not fit it; the
+    caller's NumPy code gives the same counts."""
+    if not (COMPILED and hasattr(_ext, "rebin") and _fit((src, np.int64), (dst, np.int64))) or src.shape != dst.shape:
+        return False
+    rows, n_bins = src.shape
+    _ext.rebin(src, dst, _c(level, np.int64), _c(offset, np.int64), _c(new_level, np.int64),
+               _c(new_offset, np.int64), rows, n_bins, add)
+    return True

@@ -185,6 +185,9 @@ class Histogram:
         without copying the rows that stay). The series whose grid moves must have no 16-bit counts kept."""
         if np.array_equal(level, self.level) and np.array_equal(offset, self.offset):
             return self._counts
+        out = self._counts if inplace else np.empty_like(self._counts)
+        if kernels.rebin(self._counts, out, self.level, self.offset, level, offset, add=False):
+            return out
         counts = self._counts if inplace else self._counts.copy()
         shifted = np.flatnonzero((level == self.level) & (offset != self.offset))
         for row in shifted:  # same grid, window moved down: a plain shift of the counts
@@ -218,7 +221,8 @@ class Histogram:
             return Histogram(self.n_bins, lo, hi, level, offset, counts,
                              _below=None if below is None else below.copy(), _thr=thr)
         self.counts = self._rebinned(level, offset, inplace=True)
-        self.counts += other._rebinned(level, offset)
+        if not kernels.rebin(other._counts, self._counts, other.level, other.offset, level, offset, add=True):
+            self.counts += other._rebinned(level, offset)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
         self._below, self._thr = below, thr
         return self

@@ -418,3 +418,77 @@ def test_a_lifetime_need_computes_the_needed_payers_rows_and_leaves_the_others_a
         a, b = getattr(one, name), getattr(every, name)
         assert a[0].tobytes() == b[0].tobytes()
         assert not np.any(a[1:])
+
+
+def _trajectory_bytes(t) -> list:
+    return [None if x is None else x.tobytes() for x in (t.cost_dkk, t.savings_dkk, t.lifetime_savings_dkk,
+                                                          t.lifetime_savings_pv_dkk, t.successes)]
+
+
+@pytest.mark.parametrize("config", ["naerbolig.yaml", "hjem_job_helhed.yaml", "naerbolig_places.yaml"])
+def test_reused_output_arrays_give_the_same_trajectories(config):
+    """Blocks simulated into the same BlockBuffers (rows of zeros left from the block before, not written again)
+    give the trajectories of fresh arrays: blocks one after another, a smaller last block (new arrays), the
+    lifetime rows of other payers or none between blocks (rows changing from zero to written and back), the
+    compiled kernels and the NumPy code; the arrays are reused."""
+    from simulate import kernels
+    from simulate.api import LifetimeNeed, block_rng
+    from simulate.engine import BlockBuffers
+
+    s = scenario(load(config))
+    payers = s.payers()
+    needs = [LifetimeNeed(frozenset({payers[0]}), frozenset({0, 2}), True), True,
+             LifetimeNeed(frozenset({payers[-1]}), frozenset({1}), False), False,
+             LifetimeNeed(frozenset({payers[0]}), frozenset({0, 2}), True)]
+    for compiled in ([False] if kernels._ext is None else [True, False]):
+        was = kernels.COMPILED
+        kernels.COMPILED = compiled
+        try:
+            class Poisoned(BlockBuffers):  # new arrays full of NaN: a row left unwritten shows
+                def array(self, name, shape):
+                    new = name not in self._arrays or self._arrays[name].shape != shape
+                    a = super().array(name, shape)
+                    if new:
+                        a.fill(np.nan)
+                    return a
+
+            buffers, seen = Poisoned(), set()
+            for i, (n, need) in enumerate(zip([3000, 3000, 3000, 3000, 1000], needs)):
+                got = simulate(s, n, block_rng(5, i), lifetime=need, buffers=buffers)
+                want = simulate(s, n, block_rng(5, i), lifetime=need)
+                assert _trajectory_bytes(got) == _trajectory_bytes(want)
+                seen.add(id(got.savings_dkk))
+                for name, (array, rows) in got.zero_payers.items():
+                    assert array is getattr(got, name) and not array[sorted(rows)].any()
+                    assert not np.signbit(array[sorted(rows)]).any()
+                del got
+            assert len(seen) == 2  # one array for the blocks of 3,000 trials, one for the last
+        finally:
+            kernels.COMPILED = was
+
+
+def test_a_run_reuses_its_output_arrays_and_gives_the_same_summary(monkeypatch):
+    """simulate.run reuses the fast engine's output arrays block after block (three blocks here): its summary is
+    that of a run whose buffers hand out fresh arrays every block."""
+    from simulate import api
+
+    s = scenario(load("naerbolig.yaml"))
+    names = []
+    real = api.BlockBuffers
+
+    class Counting(real):
+        def array(self, name, shape):
+            names.append(name)
+            return super().array(name, shape)
+
+    class Fresh(real):
+        def array(self, name, shape):
+            self._arrays.pop(name, None)  # never the block before's
+            return super().array(name, shape)
+
+    monkeypatch.setattr(api, "BlockBuffers", Counting)
+    reused = run(s, trials=40_000, seed=9).summary
+    assert names.count("savings_dkk") == 3 and "cost_dkk" in names
+    monkeypatch.setattr(api, "BlockBuffers", Fresh)
+    fresh = run(s, trials=40_000, seed=9).summary
+    assert json.dumps(reused, sort_keys=True) == json.dumps(fresh, sort_keys=True)

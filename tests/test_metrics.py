@@ -220,3 +220,38 @@ def test_counts_below_thresholds_of_blocks_added_in_place_are_the_direct_counts(
         assert np.array_equal(first_counts + second_counts, want)
     whole = Histogram.of(np.concatenate(blocks, axis=1))
     assert np.array_equal(merged.counts, whole.counts) and np.array_equal(merged.level, whole.level)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 5), st.integers(0, 3), st.integers(0, 40), st.integers(0, 2**31))
+def test_compiled_rebinning_gives_the_numpy_counts(rows, coarser, shift, seed):
+    """Counts moved to a coarser or shifted grid (merges of histograms, grids that widen) by the compiled kernel:
+    the counts of the NumPy code, written over the old (in place) or added to another; a grid that does not fit
+    is refused."""
+    from simulate import kernels
+
+    if kernels._ext is None:
+        pytest.skip("the C kernels were not built here")
+    rng = np.random.default_rng(seed)
+    x = rng.normal(rng.normal(0, 1e4, (rows, 1)), 10.0 ** rng.uniform(0, 4, (rows, 1)), (rows, 3000))
+    hist = Histogram.of(x)
+    level = hist.level + rng.integers(0, coarser + 1, rows)
+    offset = (hist.offset >> (level - hist.level)) - rng.integers(0, shift + 1, rows)
+    was = kernels.COMPILED
+    try:
+        kernels.COMPILED = False
+        want = hist._rebinned(level, offset)
+        kernels.COMPILED = True
+        got = hist._rebinned(level, offset)
+        other = rng.integers(0, 5, want.shape)
+        added = other.copy()
+        assert kernels.rebin(hist._counts, added, hist.level, hist.offset, level, offset, add=True)
+        in_place = hist._counts.copy()
+        assert kernels.rebin(in_place, in_place, hist.level, hist.offset, level, offset, add=False)
+    finally:
+        kernels.COMPILED = was
+    assert np.array_equal(got, want) and np.array_equal(in_place, want) and np.array_equal(added, other + want)
+    assert got.sum() == x.size
+    with pytest.raises(ValueError, match="new grid"):  # finer than the counts' grid
+        kernels.rebin(hist._counts, np.zeros_like(want), hist.level, hist.offset, hist.level - 1, hist.offset * 2,
+                      add=True)
