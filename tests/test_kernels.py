@@ -630,11 +630,12 @@ def test_the_new_kernels_refuse_sizes_and_indices_that_would_overflow():
 
 @compiled_only
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32), st.integers(0, 40), st.integers(0, 3), st.booleans())
+@given(st.integers(0, 2**32), st.one_of(st.integers(0, 40), st.sampled_from([1000, 4099])), st.integers(0, 3),
+       st.booleans())
 def test_the_pcg64_stream_is_numpys(seed, n, rows, buffered):
-    """``random_raw`` and ``random`` give NumPy's own words and doubles of a PCG64 stream (any length: the four
-    side-by-side states and the one-by-one rest), and leave the generator where NumPy leaves it, a buffered
-    32-bit word included, so every later draw is the same too."""
+    """``random_raw`` and ``random`` give NumPy's own words and doubles of a PCG64 stream (any length: the eight
+    (words) or four (doubles) side-by-side states and the one-by-one rest), and leave the generator where NumPy
+    leaves it, a buffered 32-bit word included, so every later draw is the same too."""
     ours, numpys = np.random.default_rng([seed, 7]), np.random.default_rng([seed, 7])
     if buffered:  # a 32-bit draw leaves half a word in the generator
         assert ours.integers(2**32, dtype=np.uint32) == numpys.integers(2**32, dtype=np.uint32)
