@@ -2588,6 +2588,52 @@ done:
     return result;
 }
 
+/* ---- the programme's cost (kernels.cost_rows) ------------------------------------------------------------------
+ * out[p, y, j] = (made[path[y], j] * growth[y]) * share[p] for the payers with a share (share[p] != 0; the other
+ * rows are left as they are): the NumPy code's two products, in its order, without its array of each year's
+ * gross cost. */
+WIDE static void cost_rows_core(const double *restrict made, const int64_t *restrict path,
+                                const double *restrict growth, const double *restrict share, double *restrict out,
+                                Py_ssize_t P, Py_ssize_t H, Py_ssize_t n)
+{
+    for (Py_ssize_t p = 0; p < P; p++) {
+        if (share[p] == 0.0)
+            continue;
+        const double sh = share[p];
+        for (Py_ssize_t y = 0; y < H; y++) {
+            const double *restrict m = made + path[y] * n;
+            const double g = growth[y];
+            double *restrict o = out + (p * H + y) * n;
+            for (Py_ssize_t j = 0; j < n; j++)
+                o[j] = (m[j] * g) * sh;
+        }
+    }
+}
+
+static PyObject *cost_rows(PyObject *self, PyObject *args)
+{
+    Py_buffer bm, bp, bg, bs, bo;
+    Py_ssize_t k, P, H, n;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*w*nnnn", &bm, &bp, &bg, &bs, &bo, &k, &P, &H, &n))
+        return NULL;
+    PyObject *result = NULL;
+    if (k < 1 || P < 0 || H < 0 || n < 0 || check_size3(&bm, k, n, 1, 8, "made") || check_size(&bp, H, 8, "path") ||
+        check_size(&bg, H, 8, "growth") || check_size(&bs, P, 8, "share") || check_size3(&bo, P, H, n, 8, "out") ||
+        check_index(bp.buf, H, 1, 0, k, "path")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "cost_rows: bad shapes");
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    cost_rows_core(bm.buf, bp.buf, bg.buf, bs.buf, bo.buf, P, H, n);
+    Py_END_ALLOW_THREADS
+    result = Py_None;
+    Py_INCREF(result);
+done:
+    RELEASE(&bm, &bp, &bg, &bs, &bo);
+    return result;
+}
+
 /* ---- histograms moved to a coarser or shifted grid (simulate.metrics.Histogram.merge) -------------------------
  * rebin(src, dst, src_level, src_offset, dst_level, dst_offset, rows, n_bins, add): row r of src, on the dyadic
  * grid (src_level[r], src_offset[r]), moved to the grid (dst_level[r], dst_offset[r]), which must be as coarse:
@@ -2711,6 +2757,7 @@ static PyMethodDef methods[] = {
     {"cheng_screen", cheng_screen, METH_VARARGS, "Cheng BB: the quick acceptance test (Beta draws)."},
     {"cheng_take", cheng_take, METH_VARARGS, "Cheng BB: the full test and the accepted draws, in order."},
     {"claim_hits", claim_hits, METH_VARARGS, "The trials that reach each of a payer's claims."},
+    {"cost_rows", cost_rows, METH_VARARGS, "The programme's cost per payer and year (engine)."},
     {"rebin", rebin, METH_VARARGS, "Histogram counts moved to a coarser or shifted dyadic grid (or added there)."},
     {"seed_state", seed_state, METH_VARARGS, "State words of NumPy's SeedSequence from its assembled entropy."},
 #if defined(__SIZEOF_INT128__)

@@ -270,15 +270,13 @@ def simulate(
     for p in range(P):
         if not shares[p] and p not in known:
             cost[p] = 0.0
-    gross = np.empty((H, n_trials))  # each year's cost, cost * overrun * growth (the product made once per path)
-    made = {}
-    for y, path in enumerate(scenario.per_year(cost_paths, H)):
-        if path not in made:
-            made[path] = v[path] * overrun
-        np.multiply(made[path], growth[y], out=gross[y])
-    for p, share in enumerate(shares):
-        if share:
-            np.multiply(gross, share, out=cost[p])
+    # each year's cost is cost * overrun (made once per path) * growth, then each payer's share of it
+    by_year = scenario.per_year(cost_paths, H)
+    paths = list(dict.fromkeys(by_year))
+    made = np.empty((len(paths), n_trials))
+    for i, path in enumerate(paths):
+        made[i] = v[path] * overrun
+    kernels.cost_rows(made, [paths.index(path) for path in by_year], growth, shares, cost)
     if buffers is not None:
         buffers.set_zero_rows("cost_dkk", [p for p in range(P) if not shares[p]])
 

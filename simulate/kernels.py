@@ -831,3 +831,23 @@ def rebin(src: np.ndarray, dst: np.ndarray, level: np.ndarray, offset: np.ndarra
     _ext.rebin(src, dst, _c(level, np.int64), _c(offset, np.int64), _c(new_level, np.int64),
                _c(new_offset, np.int64), rows, n_bins, add)
     return True
+
+
+# --- the programme's cost (simulate.engine) ------------------------------------------------------------------------
+def cost_rows(made: np.ndarray, year_path, growth: np.ndarray, shares, out: np.ndarray, *,
+              compiled: bool | None = None) -> None:
+    """``out[p, y] = (made[year_path[y]] * growth[y]) * shares[p]`` ``(P, H, n)`` for each payer with a share (the
+    other rows are left as they are); ``made`` ``(k, n)``: each cost path's cost times the overrun."""
+    P, H, n = out.shape
+    path = np.asarray(year_path, dtype=np.int64)
+    share = np.asarray(shares, dtype=np.float64)
+    if _use(compiled, _fit((made, np.float64), (out, np.float64)) and made.ndim == 2 and made.shape[1] == n,
+            "cost_rows"):
+        _ext.cost_rows(made, path, _c(growth[:H], np.float64), share, out, made.shape[0], P, H, n)
+        return
+    gross = np.empty((H, n))  # each year's cost, the product made once
+    for y in range(H):
+        np.multiply(made[path[y]], growth[y], out=gross[y])
+    for p in range(P):
+        if share[p]:
+            np.multiply(gross, share[p], out=out[p])
