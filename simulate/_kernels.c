@@ -868,12 +868,12 @@ WIDE static void flow_pairwise(const flow_job *f, Py_ssize_t a, Py_ssize_t n, do
             }
             for (Py_ssize_t t = 0; t < H; t++) {
                 const double *restrict ft = flow_row(flow, zf, p, t, H, N, a);
-                out[i * PH + p * H + t] = pw_leaf(ft, n);
+                out[i * PH + p * H + t] = zf && zf[p] ? 0.0 : pw_leaf(ft, n); /* a row of +0.0 sums to +0.0 */
                 for (Py_ssize_t j = 0; j < n; j++)
                     h[j] += ft[j];
                 if (pv) {
                     const double *restrict vt = flow_row(pv, f->zp, p, t, H, N, a);
-                    out[2 * PH + p * H + t] = pw_leaf(vt, n);
+                    out[2 * PH + p * H + t] = f->zp && f->zp[p] ? 0.0 : pw_leaf(vt, n);
                     if (t == 0)
                         for (Py_ssize_t j = 0; j < n; j++)
                             e[2 * PW_BLOCK + j] = vt[j];
