@@ -585,9 +585,11 @@ WIDE static Py_ssize_t bin_add_core(const double *restrict x, const double *rest
                 tbin[j] = -1;
             else if (a >= (double)off + (double)n_bins)
                 tbin[j] = n_bins;
-            else {
-                tbin[j] = floor_i64(a) - off;
-                flag[tbin[j]] = 1;
+            else { /* clamped: an offset past 2**53 need not be an exact double (the wrapper refuses those anyway) */
+                const int64_t b = floor_i64(a) - off;
+                tbin[j] = b < 0 ? -1 : (b >= n_bins ? n_bins : b);
+                if (b >= 0 && b < n_bins)
+                    flag[b] = 1;
             }
         }
         if (!kept)
@@ -694,6 +696,11 @@ static PyObject *bin_add(PyObject *self, PyObject *args)
                 goto done;
             }
     }
+    for (Py_ssize_t r = 0; r < rows; r++) /* grids keep |offset| below 2**52, where it is an exact double */
+        if (((int64_t *)bo.buf)[r] < -((int64_t)1 << 52) || ((int64_t *)bo.buf)[r] > ((int64_t)1 << 52)) {
+            PyErr_SetString(PyExc_ValueError, "bin_add: offsets must lie within +-2**52");
+            goto done;
+        }
     const double *x = bx.buf, *scale = bs.buf, *t = bt.buf;
     const int64_t *offset = bo.buf;
     int64_t *counts = bc.buf, *below = bb.buf;
@@ -2617,7 +2624,7 @@ static PyObject *cost_rows(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*y*y*w*nnnn", &bm, &bp, &bg, &bs, &bo, &k, &P, &H, &n))
         return NULL;
     PyObject *result = NULL;
-    if (k < 1 || P < 0 || H < 0 || n < 0 || check_size3(&bm, k, n, 1, 8, "made") || check_size(&bp, H, 8, "path") ||
+    if (k < 0 || (k == 0 && H > 0) || P < 0 || H < 0 || n < 0 || check_size3(&bm, k, n, 1, 8, "made") || check_size(&bp, H, 8, "path") ||
         check_size(&bg, H, 8, "growth") || check_size(&bs, P, 8, "share") || check_size3(&bo, P, H, n, 8, "out") ||
         check_index(bp.buf, H, 1, 0, k, "path")) {
         if (!PyErr_Occurred())
@@ -2640,41 +2647,63 @@ done:
  * bin i's count goes to bin ((src_offset + i) >> (dst_level - src_level)) - dst_offset (an arithmetic shift: the
  * floor, as NumPy's >>). With add, it is added to dst's counts; without, dst's row becomes it (src and dst may
  * then be the same array). Returns the first row that does not fit (a finer grid, or a count that would land
- * outside 0 .. n_bins - 1), or -1; integer counts, so the same counts in any order. */
-static Py_ssize_t rebin_core(const int64_t *src, int64_t *dst, const int64_t *restrict src_level,
-                             const int64_t *restrict src_offset, const int64_t *restrict dst_level,
-                             const int64_t *restrict dst_offset, Py_ssize_t rows, Py_ssize_t n_bins, int add,
-                             int64_t *restrict tmp)
+ * outside 0 .. n_bins - 1, levels or offsets out of range), checked before anything is changed, or -1; integer
+ * counts, so the same counts in any order. */
+#define REBIN_OFFSET_MAX ((int64_t)1 << 60) /* grids keep |offset| below 2**52; this keeps the sums exact */
+
+/* The first row of rebin_core that does not fit (or -1), checked before anything is changed: the levels' order
+ * and distance, the offsets' size, and where the lowest and highest non-empty bins land (the mapping is
+ * monotone, so the others land between them). */
+static Py_ssize_t rebin_check(const int64_t *src, const int64_t *restrict src_level,
+                              const int64_t *restrict src_offset, const int64_t *restrict dst_level,
+                              const int64_t *restrict dst_offset, Py_ssize_t rows, Py_ssize_t n_bins)
+{
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const int64_t *s = src + r * n_bins, so = src_offset[r], dof = dst_offset[r];
+        if (dst_level[r] < src_level[r] || (uint64_t)dst_level[r] - (uint64_t)src_level[r] > 62 ||
+            so < -REBIN_OFFSET_MAX || so > REBIN_OFFSET_MAX || dof < -REBIN_OFFSET_MAX || dof > REBIN_OFFSET_MAX)
+            return r;
+        const int64_t shift = dst_level[r] - src_level[r];
+        Py_ssize_t lo = 0, hi = n_bins - 1;
+        while (lo < n_bins && s[lo] == 0)
+            lo++;
+        while (hi > lo && s[hi] == 0)
+            hi--;
+        if (lo == n_bins)
+            continue;
+        const int64_t jl = ((so + (int64_t)lo) >> shift) - dof, jh = ((so + (int64_t)hi) >> shift) - dof;
+        if (jl < 0 || jh >= n_bins)
+            return r;
+    }
+    return -1;
+}
+
+static void rebin_core(const int64_t *src, int64_t *dst, const int64_t *restrict src_level,
+                       const int64_t *restrict src_offset, const int64_t *restrict dst_level,
+                       const int64_t *restrict dst_offset, Py_ssize_t rows, Py_ssize_t n_bins, int add,
+                       int64_t *restrict tmp)
 {
     for (Py_ssize_t r = 0; r < rows; r++) {
         const int64_t *s = src + r * n_bins;
         int64_t *d = dst + r * n_bins;
         const int64_t shift = dst_level[r] - src_level[r], so = src_offset[r], dof = dst_offset[r];
-        if (shift < 0 || shift > 62)
-            return r;
         if (shift == 0 && so == dof) { /* the same grid */
             if (add)
                 for (Py_ssize_t i = 0; i < n_bins; i++)
                     d[i] += s[i];
             else if (d != s)
-                memcpy(d, s, n_bins * sizeof(int64_t));
+                memmove(d, s, n_bins * sizeof(int64_t));
             continue;
         }
         int64_t *out = add ? d : tmp;
         if (!add)
             memset(tmp, 0, n_bins * sizeof(int64_t));
-        for (Py_ssize_t i = 0; i < n_bins; i++) {
-            if (s[i] == 0)
-                continue;
-            const int64_t j = ((so + (int64_t)i) >> shift) - dof;
-            if (j < 0 || j >= n_bins)
-                return r;
-            out[j] += s[i];
-        }
+        for (Py_ssize_t i = 0; i < n_bins; i++)
+            if (s[i] != 0) /* inside the grid: rebin_check */
+                out[((so + (int64_t)i) >> shift) - dof] += s[i];
         if (!add)
             memcpy(d, tmp, n_bins * sizeof(int64_t));
     }
-    return -1;
 }
 
 static PyObject *rebin(PyObject *self, PyObject *args)
@@ -2694,8 +2723,10 @@ static PyObject *rebin(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "rebin: bad shapes");
         goto done;
     }
-    if (add && bs.buf == bd.buf) {
-        PyErr_SetString(PyExc_ValueError, "rebin: cannot add a histogram to itself");
+    const char *s0 = bs.buf, *d0 = bd.buf;
+    const size_t size = (size_t)rows * (size_t)n_bins * sizeof(int64_t);
+    if ((add && s0 == d0) || (s0 != d0 && s0 < d0 + size && d0 < s0 + size)) { /* in place: the same array only */
+        PyErr_SetString(PyExc_ValueError, "rebin: the counts overlap the destination");
         goto done;
     }
     tmp = PyMem_RawMalloc(n_bins * sizeof(int64_t));
@@ -2705,7 +2736,9 @@ static PyObject *rebin(PyObject *self, PyObject *args)
     }
     Py_ssize_t bad;
     Py_BEGIN_ALLOW_THREADS
-    bad = rebin_core(bs.buf, bd.buf, bsl.buf, bso.buf, bdl.buf, bdo.buf, rows, n_bins, add, tmp);
+    bad = rebin_check(bs.buf, bsl.buf, bso.buf, bdl.buf, bdo.buf, rows, n_bins);
+    if (bad < 0)
+        rebin_core(bs.buf, bd.buf, bsl.buf, bso.buf, bdl.buf, bdo.buf, rows, n_bins, add, tmp);
     Py_END_ALLOW_THREADS
     if (bad >= 0) {
         PyErr_Format(PyExc_ValueError, "rebin: row %zd does not fit its new grid", bad);

@@ -221,8 +221,9 @@ class Histogram:
             return Histogram(self.n_bins, lo, hi, level, offset, counts,
                              _below=None if below is None else below.copy(), _thr=thr)
         self.counts = self._rebinned(level, offset, inplace=True)
-        if not kernels.rebin(other._counts, self._counts, other.level, other.offset, level, offset, add=True):
-            self.counts += other._rebinned(level, offset)
+        if np.may_share_memory(other._counts, self._counts) or not kernels.rebin(
+                other._counts, self._counts, other.level, other.offset, level, offset, add=True):
+            self.counts += other._rebinned(level, offset)  # (a histogram merged with itself: its counts doubled)
         self.lo, self.hi, self.level, self.offset = lo, hi, level, offset
         self._below, self._thr = below, thr
         return self

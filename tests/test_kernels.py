@@ -930,3 +930,15 @@ def test_the_programmes_cost_rows_both_ways(P, H, n, k, seed):
             else:
                 assert np.isnan(out[p]).all()
     assert len(set(got.values())) == 1
+
+
+@compiled_only
+def test_binning_refuses_offsets_no_grid_makes():
+    """Grids keep |offset| below 2**50: an offset past 2**52 (not always an exact double) is refused, with or
+    without thresholds, before anything is counted."""
+    for below in (None, [float(2**54 + 1)]):
+        counts = np.zeros((1, 4), dtype=np.int64)
+        with pytest.raises(ValueError, match="offsets"):
+            kernels.bin_add(counts, np.full((1, 3), 2.0**54), np.array([1.0]), np.array([2**54 + 1]), below=below,
+                            compiled=True)
+        assert not counts.any()

@@ -255,3 +255,44 @@ def test_compiled_rebinning_gives_the_numpy_counts(rows, coarser, shift, seed):
     with pytest.raises(ValueError, match="new grid"):  # finer than the counts' grid
         kernels.rebin(hist._counts, np.zeros_like(want), hist.level, hist.offset, hist.level - 1, hist.offset * 2,
                       add=True)
+
+
+def test_a_histogram_merged_with_itself_counts_its_values_twice():
+    from simulate import kernels
+
+    for compiled in ([False] if kernels._ext is None else [False, True]):
+        was = kernels.COMPILED
+        kernels.COMPILED = compiled
+        try:
+            h = Histogram.of(np.random.default_rng(0).normal(size=(2, 100)))
+            before = h.counts.copy()
+            h.merge(h, inplace=True)
+        finally:
+            kernels.COMPILED = was
+        assert np.array_equal(h.counts, 2 * before)
+
+
+def test_the_compiled_rebinning_refuses_what_does_not_fit_and_changes_nothing():
+    """Hostile levels and offsets, overlapping arrays and a row whose counts would leave the grid are refused with
+    ValueError, and the destination is left as it was (a refusal in a merge leaves no half-merged counts)."""
+    from simulate import kernels
+
+    if kernels._ext is None:
+        pytest.skip("the C kernels were not built here")
+    ext, big = kernels._ext, np.iinfo(np.int64)
+    src = np.zeros((2, 8), dtype=np.int64)
+    src[:, 7] = 1
+    z = np.zeros(2, dtype=np.int64)
+    for levels, offsets in [((z, np.array([1, big.max])), (z, z)), ((np.array([0, big.min + 1]), np.array([0, big.max])), (z, z)),
+                            ((z, np.array([0, 1])), (np.array([0, big.max]), np.array([0, big.min])))]:
+        dst = np.arange(16, dtype=np.int64).reshape(2, 8)
+        with pytest.raises(ValueError):
+            ext.rebin(src, dst, levels[0], offsets[0], levels[1], offsets[1], 2, 8, True)
+        assert np.array_equal(dst, np.arange(16).reshape(2, 8))
+    dst = np.arange(16, dtype=np.int64).reshape(2, 8)
+    with pytest.raises(ValueError, match="row 1"):  # row 0 fits, row 1 would leave the grid: nothing added
+        ext.rebin(src, dst, z, z, z, np.array([0, -1]), 2, 8, True)
+    assert np.array_equal(dst, np.arange(16).reshape(2, 8))
+    buf = np.zeros(17, dtype=np.int64)
+    with pytest.raises(ValueError, match="overlap"):
+        ext.rebin(buf[:16].reshape(2, 8), buf[1:].reshape(2, 8), z, z, z, z, 2, 8, False)

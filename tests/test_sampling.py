@@ -190,3 +190,17 @@ def test_child_and_block_generators_are_numpys():
     grandchild = child_rng(child, "x")
     want = np.random.PCG64(np.random.SeedSequence([2, 3, 7], spawn_key=(key, zlib.crc32(b"x"))))
     assert grandchild.bit_generator.state == want.state
+
+
+def test_generators_seeded_by_the_compiled_seed_sequence_spawn_as_numpys():
+    """A block's generator spawns the children NumPy's would (and the next ones on a second call); a pickled
+    seed sequence keeps its count of children."""
+    from simulate.api import block_rng
+
+    ours, numpys = block_rng(3, 2, 1), np.random.default_rng([1, 2, 3])
+    for k in (2, 1):
+        assert [g.bit_generator.state for g in ours.spawn(k)] == [g.bit_generator.state for g in numpys.spawn(k)]
+    seq = ours.bit_generator.seed_seq
+    assert seq.n_children_spawned == 3 and pickle.loads(pickle.dumps(seq)).n_children_spawned == 3
+    with pytest.raises(ValueError):
+        seq.spawn(-1)
