@@ -558,10 +558,9 @@ def _simulate_expected_counterfactual(*, intake, q_eff, f, L, r, pi0, trans, U, 
     known = {name: _known_zero(buffers, name) for name in ("savings_dkk", "lifetime_savings_dkk",
                                                            "lifetime_savings_pv_dkk")}
     write_sav = [p for p in zero_sav if p not in known["savings_dkk"]]  # the zero rows still to write
-    write_life = [p for p in zero_life if p not in known["lifetime_savings_dkk"]]
-    write_life_pv = [p for p in zero_life if p not in known["lifetime_savings_pv_dkk"]]
-    if life_pv is not None and write_life != write_life_pv:  # one list for both: write both where either needs it
-        write_life = write_life_pv = sorted(set(write_life) | set(write_life_pv))
+    # one list for life and life_pv: a row is written in both where either does not hold +0.0 yet
+    write_life = [p for p in zero_life if p not in known["lifetime_savings_dkk"] or (
+        life_pv is not None and p not in known["lifetime_savings_pv_dkk"])]
     # when the intake year counts the fraction f and later years in full (and the discounted tail separates), the
     # slice's steps run in one kernel; the compiled one also writes the zero rows slice by slice, else they are
     # written here

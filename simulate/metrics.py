@@ -103,8 +103,9 @@ class Histogram:
         return self._below
 
     def _merged_below(self, other: "Histogram") -> tuple:
+        """Both histograms' counts below their thresholds, added (a new array), and the thresholds."""
         if other._below is None:
-            return self._below, self._thr
+            return (None if self._below is None else self._below.copy()), self._thr
         if self._below is None:
             return other._below.copy(), other._thr
         if not np.array_equal(self._thr, other._thr):
@@ -185,9 +186,10 @@ class Histogram:
         without copying the rows that stay). The series whose grid moves must have no 16-bit counts kept."""
         if np.array_equal(level, self.level) and np.array_equal(offset, self.offset):
             return self._counts
-        out = self._counts if inplace else np.empty_like(self._counts)
-        if kernels.rebin(self._counts, out, self.level, self.offset, level, offset, add=False):
-            return out
+        if kernels.COMPILED:
+            out = self._counts if inplace else np.empty_like(self._counts)
+            if kernels.rebin(self._counts, out, self.level, self.offset, level, offset, add=False):
+                return out
         counts = self._counts if inplace else self._counts.copy()
         shifted = np.flatnonzero((level == self.level) & (offset != self.offset))
         for row in shifted:  # same grid, window moved down: a plain shift of the counts
@@ -218,8 +220,7 @@ class Histogram:
         below, thr = self._merged_below(other)
         if not inplace:
             counts = self._rebinned(level, offset) + other._rebinned(level, offset)
-            return Histogram(self.n_bins, lo, hi, level, offset, counts,
-                             _below=None if below is None else below.copy(), _thr=thr)
+            return Histogram(self.n_bins, lo, hi, level, offset, counts, _below=below, _thr=thr)
         self.counts = self._rebinned(level, offset, inplace=True)
         if np.may_share_memory(other._counts, self._counts) or not kernels.rebin(
                 other._counts, self._counts, other.level, other.offset, level, offset, add=True):
